@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Proves the production build bundles offline (`wrangler deploy --dry-run --env production`) and prints the
+// Worker bundle's raw and gzip sizes. Exit code 1 when the dry run fails or the bundle exceeds BUNDLE_GZIP_MAX_KIB
+// (default 1024 KiB: our own budget, well inside the Workers plans' compressed size limits).
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const outdir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-bundle-"));
+const limitKiB = Number(process.env.BUNDLE_GZIP_MAX_KIB ?? 1024);
+try {
+	const run = spawnSync(
+		process.execPath,
+		[
+			path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"),
+			"deploy",
+			"--dry-run",
+			"--env",
+			"production",
+			"--outdir",
+			outdir,
+		],
+		{
+			cwd: root,
+			encoding: "utf8",
+			env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+		},
+	);
+	if (run.status !== 0) {
+		process.stderr.write(run.stdout + run.stderr);
+		console.error("wrangler deploy --dry-run --env production failed");
+		process.exit(1);
+	}
+	const files = readdirSync(outdir, { recursive: true })
+		.map(String)
+		.filter((f) => /\.(m?js|wasm)$/.test(f) && statSync(path.join(outdir, f)).isFile());
+	let raw = 0;
+	let gzip = 0;
+	for (const f of files) {
+		const bytes = readFileSync(path.join(outdir, f));
+		raw += bytes.length;
+		gzip += gzipSync(bytes, { level: 9 }).length;
+	}
+	/** @param {number} n bytes */
+	const kib = (n) => (n / 1024).toFixed(1);
+	console.log(
+		`bundle (production dry run): ${files.length} module(s), ${kib(raw)} KiB raw, ${kib(gzip)} KiB gzip (limit ${limitKiB} KiB)`,
+	);
+	if (gzip > limitKiB * 1024) {
+		console.error(`bundle exceeds ${limitKiB} KiB gzip`);
+		process.exit(1);
+	}
+} finally {
+	rmSync(outdir, { recursive: true, force: true });
+}

@@ -1,0 +1,20 @@
+import type { Config } from "./config";
+import type { Deadline } from "./middleware/timeout/deadline";
+import type { Logger } from "./telemetry/logger";
+
+/** Hono's environment for this app: the Worker's bindings plus what the pipeline puts in the context. */
+export type AppEnv = {
+	Bindings: Env;
+	Variables: {
+		/** Echoed as `X-Request-ID` and used as every problem's `instance`. */
+		requestId: string;
+		/** Version of this Worker (version metadata id; `dev` locally). */
+		versionId: string;
+		/** Valid configuration; routes behind the config gate can rely on it. */
+		config: Config;
+		/** Request-scoped structured logger (carries request id and version). */
+		log: Logger;
+		/** The route's time budget; pass `deadline.signal` to upstream calls so a 504 aborts them. */
+		deadline: Deadline;
+	};
+};

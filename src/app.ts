@@ -1,0 +1,62 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "./app-env";
+import { FALLBACK_CONFIG, loadConfig } from "./config";
+import { routeOf } from "./http/route-of";
+import { bodyLimit } from "./middleware/body-limit";
+import { configGate } from "./middleware/config-gate";
+import { cors } from "./middleware/cors";
+import { errorHandler, notFoundHandler, validationHook } from "./middleware/errors";
+import { requestId } from "./middleware/request-id";
+import { requestLog } from "./middleware/request-log";
+import { securityHeaders } from "./middleware/security-headers";
+import { timeout } from "./middleware/timeout";
+import { mountDocs } from "./routes/docs";
+import { ops } from "./routes/ops";
+
+/** Which timeout budget a route pattern gets; unlisted routes get the default (30 s). */
+export const ROUTE_TIMEOUT_CLASS: Record<string, "health" | "chat"> = {
+	"/healthz": "health",
+	"/readyz": "health",
+	"/v1/chat/completions": "chat",
+};
+
+function routeBudgetMs(c: Context<AppEnv>): number {
+	const loaded = loadConfig(c.env);
+	const t = (loaded.ok ? loaded.config : FALLBACK_CONFIG).timeouts;
+	switch (ROUTE_TIMEOUT_CLASS[routeOf(c)]) {
+		case "health":
+			return t.healthMs;
+		case "chat":
+			return t.chatMs;
+		default:
+			return t.defaultMs;
+	}
+}
+
+/**
+ * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
+ * security headers → CORS → config gate → body limit → timeout → routes; one error path for all of it.
+ * Exported separately so tests can exercise the pipeline with their own routes.
+ *
+ * @example
+ * ```ts
+ * const app = createPipeline();
+ * app.get("/probe", (c) => c.text("ok"));
+ * ```
+ */
+export function createPipeline(): OpenAPIHono<AppEnv> {
+	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+	app.use(requestId(), requestLog(), securityHeaders(), cors(), configGate(), bodyLimit(), timeout(routeBudgetMs));
+	app.onError(errorHandler());
+	app.notFound(notFoundHandler(() => app.routes));
+	return app;
+}
+
+/** The whole API: pipeline, every resource router, then the OpenAPI document and reference page. */
+export function createApp(): OpenAPIHono<AppEnv> {
+	const app = createPipeline();
+	app.route("/", ops);
+	mountDocs(app);
+	return app;
+}

@@ -1,0 +1,64 @@
+import { loadConfig } from "../config";
+import { D1_MIGRATIONS_TABLE, EXPECTED_D1_MIGRATIONS } from "../db/migrations";
+
+export type CheckResult = { ok: boolean; duration_ms: number; detail?: string; extra?: Record<string, unknown> };
+type CheckOutcome = Omit<CheckResult, "duration_ms">;
+export type Readiness = {
+	ready: boolean;
+	checks: { config: CheckResult; d1: CheckResult; durable_objects: CheckResult };
+};
+
+/** Each dependency check gets this long (ms) before it counts as failed, so `/readyz` never hangs. */
+export const CHECK_TIMEOUT_MS = 2_000;
+
+/** The name of the object the readiness probe pings in each Durable Object namespace. */
+export const PROBE_OBJECT_NAME = "__readiness-probe__";
+
+async function timed(run: () => Promise<CheckOutcome>): Promise<CheckResult> {
+	const started = Date.now();
+	let timer: ReturnType<typeof setTimeout> | null = null;
+	try {
+		const timeout = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+		});
+		const result = await Promise.race([run(), timeout]);
+		return { ...result, duration_ms: Date.now() - started };
+	} catch (err) {
+		// Readiness reports the failure's message, never a stack: it is public.
+		return { ok: false, detail: err instanceof Error ? err.message : String(err), duration_ms: Date.now() - started };
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+async function checkD1(db: D1Database): Promise<CheckOutcome> {
+	const { results } = await db.prepare(`SELECT name FROM ${D1_MIGRATIONS_TABLE} ORDER BY id`).all<{ name: string }>();
+	const applied = new Set(results.map((r) => r.name));
+	const missing = EXPECTED_D1_MIGRATIONS.filter((m) => !applied.has(m));
+	if (missing.length > 0) {
+		return { ok: false, detail: `migrations not applied: ${missing.join(", ")}`, extra: { applied: applied.size } };
+	}
+	return { ok: true, extra: { applied: applied.size } };
+}
+
+async function checkDurableObjects(env: Env): Promise<CheckOutcome> {
+	const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(PROBE_OBJECT_NAME));
+	const pong = await stub.ping();
+	return { ok: true, extra: { RATE_LIMITER: pong } };
+}
+
+/**
+ * Readiness: valid configuration, D1 reachable with every expected migration applied, and each Durable Object
+ * namespace answering an RPC ping. Checks run concurrently, each bounded by {@link CHECK_TIMEOUT_MS}.
+ */
+export async function checkReadiness(env: Env): Promise<Readiness> {
+	const loaded = loadConfig(env);
+	const config: CheckResult = loaded.ok
+		? { ok: true, duration_ms: 0 }
+		: { ok: false, duration_ms: 0, detail: "invalid configuration", extra: { issues: loaded.issues } };
+	const [d1, durableObjects] = await Promise.all([timed(() => checkD1(env.DB)), timed(() => checkDurableObjects(env))]);
+	return {
+		ready: config.ok && d1.ok && durableObjects.ok,
+		checks: { config, d1, durable_objects: durableObjects },
+	};
+}

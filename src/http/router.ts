@@ -1,0 +1,36 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../app-env";
+import { validationHook } from "../middleware/errors";
+import { PROBLEM_CONTENT_TYPE } from "./problem";
+
+/**
+ * A sub-app whose routes join the OpenAPI document and whose validation failures become 422 problems.
+ *
+ * @example
+ * ```ts
+ * export const ops = createRouter();
+ * ops.openapi(healthRoute, (c) => c.json({ status: "ok" }, 200));
+ * ```
+ */
+export function createRouter(): OpenAPIHono<AppEnv> {
+	return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+export const ProblemSchema = z
+	.object({
+		type: z.string().openapi({ example: "https://errors.edge-ai-api.dev/validation-failed" }),
+		title: z.string().openapi({ example: "Unprocessable Content" }),
+		status: z.number().int().openapi({ example: 422 }),
+		detail: z.string().optional(),
+		instance: z.string().optional().openapi({ description: "The request id (also in X-Request-ID)" }),
+		errors: z
+			.array(z.object({ path: z.string(), message: z.string(), code: z.string().optional() }))
+			.optional()
+			.openapi({ description: "Field errors of a validation failure" }),
+	})
+	.openapi("Problem", { description: "RFC 9457 problem details" });
+
+/** An OpenAPI response entry for a problem status. */
+export function problem(description: string) {
+	return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } };
+}

@@ -1,0 +1,41 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../../app-env";
+import { FALLBACK_CONFIG, loadConfig } from "../../config";
+import { AppError } from "../../http/app-error";
+
+/** Paths that must answer even with a broken configuration: liveness, and readiness which reports the problem. */
+const ALWAYS_OPEN = new Set(["/healthz", "/readyz"]);
+
+/**
+ * Puts the validated configuration in the context. When the environment holds an invalid value, the isolate
+ * stays up: `/healthz` and `/readyz` still answer (readiness reports the issues), every other route answers
+ * 503 problem+json naming each offending variable.
+ *
+ * @example
+ * ```ts
+ * app.use(configGate());
+ * app.get("/x", (c) => c.json({ limit: c.get("config").maxBodyBytes }));
+ * ```
+ */
+export function configGate(): MiddlewareHandler<AppEnv> {
+	return async function configGateMiddleware(c, next) {
+		const loaded = loadConfig(c.env);
+		if (loaded.ok) {
+			c.set("config", loaded.config);
+			return next();
+		}
+		if (ALWAYS_OPEN.has(c.req.path)) {
+			// The probes run on the defaults so the rest of the pipeline (body limit, timeout) still works.
+			c.set("config", FALLBACK_CONFIG);
+			return next();
+		}
+		c.get("log").error("invalid configuration", { issues: loaded.issues });
+		throw new AppError({
+			status: 503,
+			slug: "misconfigured",
+			detail: `The service is misconfigured: ${loaded.issues.map((i) => `${i.variable} (${i.message})`).join("; ")}`,
+			errors: loaded.issues.map((i) => ({ path: i.variable, message: i.message })),
+			headers: { "Retry-After": "30" },
+		});
+	};
+}

@@ -1,0 +1,41 @@
+import type { MiddlewareHandler } from "hono";
+import { cors as honoCors } from "hono/cors";
+import type { AppEnv } from "../../app-env";
+import { loadConfig } from "../../config";
+
+/** Headers browsers may read from our responses: request id, rate-limit state and retry hints. */
+export const EXPOSED_HEADERS = [
+	"X-Request-ID",
+	"RateLimit",
+	"RateLimit-Policy",
+	"X-RateLimit-Limit",
+	"X-RateLimit-Remaining",
+	"X-RateLimit-Reset",
+	"Retry-After",
+];
+
+/**
+ * CORS from `CORS_ORIGINS` (comma-separated origins, or `*`). Empty (the staging/production default) sends no
+ * CORS headers, so browsers on other origins are refused. Preflights are answered here, before auth and rate
+ * limits, because browsers send them without credentials.
+ *
+ * @example
+ * ```ts
+ * app.use(cors());   // CORS_ORIGINS="https://app.example.com,https://admin.example.com"
+ * ```
+ */
+export function cors(): MiddlewareHandler<AppEnv> {
+	return async function corsMiddleware(c, next) {
+		const loaded = loadConfig(c.env);
+		const origins = loaded.ok ? loaded.config.corsOrigins : [];
+		if (origins.length === 0) return next();
+		const allowAny = origins.includes("*");
+		return honoCors({
+			origin: allowAny ? "*" : (origin) => (origins.includes(origin) ? origin : null),
+			allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+			allowHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
+			exposeHeaders: EXPOSED_HEADERS,
+			maxAge: 600,
+		})(c, next);
+	};
+}

@@ -1,0 +1,136 @@
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { z } from "zod";
+import type { AppEnv } from "../../app-env";
+import { AppError } from "../../http/app-error";
+import { type FieldError, problemResponse } from "../../http/problem";
+import { describeError } from "../../telemetry/logger";
+
+/**
+ * The one error path. Whatever is thrown (or returned as an error) ends here and leaves as RFC 9457
+ * problem+json with the request id as `instance`:
+ * - {@link AppError}: its status, type and detail;
+ * - Hono's `HTTPException` (e.g. malformed JSON from a validator → 400): mapped to a problem with its status;
+ * - anything else is a bug: an opaque 500 on the wire, the full error (stack included) in the log.
+ *
+ * @example
+ * ```ts
+ * app.onError(errorHandler());
+ * ```
+ */
+export function errorHandler(): ErrorHandler<AppEnv> {
+	return function onAppError(err, c) {
+		const instance = c.get("requestId") ?? "unknown";
+		const log = c.get("log");
+		const appError = toAppError(err);
+		if (appError.status >= 500) log?.error("request failed", { status: appError.status, ...describeError(err) });
+		else log?.debug("request rejected", { status: appError.status, type: appError.slug, detail: appError.detail });
+		return problemResponse(appError.toProblem(instance), appError.headers);
+	};
+}
+
+function toAppError(err: unknown): AppError {
+	if (err instanceof AppError) return err;
+	if (err instanceof HTTPException) {
+		const status = err.status as ContentfulStatusCode;
+		if (status === 400 && /malformed json/i.test(err.message)) {
+			return new AppError({
+				status: 400,
+				slug: "malformed-json",
+				detail: "The request body is not valid JSON",
+				cause: err,
+			});
+		}
+		if (status >= 500) return internalError(err);
+		return new AppError({ status, slug: "bad-request", detail: err.message || "The request was rejected", cause: err });
+	}
+	return internalError(err);
+}
+
+function internalError(cause: unknown): AppError {
+	return new AppError({
+		status: 500,
+		slug: "internal",
+		detail: "An unexpected error occurred; quote the instance id when reporting it",
+		cause,
+	});
+}
+
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** A route as Hono lists it in `app.routes`. */
+export type RegisteredRoute = { method: string; path: string };
+
+/**
+ * Unknown route → 404; known path with another method → 405 with `Allow` (RFC 9110 §15.5.6). The allowed
+ * methods are found by matching the path against every registered route's pattern (`:params` and `*`).
+ *
+ * @example
+ * ```ts
+ * app.notFound(notFoundHandler(() => app.routes));
+ * ```
+ */
+export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFoundHandler<AppEnv> {
+	let compiled: { method: string; pattern: RegExp }[] | undefined;
+	return function onNotFound(c) {
+		compiled ??= routes()
+			.filter((r) => r.method !== "ALL")
+			.map((r) => ({ method: r.method.toUpperCase(), pattern: patternToRegExp(r.path) }));
+		const path = c.req.path;
+		const allowed = new Set<string>();
+		for (const route of compiled) if (route.pattern.test(path)) allowed.add(route.method);
+		if (allowed.has("GET")) allowed.add("HEAD");
+		const instance = c.get("requestId") ?? "unknown";
+		if (allowed.size > 0) {
+			const allow = METHODS.filter((m) => allowed.has(m)).join(", ");
+			const err = new AppError({
+				status: 405,
+				slug: "method-not-allowed",
+				detail: `${c.req.method} is not allowed on ${path}; allowed: ${allow}`,
+				headers: { Allow: allow },
+			});
+			return problemResponse(err.toProblem(instance), err.headers);
+		}
+		const err = new AppError({ status: 404, slug: "not-found", detail: `No route matches ${c.req.method} ${path}` });
+		return problemResponse(err.toProblem(instance));
+	};
+}
+
+/** Hono route pattern → anchored RegExp: `:name` (optionally `{regex}`) is one segment, `*` anything. */
+function patternToRegExp(path: string): RegExp {
+	const source = path
+		.split("/")
+		.map((segment) => {
+			if (segment === "*") return ".*";
+			if (segment.startsWith(":")) {
+				const custom = /\{(.+)\}$/.exec(segment);
+				return custom ? `(?:${custom[1]})` : "[^/]+";
+			}
+			return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+		})
+		.join("/");
+	return new RegExp(`^${source}/?$`);
+}
+
+/**
+ * The OpenAPI validators' hook: a schema violation becomes one 422 problem naming every failing field
+ * (`errors[].path` in dotted form, e.g. `messages.0.role`).
+ */
+export function validationHook(
+	result: { success: true } | { success: false; error: z.ZodError; target: string },
+	_c: Context<AppEnv>,
+): undefined {
+	if (result.success) return;
+	const errors: FieldError[] = result.error.issues.map((issue) => ({
+		path: [result.target, ...issue.path.map(String)].join("."),
+		message: issue.message,
+		code: issue.code,
+	}));
+	throw new AppError({
+		status: 422,
+		slug: "validation-failed",
+		detail: `The ${result.target} failed validation: ${errors.map((e) => e.path).join(", ")}`,
+		errors,
+	});
+}

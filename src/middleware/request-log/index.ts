@@ -1,0 +1,43 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../../app-env";
+import { FALLBACK_CONFIG, loadConfig } from "../../config";
+import { routeOf } from "../../http/route-of";
+import { createLogger } from "../../telemetry/logger";
+import { versionOf } from "../../telemetry/version";
+
+/**
+ * One structured log line per request, written when the response is ready: time, level, request id, method,
+ * route **pattern** (never the raw URL: bounded cardinality, no ids or secrets from paths), status, duration in
+ * ms and version id. Also puts the request-scoped logger and the version id into the context.
+ *
+ * Levels: 5xx → error, 4xx → warn, else info.
+ *
+ * @example
+ * ```ts
+ * app.use(requestId(), requestLog());
+ * // {"time":"…","level":"info","msg":"request","request_id":"…","version":"dev","method":"GET","route":"/healthz","status":200,"duration_ms":1}
+ * ```
+ */
+export function requestLog(options: { now?: () => number } = {}): MiddlewareHandler<AppEnv> {
+	const now = options.now ?? Date.now;
+	return async function requestLogMiddleware(c, next) {
+		const started = now();
+		const loaded = loadConfig(c.env);
+		const level = loaded.ok ? loaded.config.logLevel : FALLBACK_CONFIG.logLevel;
+		const versionId = versionOf(c.env).id;
+		const log = createLogger({ level, base: { request_id: c.get("requestId"), version: versionId } });
+		c.set("versionId", versionId);
+		c.set("log", log);
+		await next();
+		const status = c.res.status;
+		const fields = {
+			method: c.req.method,
+			route: routeOf(c),
+			status,
+			duration_ms: now() - started,
+		};
+		if (status >= 500) log.error("request", fields);
+		else if (status >= 400) log.warn("request", fields);
+		else log.info("request", fields);
+	};
+}

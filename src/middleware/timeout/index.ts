@@ -1,0 +1,113 @@
+import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../../app-env";
+import { AppError } from "../../http/app-error";
+import { Deadline } from "./deadline";
+
+export { Deadline } from "./deadline";
+
+/** Picks the budget (ms) for a request; the app maps route classes to configured timeouts. */
+export type BudgetResolver = (c: Context<AppEnv>) => number;
+
+/** The SSE event sent when a stream outlives its deadline; OpenAI-style error object, then the stream closes. */
+export function sseTimeoutEvent(budgetMs: number): string {
+	const error = { message: `Stream exceeded its ${budgetMs} ms deadline`, type: "timeout", code: "timeout" };
+	return `data: ${JSON.stringify({ error })}\n\n`;
+}
+
+/**
+ * Per-route timeouts. Puts a {@link Deadline} in the context; when the budget runs out before the handler
+ * answers, the deadline's signal aborts the upstream work and the client gets a 504 problem. A response that
+ * streams (`text/event-stream`) keeps the deadline armed: if the stream is still open when it fires, the client
+ * receives an in-stream error event and the stream closes (a status can no longer change once streaming began).
+ *
+ * @example
+ * ```ts
+ * app.use(timeout(() => 30_000));
+ * app.get("/slow", async (c) => fetch(upstream, { signal: c.get("deadline").signal }));
+ * ```
+ */
+export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<AppEnv> {
+	return async function timeoutMiddleware(c, next) {
+		const deadline = new Deadline(resolveBudget(c));
+		c.set("deadline", deadline);
+
+		let timer: ReturnType<typeof setTimeout> | null = null;
+		let fire: (() => void) | undefined;
+		const arm = () => {
+			clearTimeout(timer);
+			timer = setTimeout(() => {
+				deadline.expire();
+				fire?.();
+			}, deadline.remainingMs());
+		};
+		deadline.onChange(arm);
+
+		const expired = new Promise<"expired">((resolve) => {
+			fire = () => resolve("expired");
+		});
+		arm();
+		try {
+			const outcome = await Promise.race([next().then(() => "done" as const), expired]);
+			if (outcome === "expired") {
+				throw new AppError({
+					status: 504,
+					slug: "timeout",
+					detail: `The request did not complete within its ${deadline.budgetMs} ms deadline`,
+				});
+			}
+		} catch (err) {
+			clearTimeout(timer);
+			throw err;
+		}
+
+		const body = c.res.body;
+		const isStream = c.res.headers.get("Content-Type")?.startsWith("text/event-stream") ?? false;
+		if (!body || !isStream || deadline.signal.aborted) {
+			clearTimeout(timer);
+			return;
+		}
+		// Streaming: relay the body and keep the deadline armed until the stream ends.
+		const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+		const writer = writable.getWriter();
+		const encoder = new TextEncoder();
+		let closed = false;
+		fire = () => {
+			if (closed) return;
+			closed = true;
+			void writer
+				.write(encoder.encode(sseTimeoutEvent(deadline.budgetMs)))
+				.then(() => writer.close())
+				.catch(() => undefined);
+			void reader.cancel(deadline.signal.reason).catch(() => undefined);
+		};
+		const reader = body.getReader();
+		const pump = async () => {
+			try {
+				for (;;) {
+					const { done, value } = await reader.read();
+					if (done || closed) break;
+					await writer.write(value);
+				}
+				if (!closed) {
+					closed = true;
+					await writer.close();
+				}
+			} catch (err) {
+				// The client went away (write failed) or the producer failed: abort upstream work either way.
+				closed = true;
+				deadline.expire();
+				await writer.abort(err).catch(() => undefined);
+				await reader.cancel(err).catch(() => undefined);
+			} finally {
+				clearTimeout(timer);
+			}
+		};
+		const pumping = pump();
+		try {
+			c.executionCtx.waitUntil(pumping);
+		} catch {
+			// No ExecutionContext (Hono's app.request in unit tests): the relay still runs to completion.
+		}
+		c.res = new Response(readable, c.res);
+	};
+}

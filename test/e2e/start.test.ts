@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "../helpers/node/dev-server";
+
+// The README's `npm start` under test: the real wrangler dev, offline, over HTTP on loopback.
+let server: DevServer;
+beforeAll(async () => {
+	// The launcher itself fails when /healthz does not answer within READY_TIMEOUT_MS: the 30 s promise.
+	server = await startDevServer({ READY_TIMEOUT_MS: "30000" });
+}, 120_000);
+afterAll(async () => {
+	await server?.stop();
+});
+
+async function expectProblem(res: Response, status: number, slug: string) {
+	expect(res.status).toBe(status);
+	expect(res.headers.get("content-type")).toBe("application/problem+json");
+	const body = (await res.json()) as Record<string, unknown>;
+	expect(body.type).toBe(`https://errors.edge-ai-api.dev/${slug}`);
+	expect(body.instance).toBe(res.headers.get("x-request-id"));
+	return body;
+}
+
+describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
+	it("prints one ready line with the URL and the docs, within READY_TIMEOUT_MS", () => {
+		const ready = server
+			.output()
+			.split("\n")
+			.filter((l: string) => l.includes("ready at"));
+		expect(ready).toHaveLength(1);
+		expect(ready[0]).toContain(`${server.base}/docs`);
+		console.log(`cold start to ready: ${server.readyMs} ms`);
+	});
+
+	it("applied the D1 migrations before serving: /readyz is ready", async () => {
+		const res = await fetch(`${server.base}/readyz`);
+		expect(res.status).toBe(200);
+		expect(((await res.json()) as { status: string }).status).toBe("ready");
+	});
+
+	it("serves /healthz, /version, /openapi.json and /docs", async () => {
+		expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+		const version = (await (await fetch(`${server.base}/version`)).json()) as Record<string, string>;
+		expect(version.environment).toBe("local");
+		const doc = (await (await fetch(`${server.base}/openapi.json`)).json()) as { paths: object };
+		expect(Object.keys(doc.paths)).toContain("/readyz");
+		const docs = await fetch(`${server.base}/docs`);
+		expect(docs.headers.get("content-type")).toMatch(/^text\/html/);
+	});
+
+	it("answers errors as problem+json carrying the request id", async () => {
+		const notFound = await fetch(`${server.base}/nope`, { headers: { "X-Request-ID": "e2e-404" } });
+		expect(notFound.headers.get("x-request-id")).toBe("e2e-404");
+		await expectProblem(notFound, 404, "not-found");
+		const wrongMethod = await fetch(`${server.base}/readyz`, { method: "PUT" });
+		expect(wrongMethod.headers.get("allow")).toBe("GET, HEAD");
+		await expectProblem(wrongMethod, 405, "method-not-allowed");
+		const tooLarge = await fetch(`${server.base}/healthz`, { method: "POST", body: "x".repeat(2 * 1024 * 1024) });
+		await expectProblem(tooLarge, 413, "content-too-large");
+	});
+
+	it("logs one structured line per request with the request id and route pattern", async () => {
+		await fetch(`${server.base}/healthz`, { headers: { "X-Request-ID": "e2e-log-1" } });
+		await expect
+			.poll(() => server.logLines().filter((l: Record<string, unknown>) => l.request_id === "e2e-log-1"), {
+				timeout: 5_000,
+			})
+			.toEqual([expect.objectContaining({ msg: "request", route: "/healthz", status: 200, method: "GET" })]);
+	});
+});

@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "../../..");
+
+/** A free TCP port on loopback (bind to 0, read, release). */
+export function freePort(): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const address = server.address();
+			server.close(() =>
+				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+			);
+		});
+	});
+}
+
+export type DevServer = {
+	base: string;
+	/** Wall time from spawn to the ready line (ms). */
+	readyMs: number;
+	/** Everything the process printed so far (stdout + stderr). */
+	output(): string;
+	/** The Worker's structured log lines, parsed. */
+	logLines(): Record<string, unknown>[];
+	stop(): Promise<void>;
+};
+
+/**
+ * Starts the API exactly as `npm start` does (`node scripts/dev.mjs`, i.e. migrations then `wrangler dev`) on a
+ * free loopback port with a fresh state directory, and resolves on its ready line.
+ */
+export async function startDevServer(extraEnv: Record<string, string> = {}): Promise<DevServer> {
+	const port = await freePort();
+	const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-e2e-"));
+	const started = Date.now();
+	const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
+		cwd: root,
+		env: { ...process.env, PORT: String(port), PERSIST_DIR: persistDir, ...extraEnv },
+		stdio: ["ignore", "pipe", "pipe"],
+		detached: true,
+	});
+	let output = "";
+	child.stdout?.on("data", (d) => {
+		output += String(d);
+	});
+	child.stderr?.on("data", (d) => {
+		output += String(d);
+	});
+	const stop = async () => {
+		if (child.exitCode === null && child.pid) {
+			const exited = new Promise((r) => child.once("exit", r));
+			process.kill(-child.pid, "SIGTERM");
+			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+			if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+		}
+		rmSync(persistDir, { recursive: true, force: true });
+	};
+	const base = `http://127.0.0.1:${port}`;
+	await new Promise<void>((resolve, reject) => {
+		const timer = setInterval(() => {
+			if (output.includes(`ready at ${base}`)) {
+				clearInterval(timer);
+				resolve();
+			} else if (child.exitCode !== null || Date.now() - started > 90_000) {
+				clearInterval(timer);
+				void stop();
+				reject(new Error(`dev server did not become ready:\n${output}`));
+			}
+		}, 50);
+	});
+	return {
+		base,
+		readyMs: Date.now() - started,
+		output: () => output,
+		logLines: () =>
+			output
+				.split("\n")
+				.filter((l) => l.startsWith('{"time":'))
+				.map((l) => JSON.parse(l) as Record<string, unknown>),
+		stop,
+	};
+}

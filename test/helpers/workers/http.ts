@@ -1,0 +1,33 @@
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+
+export const ORIGIN = "http://api.test";
+
+/** Calls the Worker's real entry point (`exports.default.fetch`), as a client would. */
+export function call(path: string, init?: RequestInit): Promise<Response> {
+	return exports.default.fetch(new Request(ORIGIN + path, init));
+}
+
+export type ProblemBody = {
+	type: string;
+	title: string;
+	status: number;
+	detail: string;
+	instance: string;
+	errors?: { path: string; message: string; code?: string }[];
+	[k: string]: unknown;
+};
+
+/** Asserts an RFC 9457 problem with the given status and type slug, whose instance is the echoed request id. */
+export async function expectProblem(res: Response, status: number, slug: string): Promise<ProblemBody> {
+	expect(res.status).toBe(status);
+	expect(res.headers.get("Content-Type")).toBe("application/problem+json");
+	const body = (await res.json()) as ProblemBody;
+	expect(body.type).toBe(`https://errors.edge-ai-api.dev/${slug}`);
+	expect(body.status).toBe(status);
+	expect(body.title.length).toBeGreaterThan(0);
+	expect(body.detail.length).toBeGreaterThan(0);
+	expect(body.instance).toBe(res.headers.get("X-Request-ID"));
+	expect(JSON.stringify(body)).not.toMatch(/at .+\.(ts|js):\d+/); // never a stack trace on the wire
+	return body;
+}

@@ -1,0 +1,45 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+const root = import.meta.dirname;
+const migrations = await readD1Migrations(path.join(root, "migrations"));
+
+/**
+ * Two projects:
+ * - `workers`: unit, integration and Durable Object tests inside workerd (the vitest integration), with the
+ *   bindings of wrangler.toml's local environment and D1 migrations applied by the setup file;
+ * - `e2e`: Node-side tests that start the real `wrangler dev` (as `npm start` does) and call it over HTTP.
+ */
+export default defineConfig({
+	test: {
+		// The Worker's structured request logs would drown the report; tests that need them spy on console.log.
+		onConsoleLog: (log) => !log.startsWith('{"time":'),
+		projects: [
+			{
+				plugins: [
+					cloudflareTest({
+						wrangler: { configPath: "./wrangler.toml" },
+						miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+					}),
+				],
+				test: {
+					name: "workers",
+					include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/durable-objects/**/*.test.ts"],
+					setupFiles: ["test/helpers/workers/apply-migrations.ts"],
+				},
+			},
+			{
+				test: {
+					name: "e2e",
+					environment: "node",
+					include: ["test/e2e/**/*.test.ts"],
+					testTimeout: 60_000,
+					hookTimeout: 120_000,
+					// One wrangler dev per file; files run one after another on a 2-core machine.
+					fileParallelism: false,
+				},
+			},
+		],
+	},
+});
