@@ -1,9 +1,11 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 const root = import.meta.dirname;
 const migrations = await readD1Migrations(path.join(root, "migrations"));
+const localSeed = readFileSync(path.join(root, "migrations", "local", "seed.sql"), "utf8");
 
 /**
  * Two projects:
@@ -18,14 +20,22 @@ export default defineConfig({
 		projects: [
 			{
 				plugins: [
-					cloudflareTest({
+					cloudflareTest(({ inject }) => ({
 						wrangler: { configPath: "./wrangler.toml" },
-						miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
-					}),
+						miniflare: {
+							bindings: {
+								TEST_MIGRATIONS: migrations,
+								TEST_LOCAL_SEED: localSeed,
+								// The loopback IdP started by globalSetup (test/helpers/node/jwks-server.ts).
+								TEST_JWKS_URL: inject("jwksUrl"),
+							},
+						},
+					})),
 				],
 				test: {
 					name: "workers",
 					include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/durable-objects/**/*.test.ts"],
+					globalSetup: ["test/helpers/node/jwks-server.ts"],
 					setupFiles: ["test/helpers/workers/apply-migrations.ts"],
 				},
 			},

@@ -5,6 +5,8 @@
 // Environment: PORT (default 8787), HOST (default 127.0.0.1), PERSIST_DIR (local D1/DO state, default
 // .wrangler/state), READY_TIMEOUT_MS (default 60000). Worker variables come from wrangler.toml and .dev.vars.
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,7 +50,29 @@ if (migrate.status !== 0) {
 	process.exit(migrate.status ?? 1);
 }
 const applied = /Migrations to be applied:[\s\S]*?└/.test(migrate.stdout) ? "applied new migrations" : "up to date";
-console.log(`D1 (local): migrations ${applied} in ${persistTo}`);
+
+// Local-only demo credentials (README#local-credentials); idempotent, never a migration. A marker beside the
+// state, named by the seed file's hash, skips the extra wrangler run (~3 s) once this exact seed was applied.
+const seedFile = path.join(root, "migrations", "local", "seed.sql");
+const seedHash = createHash("sha256").update(readFileSync(seedFile)).digest("hex").slice(0, 16);
+const seedMarker = path.join(persistTo, `.local-seed-${seedHash}`);
+let seeded = "already seeded";
+if (!existsSync(seedMarker)) {
+	const seed = spawnSync(
+		process.execPath,
+		[wrangler, "d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", seedFile],
+		{ cwd: root, env, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
+	);
+	if (seed.status !== 0) {
+		process.stderr.write(seed.stdout + seed.stderr);
+		console.error("Seeding the local demo credentials failed; the API was not started.");
+		process.exit(seed.status ?? 1);
+	}
+	mkdirSync(persistTo, { recursive: true });
+	writeFileSync(seedMarker, `${new Date().toISOString()}\n`);
+	seeded = "demo credentials seeded";
+}
+console.log(`D1 (local): migrations ${applied}, ${seeded}, in ${persistTo}`);
 
 const child = spawn(
 	process.execPath,

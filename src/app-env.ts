@@ -1,3 +1,4 @@
+import type { Principal } from "./auth/principal";
 import type { Config } from "./config";
 import type { Deadline } from "./middleware/timeout/deadline";
 import type { Logger } from "./telemetry/logger";
@@ -16,5 +17,7 @@ export type AppEnv = {
 		log: Logger;
 		/** The route's time budget; pass `deadline.signal` to upstream calls so a 504 aborts them. */
 		deadline: Deadline;
+		/** The authenticated caller; set by the auth middleware on every non-public route. */
+		principal: Principal;
 	};
 };

@@ -3,6 +3,8 @@ import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
 import { FALLBACK_CONFIG, loadConfig } from "./config";
 import { routeOf } from "./http/route-of";
+import { SECURITY_SCHEMES } from "./http/security";
+import { authenticate } from "./middleware/auth";
 import { bodyLimit } from "./middleware/body-limit";
 import { configGate } from "./middleware/config-gate";
 import { cors } from "./middleware/cors";
@@ -11,6 +13,8 @@ import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { timeout } from "./middleware/timeout";
+import { admin } from "./routes/admin";
+import { auth } from "./routes/auth";
 import { mountDocs } from "./routes/docs";
 import { ops } from "./routes/ops";
 
@@ -36,7 +40,8 @@ function routeBudgetMs(c: Context<AppEnv>): number {
 
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
- * security headers → CORS → config gate → body limit → timeout → routes; one error path for all of it.
+ * security headers → CORS → config gate → body limit → timeout → authentication → routes; one error path for
+ * all of it.
  * Exported separately so tests can exercise the pipeline with their own routes.
  *
  * @example
@@ -47,7 +52,16 @@ function routeBudgetMs(c: Context<AppEnv>): number {
  */
 export function createPipeline(): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-	app.use(requestId(), requestLog(), securityHeaders(), cors(), configGate(), bodyLimit(), timeout(routeBudgetMs));
+	app.use(
+		requestId(),
+		requestLog(),
+		securityHeaders(),
+		cors(),
+		configGate(),
+		bodyLimit(),
+		timeout(routeBudgetMs),
+		authenticate(),
+	);
 	app.onError(errorHandler());
 	app.notFound(notFoundHandler(() => app.routes));
 	return app;
@@ -57,6 +71,11 @@ export function createPipeline(): OpenAPIHono<AppEnv> {
 export function createApp(): OpenAPIHono<AppEnv> {
 	const app = createPipeline();
 	app.route("/", ops);
+	app.route("/", auth);
+	app.route("/", admin);
+	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
+		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
+	}
 	mountDocs(app);
 	return app;
 }

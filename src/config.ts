@@ -36,6 +36,46 @@ const corsOrigins = z
 	)
 	.pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/, error: "must be '*' or an http(s) origin" })])));
 
+/** The HS256 secret `npm start` and tests use when none is set; staging/production refuse to run with it. */
+export const LOCAL_DEV_SIGNING_SECRET = "local-development-signing-secret-never-use-in-production";
+
+const jsonString = z.string().transform((raw, ctx) => {
+	try {
+		return JSON.parse(raw) as unknown;
+	} catch {
+		ctx.addIssue({ code: "custom", message: "must be valid JSON" });
+		return z.NEVER;
+	}
+});
+
+/** A private JWK for EdDSA (Ed25519) or ES256 signing; `kid` is required so verifiers can pick the key. */
+const PrivateJwkSchema = z.union([
+	z.object({ kty: z.literal("OKP"), crv: z.literal("Ed25519"), x: z.string(), d: z.string(), kid: z.string().min(1) }),
+	z.object({
+		kty: z.literal("EC"),
+		crv: z.literal("P-256"),
+		x: z.string(),
+		y: z.string(),
+		d: z.string(),
+		kid: z.string().min(1),
+	}),
+]);
+export type PrivateJwk = z.infer<typeof PrivateJwkSchema>;
+
+const PublicJwksSchema = z.object({
+	keys: z.array(z.looseObject({ kty: z.enum(["OKP", "EC"]), kid: z.string().min(1), x: z.string() })),
+});
+
+const algList = z
+	.string()
+	.transform((s) =>
+		s
+			.split(",")
+			.map((a) => a.trim())
+			.filter(Boolean),
+	)
+	.pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).min(1));
+
 export const ConfigSchema = z.object({
 	ENVIRONMENT: z.enum(["local", "test", "staging", "production"]).default("local"),
 	LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -48,14 +88,79 @@ export const ConfigSchema = z.object({
 	TIMEOUT_CHAT_MS: intString(1, 900_000, 60_000),
 	TIMEOUT_STREAM_MS: intString(1, 900_000, 300_000),
 	TIMEOUT_HEALTH_MS: intString(1, 900_000, 5_000),
+
+	/** Our tokens' `iss` and `aud` (checked exactly on verification). */
+	JWT_ISSUER: z.string().min(1).default("edge-ai-api"),
+	JWT_AUDIENCE: z.string().min(1).default("edge-ai-api"),
+	/** Lifetime of issued access tokens, s (default 15 min). */
+	JWT_TTL_S: intString(60, 86_400, 900),
+	/** Allowed clock skew for `exp`/`nbf`/`iat`, s. */
+	JWT_CLOCK_TOLERANCE_S: intString(0, 300, 30),
+	/** HS256 secret (a secret, ≥ 32 characters). Ignored when JWT_PRIVATE_JWK is set. */
+	JWT_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+	/** The previous HS256 secret, still accepted for verification during a rotation. */
+	JWT_PREVIOUS_SIGNING_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+	/** Private JWK (JSON) for EdDSA/ES256 signing; its public half is served at /.well-known/jwks.json. */
+	JWT_PRIVATE_JWK: jsonString.pipe(PrivateJwkSchema).optional(),
+	/** Public keys (JWKS JSON) still accepted during a rotation of JWT_PRIVATE_JWK. */
+	JWT_PREVIOUS_PUBLIC_JWKS: jsonString.pipe(PublicJwksSchema).optional(),
+	/** External identity provider: tokens with this issuer are verified against its remote key set. */
+	JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+	JWT_JWKS_ISSUER: z.string().min(1).optional(),
+	JWT_JWKS_AUDIENCE: z.string().min(1).optional(),
+	JWT_JWKS_ALGORITHMS: algList.optional().transform((v) => v ?? ["RS256", "ES256", "EdDSA"]),
+	/** Claim holding the tenant in external tokens. */
+	JWT_JWKS_TENANT_CLAIM: z.string().min(1).default("tenant"),
+	/** How long a fetched key set is trusted, s; and the least time between refetches for an unknown kid, s. */
+	JWT_JWKS_CACHE_S: intString(0, 86_400, 600),
+	JWT_JWKS_COOLDOWN_S: intString(0, 3_600, 30),
+	/** Largest credential accepted (Authorization / X-API-Key value), bytes. */
+	AUTH_MAX_CREDENTIAL_BYTES: intString(256, 16_384, 4_096),
+	/** How long an isolate may trust a client's or key's revocation status, s: revocation takes effect within this. */
+	AUTH_REVOCATION_CACHE_S: intString(0, 60, 5),
+	/** Failed token requests allowed per client id + IP, and per IP, within the window. */
+	AUTH_FAILURE_LIMIT: intString(1, 10_000, 10),
+	AUTH_IP_FAILURE_LIMIT: intString(1, 100_000, 30),
+	AUTH_FAILURE_WINDOW_S: intString(1, 86_400, 300),
 });
 
+type Parsed = z.infer<typeof ConfigSchema>;
+
+export type JwtSigning =
+	| { kind: "hs256"; secret: string; previousSecret: string | undefined }
+	| { kind: "jwk"; privateJwk: PrivateJwk; previousPublicJwks: { keys: Record<string, unknown>[] } | undefined };
+
+export type AuthConfig = {
+	issuer: string;
+	audience: string;
+	ttlS: number;
+	clockToleranceS: number;
+	signing: JwtSigning;
+	external:
+		| {
+				jwksUrl: string;
+				issuer: string;
+				audience: string;
+				algorithms: string[];
+				tenantClaim: string;
+				cacheS: number;
+				cooldownS: number;
+		  }
+		| undefined;
+	maxCredentialBytes: number;
+	revocationCacheS: number;
+	failureLimit: number;
+	ipFailureLimit: number;
+	failureWindowS: number;
+};
+
 export type Config = {
-	environment: z.infer<typeof ConfigSchema>["ENVIRONMENT"];
-	logLevel: z.infer<typeof ConfigSchema>["LOG_LEVEL"];
+	environment: Parsed["ENVIRONMENT"];
+	logLevel: Parsed["LOG_LEVEL"];
 	corsOrigins: string[];
 	maxBodyBytes: number;
 	timeouts: { defaultMs: number; chatMs: number; streamMs: number; healthMs: number };
+	auth: AuthConfig;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -64,7 +169,14 @@ export type ConfigResult = { ok: true; config: Config } | { ok: false; issues: C
 /** Defaults used by the pipeline itself (logging, timeouts) while the configuration is invalid. */
 export const FALLBACK_CONFIG: Config = toConfig(ConfigSchema.parse({}));
 
-function toConfig(v: z.infer<typeof ConfigSchema>): Config {
+function toConfig(v: Parsed): Config {
+	const signing: JwtSigning = v.JWT_PRIVATE_JWK
+		? { kind: "jwk", privateJwk: v.JWT_PRIVATE_JWK, previousPublicJwks: v.JWT_PREVIOUS_PUBLIC_JWKS }
+		: {
+				kind: "hs256",
+				secret: v.JWT_SIGNING_SECRET ?? LOCAL_DEV_SIGNING_SECRET,
+				previousSecret: v.JWT_PREVIOUS_SIGNING_SECRET,
+			};
 	return {
 		environment: v.ENVIRONMENT,
 		logLevel: v.LOG_LEVEL,
@@ -76,13 +188,65 @@ function toConfig(v: z.infer<typeof ConfigSchema>): Config {
 			streamMs: v.TIMEOUT_STREAM_MS,
 			healthMs: v.TIMEOUT_HEALTH_MS,
 		},
+		auth: {
+			issuer: v.JWT_ISSUER,
+			audience: v.JWT_AUDIENCE,
+			ttlS: v.JWT_TTL_S,
+			clockToleranceS: v.JWT_CLOCK_TOLERANCE_S,
+			signing,
+			external:
+				v.JWT_JWKS_URL && v.JWT_JWKS_ISSUER && v.JWT_JWKS_AUDIENCE
+					? {
+							jwksUrl: v.JWT_JWKS_URL,
+							issuer: v.JWT_JWKS_ISSUER,
+							audience: v.JWT_JWKS_AUDIENCE,
+							algorithms: v.JWT_JWKS_ALGORITHMS,
+							tenantClaim: v.JWT_JWKS_TENANT_CLAIM,
+							cacheS: v.JWT_JWKS_CACHE_S,
+							cooldownS: v.JWT_JWKS_COOLDOWN_S,
+						}
+					: undefined,
+			maxCredentialBytes: v.AUTH_MAX_CREDENTIAL_BYTES,
+			revocationCacheS: v.AUTH_REVOCATION_CACHE_S,
+			failureLimit: v.AUTH_FAILURE_LIMIT,
+			ipFailureLimit: v.AUTH_IP_FAILURE_LIMIT,
+			failureWindowS: v.AUTH_FAILURE_WINDOW_S,
+		},
 	};
+}
+
+/** Rules that span variables: deployed environments need a real signing key; JWKS mode needs its iss and aud. */
+function crossFieldIssues(v: Parsed): ConfigIssue[] {
+	const issues: ConfigIssue[] = [];
+	const deployed = v.ENVIRONMENT === "staging" || v.ENVIRONMENT === "production";
+	if (deployed && !v.JWT_PRIVATE_JWK) {
+		if (!v.JWT_SIGNING_SECRET) {
+			issues.push({
+				variable: "JWT_SIGNING_SECRET",
+				message: `required in ${v.ENVIRONMENT} (or set JWT_PRIVATE_JWK): wrangler secret put JWT_SIGNING_SECRET`,
+			});
+		} else if (v.JWT_SIGNING_SECRET === LOCAL_DEV_SIGNING_SECRET) {
+			issues.push({
+				variable: "JWT_SIGNING_SECRET",
+				message: `is the public local default; not allowed in ${v.ENVIRONMENT}`,
+			});
+		}
+	}
+	if (v.JWT_JWKS_URL) {
+		for (const name of ["JWT_JWKS_ISSUER", "JWT_JWKS_AUDIENCE"] as const) {
+			if (!v[name]) issues.push({ variable: name, message: "required when JWT_JWKS_URL is set" });
+		}
+	}
+	return issues;
 }
 
 /** Parses the environment's variables; pure, no caching. */
 export function parseConfig(vars: Record<string, unknown>): ConfigResult {
 	const parsed = ConfigSchema.safeParse(vars);
-	if (parsed.success) return { ok: true, config: toConfig(parsed.data) };
+	if (parsed.success) {
+		const issues = crossFieldIssues(parsed.data);
+		return issues.length === 0 ? { ok: true, config: toConfig(parsed.data) } : { ok: false, issues };
+	}
 	return {
 		ok: false,
 		issues: parsed.error.issues.map((issue) => ({

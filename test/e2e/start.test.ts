@@ -48,7 +48,14 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 	});
 
 	it("answers errors as problem+json carrying the request id", async () => {
-		const notFound = await fetch(`${server.base}/nope`, { headers: { "X-Request-ID": "e2e-404" } });
+		const unauthenticated = await fetch(`${server.base}/nope`);
+		await expectProblem(unauthenticated, 401, "unauthorized");
+		const notFound = await fetch(`${server.base}/nope`, {
+			headers: {
+				"X-Request-ID": "e2e-404",
+				"X-API-Key": "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
+			},
+		});
 		expect(notFound.headers.get("x-request-id")).toBe("e2e-404");
 		await expectProblem(notFound, 404, "not-found");
 		const wrongMethod = await fetch(`${server.base}/readyz`, { method: "PUT" });
@@ -56,6 +63,47 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 		await expectProblem(wrongMethod, 405, "method-not-allowed");
 		const tooLarge = await fetch(`${server.base}/healthz`, { method: "POST", body: "x".repeat(2 * 1024 * 1024) });
 		await expectProblem(tooLarge, 413, "content-too-large");
+	});
+
+	it("issues a token to the seeded demo client (curl from the README) and authenticates it", async () => {
+		const res = await fetch(`${server.base}/v1/auth/token`, {
+			method: "POST",
+			headers: { Authorization: `Basic ${Buffer.from("demo:demo-secret").toString("base64")}` },
+			body: new URLSearchParams({ grant_type: "client_credentials" }),
+		});
+		expect(res.status).toBe(200);
+		const { access_token } = (await res.json()) as { access_token: string };
+		const me = await fetch(`${server.base}/v1/auth/me`, { headers: { Authorization: `Bearer ${access_token}` } });
+		expect(await me.json()).toMatchObject({ tenant: "demo", subject: "demo", via: "jwt" });
+	});
+
+	it("accepts the documented demo API key, and an admin-created key until it is revoked", async () => {
+		const demoKey = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+		const me = (key: string) => fetch(`${server.base}/v1/auth/me`, { headers: { Authorization: `Bearer ${key}` } });
+		expect((await me(demoKey)).status).toBe(200);
+		const tokenRes = await fetch(`${server.base}/v1/auth/token`, {
+			method: "POST",
+			body: new URLSearchParams({
+				grant_type: "client_credentials",
+				client_id: "admin",
+				client_secret: "admin-secret",
+			}),
+		});
+		const adminToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+		const admin = { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" };
+		const created = await fetch(`${server.base}/v1/admin/api-keys`, {
+			method: "POST",
+			headers: admin,
+			body: JSON.stringify({ tenant: "e2e", subject: "bot", scopes: ["chat"] }),
+		});
+		const { id, key } = (await created.json()) as { id: string; key: string };
+		expect((await me(key)).status).toBe(200);
+		expect((await fetch(`${server.base}/v1/admin/api-keys/${id}`, { method: "DELETE", headers: admin })).status).toBe(
+			204,
+		);
+		const revoked = await me(key);
+		expect(revoked.status).toBe(401);
+		expect(revoked.headers.get("www-authenticate")).toContain('error="invalid_token"');
 	});
 
 	it("logs one structured line per request with the request id and route pattern", async () => {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { EXPECTED_D1_MIGRATIONS } from "../../src/db/migrations";
-import { call, expectProblem } from "../helpers/workers/http";
+import { call, DEMO_AUTH, expectProblem } from "../helpers/workers/http";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -21,7 +21,7 @@ describe("GET /healthz", () => {
 	it("echoes a sane incoming X-Request-ID and replaces an unsafe one", async () => {
 		const sane = await call("/healthz", { headers: { "X-Request-ID": "client-42.a:b_c" } });
 		expect(sane.headers.get("X-Request-ID")).toBe("client-42.a:b_c");
-		for (const bad of ['{"inject":true}', "a b", "x".repeat(129), "é"]) {
+		for (const bad of ['{"inject":true}', "a b", "x".repeat(129), "a\tb", ""]) {
 			const res = await call("/healthz", { headers: { "X-Request-ID": bad } });
 			expect(res.headers.get("X-Request-ID")).toMatch(/^[0-9a-f-]{36}$/);
 		}
@@ -99,8 +99,21 @@ describe("OpenAPI and docs", () => {
 			components: { schemas: Record<string, unknown> };
 		};
 		expect(doc.openapi).toBe("3.1.0");
-		expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/readyz", "/version"]);
+		expect(Object.keys(doc.paths)).toEqual(
+			expect.arrayContaining(["/healthz", "/readyz", "/version", "/v1/auth/token", "/v1/auth/me", "/v1/admin/clients"]),
+		);
 		expect(doc.components.schemas.Problem).toBeDefined();
+	});
+
+	it("declares the security schemes and which routes need which scope", async () => {
+		const doc = (await (await call("/openapi.json")).json()) as {
+			paths: Record<string, Record<string, { security?: Record<string, string[]>[] }>>;
+			components: { securitySchemes: Record<string, { type: string }> };
+		};
+		expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(["apiKeyHeader", "bearerAuth", "oauth2"]);
+		expect(doc.paths["/v1/admin/clients"]?.post?.security).toContainEqual({ oauth2: ["admin"] });
+		expect(doc.paths["/v1/auth/me"]?.get?.security).toContainEqual({ bearerAuth: [] });
+		expect(doc.paths["/healthz"]?.get?.security).toBeUndefined();
 	});
 
 	it("GET /docs renders an offline HTML reference under a nonce CSP", async () => {
@@ -120,9 +133,13 @@ describe("OpenAPI and docs", () => {
 });
 
 describe("routing errors", () => {
-	it("unknown route → 404 problem", async () => {
-		const body = await expectProblem(await call("/v1/nothing-here"), 404, "not-found");
+	it("unknown route → 404 problem for an authenticated caller", async () => {
+		const body = await expectProblem(await call("/v1/nothing-here", { headers: DEMO_AUTH }), 404, "not-found");
 		expect(body.detail).toContain("/v1/nothing-here");
+	});
+
+	it("unknown route without credentials → 401 (protected by default, nothing revealed)", async () => {
+		await expectProblem(await call("/v1/nothing-here"), 401, "unauthorized");
 	});
 
 	it("wrong method → 405 problem with Allow", async () => {

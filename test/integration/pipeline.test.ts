@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { createRoute, z } from "@hono/zod-openapi";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp, createPipeline } from "../../src/app";
-import { expectProblem, ORIGIN, type ProblemBody } from "../helpers/workers/http";
+import { DEMO_AUTH, expectProblem, ORIGIN, type ProblemBody } from "../helpers/workers/http";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -57,9 +57,12 @@ function probeApp(observed: { aborted?: boolean; reason?: unknown }) {
 
 const testEnv = { ...env, TIMEOUT_DEFAULT_MS: "30", MAX_BODY_BYTES: "1024" };
 
+/** Sends through the pipeline as the demo client (the probe routes are protected like every non-public route). */
 async function send(app: ReturnType<typeof createPipeline>, path: string, init?: RequestInit, bindings = testEnv) {
 	const ctx = createExecutionContext();
-	const res = await app.fetch(new Request(ORIGIN + path, init), bindings, ctx);
+	const request = new Request(ORIGIN + path, init);
+	for (const [k, v] of Object.entries(DEMO_AUTH)) request.headers.set(k, v);
+	const res = await app.fetch(request, bindings, ctx);
 	return { res, ctx };
 }
 

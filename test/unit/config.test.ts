@@ -1,16 +1,28 @@
 import { describe, expect, it } from "vitest";
-import { FALLBACK_CONFIG, loadConfig, parseConfig } from "../../src/config";
+import { FALLBACK_CONFIG, LOCAL_DEV_SIGNING_SECRET, loadConfig, parseConfig } from "../../src/config";
+
+const STRONG_SECRET = "s".repeat(48);
 
 describe("parseConfig", () => {
 	it("applies the documented defaults to an empty environment", () => {
 		const result = parseConfig({});
 		expect(result).toEqual({ ok: true, config: FALLBACK_CONFIG });
-		expect(FALLBACK_CONFIG).toEqual({
+		expect(FALLBACK_CONFIG).toMatchObject({
 			environment: "local",
 			logLevel: "info",
 			corsOrigins: [],
 			maxBodyBytes: 1_048_576,
 			timeouts: { defaultMs: 30_000, chatMs: 60_000, streamMs: 300_000, healthMs: 5_000 },
+			auth: {
+				issuer: "edge-ai-api",
+				audience: "edge-ai-api",
+				ttlS: 900,
+				clockToleranceS: 30,
+				signing: { kind: "hs256", secret: LOCAL_DEV_SIGNING_SECRET },
+				external: undefined,
+				maxCredentialBytes: 4096,
+				revocationCacheS: 5,
+			},
 		});
 	});
 
@@ -24,8 +36,9 @@ describe("parseConfig", () => {
 			TIMEOUT_CHAT_MS: "200",
 			TIMEOUT_STREAM_MS: "300",
 			TIMEOUT_HEALTH_MS: "50",
+			JWT_SIGNING_SECRET: STRONG_SECRET,
 		});
-		expect(result).toEqual({
+		expect(result).toMatchObject({
 			ok: true,
 			config: {
 				environment: "production",
@@ -33,6 +46,7 @@ describe("parseConfig", () => {
 				corsOrigins: ["https://a.example", "http://localhost:3000"],
 				maxBodyBytes: 2048,
 				timeouts: { defaultMs: 100, chatMs: 200, streamMs: 300, healthMs: 50 },
+				auth: { signing: { kind: "hs256", secret: STRONG_SECRET } },
 			},
 		});
 	});
@@ -61,6 +75,41 @@ describe("parseConfig", () => {
 		const result = parseConfig({ MAX_BODY_BYTES: "x", LOG_LEVEL: "loud" });
 		expect(result.ok).toBe(false);
 		if (!result.ok) expect(result.issues.map((i) => i.variable).sort()).toEqual(["LOG_LEVEL", "MAX_BODY_BYTES"]);
+	});
+});
+
+describe("signing keys per environment", () => {
+	it.each(["staging", "production"])("%s refuses to run without a signing secret", (environment) => {
+		const result = parseConfig({ ENVIRONMENT: environment });
+		expect(result.ok).toBe(false);
+		if (!result.ok) expect(result.issues).toEqual([expect.objectContaining({ variable: "JWT_SIGNING_SECRET" })]);
+	});
+
+	it.each(["staging", "production"])("%s refuses the public local default secret", (environment) => {
+		const result = parseConfig({ ENVIRONMENT: environment, JWT_SIGNING_SECRET: LOCAL_DEV_SIGNING_SECRET });
+		expect(result.ok).toBe(false);
+		if (!result.ok) expect(result.issues[0]?.message).toContain("local default");
+	});
+
+	it("production runs with a strong secret, or with a private JWK instead", () => {
+		expect(parseConfig({ ENVIRONMENT: "production", JWT_SIGNING_SECRET: STRONG_SECRET }).ok).toBe(true);
+		const jwk = JSON.stringify({ kty: "OKP", crv: "Ed25519", x: "x", d: "d", kid: "k1" });
+		const result = parseConfig({ ENVIRONMENT: "production", JWT_PRIVATE_JWK: jwk });
+		expect(result.ok && result.config.auth.signing.kind).toBe("jwk");
+	});
+
+	it("rejects a short secret, a JWK without kid and a JWKS URL without issuer/audience", () => {
+		const vars = (extra: Record<string, string>) => {
+			const r = parseConfig(extra);
+			return r.ok ? [] : r.issues.map((i) => i.variable).sort();
+		};
+		expect(vars({ JWT_SIGNING_SECRET: "short" })).toEqual(["JWT_SIGNING_SECRET"]);
+		expect(vars({ JWT_PRIVATE_JWK: JSON.stringify({ kty: "OKP", crv: "Ed25519", x: "x", d: "d" }) })).toEqual([
+			"JWT_PRIVATE_JWK",
+		]);
+		expect(vars({ JWT_PRIVATE_JWK: "{not json" })).toEqual(["JWT_PRIVATE_JWK"]);
+		expect(vars({ JWT_JWKS_URL: "https://idp.example/jwks.json" })).toEqual(["JWT_JWKS_AUDIENCE", "JWT_JWKS_ISSUER"]);
+		expect(vars({ JWT_JWKS_ALGORITHMS: "HS256" })).toEqual(["JWT_JWKS_ALGORITHMS"]);
 	});
 });
 

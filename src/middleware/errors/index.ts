@@ -42,6 +42,14 @@ function toAppError(err: unknown): AppError {
 				cause: err,
 			});
 		}
+		if (status === 415) {
+			return new AppError({
+				status,
+				slug: "unsupported-media-type",
+				detail: "The request's Content-Type is not accepted by this route; see /openapi.json",
+				cause: err,
+			});
+		}
 		if (status >= 500) return internalError(err);
 		return new AppError({ status, slug: "bad-request", detail: err.message || "The request was rejected", cause: err });
 	}

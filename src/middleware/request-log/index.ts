@@ -30,11 +30,14 @@ export function requestLog(options: { now?: () => number } = {}): MiddlewareHand
 		c.set("log", log);
 		await next();
 		const status = c.res.status;
+		const principal = c.get("principal");
 		const fields = {
 			method: c.req.method,
 			route: routeOf(c),
 			status,
 			duration_ms: now() - started,
+			// Who, never with what: tenant and subject only, no credential.
+			...(principal ? { tenant: principal.tenant, subject: principal.subject, auth: principal.via } : {}),
 		};
 		if (status >= 500) log.error("request", fields);
 		else if (status >= 400) log.warn("request", fields);

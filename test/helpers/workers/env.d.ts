@@ -5,6 +5,10 @@ declare global {
 		interface Env {
 			/** Test-only binding from vitest.config.ts: the D1 migrations read from migrations/. */
 			TEST_MIGRATIONS: D1Migration[];
+			/** Test-only binding: migrations/local/seed.sql, the local demo credentials. */
+			TEST_LOCAL_SEED: string;
+			/** Test-only binding: the loopback IdP's JWKS URL (POST /sign and /rotate beside it). */
+			TEST_JWKS_URL: string;
 		}
 	}
 }

@@ -3,6 +3,10 @@ import { expect } from "vitest";
 
 export const ORIGIN = "http://api.test";
 
+/** The local demo API key (migrations/local/seed.sql; README#local-credentials): tenant demo, all but admin. */
+export const DEMO_API_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+export const DEMO_AUTH = { "X-API-Key": DEMO_API_KEY };
+
 /** Calls the Worker's real entry point (`exports.default.fetch`), as a client would. */
 export function call(path: string, init?: RequestInit): Promise<Response> {
 	return exports.default.fetch(new Request(ORIGIN + path, init));

@@ -1,0 +1,39 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { expect } from "vitest";
+import { createApp } from "../../../src/app";
+import { ORIGIN } from "./http";
+
+/** One app for calls with overridden bindings (each override object is parsed as its own configuration). */
+const app = createApp();
+
+/** Calls the app with `overrides` merged into the real bindings (same D1 and Durable Objects). */
+export async function callWith(overrides: Record<string, string>, path: string, init?: RequestInit): Promise<Response> {
+	const ctx = createExecutionContext();
+	const res = await app.fetch(new Request(ORIGIN + path, init), { ...env, ...overrides }, ctx);
+	await waitOnExecutionContext(ctx);
+	return res;
+}
+
+export function basic(id: string, secret: string): string {
+	return `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
+}
+
+/** Gets an access token by client credentials (HTTP Basic); asserts success. */
+export async function tokenFor(
+	id: string,
+	secret: string,
+	options: { scope?: string; overrides?: Record<string, string>; ip?: string } = {},
+): Promise<string> {
+	const form = new URLSearchParams({ grant_type: "client_credentials" });
+	if (options.scope) form.set("scope", options.scope);
+	const res = await callWith(options.overrides ?? {}, "/v1/auth/token", {
+		method: "POST",
+		body: form,
+		headers: { Authorization: basic(id, secret), "CF-Connecting-IP": options.ip ?? "198.51.100.1" },
+	});
+	expect(res.status, await res.clone().text()).toBe(200);
+	return ((await res.json()) as { access_token: string }).access_token;
+}
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
