@@ -28,6 +28,9 @@ export default defineConfig({
 								TEST_LOCAL_SEED: localSeed,
 								// The loopback IdP started by globalSetup (test/helpers/node/jwks-server.ts).
 								TEST_JWKS_URL: inject("jwksUrl"),
+								// Suites run without rate limits (they reuse a few principals); the rate-limit suites set
+								// their policies per call, and the e2e suite runs the defaults under wrangler dev.
+								RATE_LIMIT_POLICIES: "[]",
 							},
 						},
 					})),

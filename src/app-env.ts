@@ -1,6 +1,8 @@
 import type { Principal } from "./auth/principal";
 import type { Config } from "./config";
 import type { Deadline } from "./middleware/timeout/deadline";
+import type { TokenBudget } from "./rate-limit/limiter";
+import type { RateLimitOutcome } from "./rate-limit/stats";
 import type { Logger } from "./telemetry/logger";
 
 /** Hono's environment for this app: the Worker's bindings plus what the pipeline puts in the context. */
@@ -19,5 +21,9 @@ export type AppEnv = {
 		deadline: Deadline;
 		/** The authenticated caller; set by the auth middleware on every non-public route. */
 		principal: Principal;
+		/** What the rate limiter decided for this request (logged); unset on routes no policy governs. */
+		rateLimit: RateLimitOutcome;
+		/** The request's token reservation, on routes with `tokens` policies: commit the actual usage. */
+		tokenBudget: TokenBudget;
 	};
 };

@@ -9,6 +9,7 @@ import { bodyLimit } from "./middleware/body-limit";
 import { configGate } from "./middleware/config-gate";
 import { cors } from "./middleware/cors";
 import { errorHandler, notFoundHandler, validationHook } from "./middleware/errors";
+import { type RateLimitOptions, rateLimit } from "./middleware/rate-limit";
 import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
@@ -40,8 +41,8 @@ function routeBudgetMs(c: Context<AppEnv>): number {
 
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
- * security headers → CORS → config gate → body limit → timeout → authentication → routes; one error path for
- * all of it.
+ * security headers → CORS → config gate → body limit → timeout → authentication → rate limit → routes; one error
+ * path for all of it.
  * Exported separately so tests can exercise the pipeline with their own routes.
  *
  * @example
@@ -50,7 +51,7 @@ function routeBudgetMs(c: Context<AppEnv>): number {
  * app.get("/probe", (c) => c.text("ok"));
  * ```
  */
-export function createPipeline(): OpenAPIHono<AppEnv> {
+export function createPipeline(options: { rateLimit?: RateLimitOptions } = {}): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 	app.use(
 		requestId(),
@@ -61,6 +62,7 @@ export function createPipeline(): OpenAPIHono<AppEnv> {
 		bodyLimit(),
 		timeout(routeBudgetMs),
 		authenticate(),
+		rateLimit(options.rateLimit),
 	);
 	app.onError(errorHandler());
 	app.notFound(notFoundHandler(() => app.routes));

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_POLICIES, PoliciesSchema, type Policy } from "./rate-limit/policies";
 
 /**
  * Runtime configuration, validated once per isolate with zod.
@@ -122,6 +123,15 @@ export const ConfigSchema = z.object({
 	AUTH_FAILURE_LIMIT: intString(1, 10_000, 10),
 	AUTH_IP_FAILURE_LIMIT: intString(1, 100_000, 30),
 	AUTH_FAILURE_WINDOW_S: intString(1, 86_400, 300),
+
+	/** Rate-limit policies (JSON array, docs/rate-limits.md); unset: the defaults; `[]`: no limits. */
+	RATE_LIMIT_POLICIES: jsonString.pipe(PoliciesSchema).optional(),
+	/** How long a request waits for the limiter before the policy's failure mode applies, ms. */
+	RATE_LIMIT_TIMEOUT_MS: intString(1, 10_000, 100),
+	/** Lease of a token reservation, s: uncommitted after this, it is refunded. Must exceed TIMEOUT_STREAM_MS. */
+	RATE_LIMIT_LEASE_S: intString(1, 86_400, 360),
+	/** Entries in each isolate's cache of keys known to be blocked (0 turns the cache off). */
+	RATE_LIMIT_NEGATIVE_CACHE_SIZE: intString(0, 1_000_000, 10_000),
 });
 
 type Parsed = z.infer<typeof ConfigSchema>;
@@ -154,6 +164,13 @@ export type AuthConfig = {
 	failureWindowS: number;
 };
 
+export type RateLimitConfig = {
+	policies: readonly Policy[];
+	timeoutMs: number;
+	leaseMs: number;
+	negativeCacheSize: number;
+};
+
 export type Config = {
 	environment: Parsed["ENVIRONMENT"];
 	logLevel: Parsed["LOG_LEVEL"];
@@ -161,6 +178,7 @@ export type Config = {
 	maxBodyBytes: number;
 	timeouts: { defaultMs: number; chatMs: number; streamMs: number; healthMs: number };
 	auth: AuthConfig;
+	rateLimit: RateLimitConfig;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -212,6 +230,12 @@ function toConfig(v: Parsed): Config {
 			ipFailureLimit: v.AUTH_IP_FAILURE_LIMIT,
 			failureWindowS: v.AUTH_FAILURE_WINDOW_S,
 		},
+		rateLimit: {
+			policies: v.RATE_LIMIT_POLICIES ?? DEFAULT_POLICIES,
+			timeoutMs: v.RATE_LIMIT_TIMEOUT_MS,
+			leaseMs: v.RATE_LIMIT_LEASE_S * 1000,
+			negativeCacheSize: v.RATE_LIMIT_NEGATIVE_CACHE_SIZE,
+		},
 	};
 }
 
@@ -232,6 +256,12 @@ function crossFieldIssues(v: Parsed): ConfigIssue[] {
 			});
 		}
 	}
+	if (v.RATE_LIMIT_LEASE_S * 1000 <= v.TIMEOUT_STREAM_MS) {
+		issues.push({
+			variable: "RATE_LIMIT_LEASE_S",
+			message: `must exceed TIMEOUT_STREAM_MS (${v.TIMEOUT_STREAM_MS} ms), or a long stream loses its token reservation`,
+		});
+	}
 	if (v.JWT_JWKS_URL) {
 		for (const name of ["JWT_JWKS_ISSUER", "JWT_JWKS_AUDIENCE"] as const) {
 			if (!v[name]) issues.push({ variable: name, message: "required when JWT_JWKS_URL is set" });
@@ -251,7 +281,15 @@ export function parseConfig(vars: Record<string, unknown>): ConfigResult {
 		ok: false,
 		issues: parsed.error.issues.map((issue) => ({
 			variable: String(issue.path[0] ?? "(env)"),
-			message: issue.message,
+			// Inside a JSON variable, say where: "[2].limit: Too small: expected number to be >=1".
+			message:
+				issue.path.length > 1
+					? `${issue.path
+							.slice(1)
+							.map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`))
+							.join("")
+							.replace(/^\./, "")}: ${issue.message}`
+					: issue.message,
 		})),
 	};
 }

@@ -54,8 +54,7 @@ export async function assertNotThrottled(
 			Promise.all(
 				keys(auth, clientId, ip).map((k) =>
 					env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(k.name)).consume(
-						[{ policy: "failures", limit: k.limit, windowMs }],
-						1,
+						[{ policy: "failures", limit: k.limit, windowMs, cost: 1 }],
 						{ dryRun: true },
 					),
 				),
@@ -85,10 +84,9 @@ export async function recordFailure(env: Env, auth: AuthConfig, clientId: string
 		await withTimeout(
 			Promise.all(
 				keys(auth, clientId, ip).map((k) =>
-					env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(k.name)).consume(
-						[{ policy: "failures", limit: k.limit, windowMs }],
-						1,
-					),
+					env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(k.name)).consume([
+						{ policy: "failures", limit: k.limit, windowMs, cost: 1 },
+					]),
 				),
 			),
 		);

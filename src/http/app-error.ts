@@ -14,6 +14,7 @@ export type ProblemSlug =
 	| "quota-exceeded"
 	| "conflict"
 	| "upstream-unavailable"
+	| "limiter-unavailable"
 	| "not-found"
 	| "method-not-allowed"
 	| "content-too-large"

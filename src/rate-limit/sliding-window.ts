@@ -14,6 +14,7 @@
  * ```ts
  * const d = decide([{ at: 1_000, cost: 1 }], { limit: 2, windowMs: 60_000 }, 2_000, 1);
  * // { allowed: true, used: 1, remaining: 0, retryAfterMs: 0, resetMs: 59_000 }
+ * // resetMs: the event at 1 000 leaves the window at 61 000, and a unit of quota comes back
  * ```
  */
 export type LoggedEvent = { at: number; cost: number };
@@ -27,7 +28,10 @@ export type Decision = {
 	remaining: number;
 	/** When denied: ms until enough of the oldest events leave the window for this cost to fit; else 0. */
 	retryAfterMs: number;
-	/** ms until every event counted now (this one included when allowed) has left the window: full quota again. */
+	/**
+	 * ms until quota comes back, exactly: when allowed, until the oldest counted event (this one included) leaves
+	 * the window, so `remaining` grows (0 when nothing is counted); when denied, `retryAfterMs`.
+	 */
 	resetMs: number;
 };
 
@@ -36,19 +40,36 @@ export function inWindow(at: number, now: number, windowMs: number): boolean {
 	return at > now - windowMs && at <= now;
 }
 
+/** What a decision needs to know of the window when it admits: the counted cost and the oldest counted event. */
+export type WindowSummary = { used: number; oldestAt: number | null };
+
 /**
  * Decides one request against one policy. `events` may include expired ones (they are ignored) and need not be
  * sorted. A cost above the limit can never be admitted: `retryAfterMs` is then `Infinity`.
  */
 export function decide(events: readonly LoggedEvent[], policy: WindowPolicy, now: number, cost: number): Decision {
-	const { limit, windowMs } = policy;
-	const live = events.filter((e) => inWindow(e.at, now, windowMs)).sort((a, b) => a.at - b.at);
+	const live = events.filter((e) => inWindow(e.at, now, policy.windowMs)).sort((a, b) => a.at - b.at);
 	const used = live.reduce((sum, e) => sum + e.cost, 0);
+	return decideWith({ used, oldestAt: live[0]?.at ?? null }, () => live, policy, now, cost);
+}
+
+/**
+ * The same decision from a summary of the window (an SQL aggregate), reading the events themselves only to
+ * compute the wait of a denial: `liveOldestFirst` returns the events of the window, oldest first.
+ */
+export function decideWith(
+	summary: WindowSummary,
+	liveOldestFirst: () => readonly LoggedEvent[],
+	policy: WindowPolicy,
+	now: number,
+	cost: number,
+): Decision {
+	const { limit, windowMs } = policy;
+	const { used } = summary;
 	const allowed = used + cost <= limit;
-	const newest = live.length > 0 ? (live[live.length - 1]?.at ?? now) : now;
 	if (allowed) {
-		const lastAt = cost > 0 ? now : newest;
-		const resetMs = cost > 0 || live.length > 0 ? lastAt + windowMs - now : 0;
+		const oldest = summary.oldestAt ?? (cost > 0 ? now : null);
+		const resetMs = oldest === null ? 0 : oldest + windowMs - now;
 		return { allowed, used, remaining: limit - used - cost, retryAfterMs: 0, resetMs };
 	}
 	let retryAfterMs = Number.POSITIVE_INFINITY;
@@ -56,7 +77,7 @@ export function decide(events: readonly LoggedEvent[], policy: WindowPolicy, now
 		// Events leave the window oldest first; the one whose departure makes room decides the wait. An event at
 		// `at` stops counting at `at + windowMs` (the window is open on the left).
 		let freed = 0;
-		for (const e of live) {
+		for (const e of liveOldestFirst()) {
 			freed += e.cost;
 			if (used - freed + cost <= limit) {
 				retryAfterMs = e.at + windowMs - now;
@@ -64,6 +85,5 @@ export function decide(events: readonly LoggedEvent[], policy: WindowPolicy, now
 			}
 		}
 	}
-	const resetMs = live.length > 0 ? newest + windowMs - now : 0;
-	return { allowed, used, remaining: Math.max(0, limit - used), retryAfterMs, resetMs };
+	return { allowed, used, remaining: Math.max(0, limit - used), retryAfterMs, resetMs: retryAfterMs };
 }

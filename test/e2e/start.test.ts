@@ -106,6 +106,38 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 		expect(revoked.headers.get("www-authenticate")).toContain('error="invalid_token"');
 	});
 
+	it("rate limits with the default policies: exactly 60 a minute per subject, then 429 with Retry-After", async () => {
+		const tokenRes = await fetch(`${server.base}/v1/auth/token`, {
+			method: "POST",
+			headers: { Authorization: `Basic ${btoa("admin:admin-secret")}` },
+			body: new URLSearchParams({ grant_type: "client_credentials" }),
+		});
+		const adminToken = ((await tokenRes.json()) as { access_token: string }).access_token;
+		const created = await fetch(`${server.base}/v1/admin/api-keys`, {
+			method: "POST",
+			headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+			body: JSON.stringify({ tenant: "e2e", subject: `limited-${Date.now()}`, scopes: ["chat"] }),
+		});
+		const { key } = (await created.json()) as { key: string };
+		const statuses: number[] = [];
+		let last: Response | undefined;
+		for (let i = 0; i < 61; i++) {
+			last = await fetch(`${server.base}/v1/auth/me`, { headers: { "X-API-Key": key } });
+			statuses.push(last.status);
+			if (i === 0) {
+				expect(last.headers.get("ratelimit-policy")).toBe('"default";q=60;w=60');
+				expect(last.headers.get("ratelimit")).toBe('"default";r=59;t=60');
+			}
+		}
+		expect(statuses.filter((s) => s === 200)).toHaveLength(60);
+		expect(last?.status).toBe(429);
+		const body = await expectProblem(last as Response, 429, "quota-exceeded");
+		expect(body["violated-policies"]).toEqual(["default"]);
+		expect(Number(last?.headers.get("retry-after"))).toBeGreaterThan(0);
+		// Probes are never limited.
+		expect((await fetch(`${server.base}/healthz`)).headers.get("ratelimit-policy")).toBeNull();
+	});
+
 	it("logs one structured line per request with the request id and route pattern", async () => {
 		await fetch(`${server.base}/healthz`, { headers: { "X-Request-ID": "e2e-log-1" } });
 		await expect

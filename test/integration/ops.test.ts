@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { RATE_LIMITER_SCHEMA } from "../../durable-objects/rate-limiter";
 import { EXPECTED_D1_MIGRATIONS } from "../../src/db/migrations";
 import { call, DEMO_AUTH, expectProblem } from "../helpers/workers/http";
 
@@ -57,7 +58,7 @@ describe("GET /readyz", () => {
 		expect(body.checks.d1).toMatchObject({ ok: true, extra: { applied: EXPECTED_D1_MIGRATIONS.length } });
 		expect(body.checks.durable_objects).toMatchObject({
 			ok: true,
-			extra: { RATE_LIMITER: { ok: true, schema_version: 1 } },
+			extra: { RATE_LIMITER: { ok: true, schema_version: RATE_LIMITER_SCHEMA.length } },
 		});
 	});
 

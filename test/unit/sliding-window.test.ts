@@ -22,9 +22,19 @@ function reference(events: LoggedEvent[], limit: number, windowMs: number, now: 
 			}
 		}
 	}
+	// Quota comes back when the counted total first drops: for a denial that is the retry time; for an admission,
+	// the first ms at which some counted event (this one included) has left the window.
 	const counted = allowed && cost > 0 ? [...events, { at: now, cost }] : events;
-	let resetMs = 0;
-	while (counted.some((e) => e.at > now + resetMs - windowMs && e.at <= now + resetMs)) resetMs++;
+	const total = (t: number) =>
+		counted.filter((e) => e.at > t - windowMs && e.at <= now).reduce((s, e) => s + e.cost, 0);
+	let resetMs = retryAfterMs;
+	if (allowed) {
+		resetMs = 0;
+		if (total(now) > 0) {
+			resetMs = 1;
+			while (total(now + resetMs) === total(now)) resetMs++;
+		}
+	}
 	return { allowed, used, remaining: Math.max(0, limit - used - (allowed ? cost : 0)), retryAfterMs, resetMs };
 }
 

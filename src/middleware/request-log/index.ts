@@ -38,6 +38,7 @@ export function requestLog(options: { now?: () => number } = {}): MiddlewareHand
 			duration_ms: now() - started,
 			// Who, never with what: tenant and subject only, no credential.
 			...(principal ? { tenant: principal.tenant, subject: principal.subject, auth: principal.via } : {}),
+			...(c.get("rateLimit") ? { rate_limit: c.get("rateLimit") } : {}),
 		};
 		if (status >= 500) log.error("request", fields);
 		else if (status >= 400) log.warn("request", fields);

@@ -2,6 +2,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { createApp } from "../../../src/app";
+import type { Scope } from "../../../src/auth/principal";
+import { issueAccessToken } from "../../../src/auth/tokens";
+import { loadConfig } from "../../../src/config";
 import { ORIGIN } from "./http";
 
 /** One app for calls with overridden bindings (each override object is parsed as its own configuration). */
@@ -37,3 +40,22 @@ export async function tokenFor(
 }
 
 export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+/**
+ * A bearer token for a fresh client of `tenant` (inserted straight into D1 with an unusable secret), so each test
+ * gets limit keys of its own. Signed with the local configuration's key, as the token endpoint would.
+ */
+export async function freshPrincipalToken(
+	subject: string,
+	tenant = "rl-tests",
+	scopes: readonly Scope[] = ["chat", "rag:read", "rag:write"],
+): Promise<string> {
+	await env.DB.prepare(
+		"INSERT OR IGNORE INTO api_clients (client_id, tenant, scopes, secret_hash, secret_salt, secret_iter, created_at) VALUES (?, ?, ?, 'x', 'x', 1, ?)",
+	)
+		.bind(subject, tenant, scopes.join(" "), Date.now())
+		.run();
+	const loaded = loadConfig(env);
+	if (!loaded.ok) throw new Error(`test configuration invalid: ${JSON.stringify(loaded.issues)}`);
+	return (await issueAccessToken(loaded.config.auth, { subject, tenant, scopes })).token;
+}
