@@ -29,6 +29,8 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 }
 
 const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+// Another wrangler configuration (the benchmark Worker uses one); default wrangler.toml.
+const configArgs = process.env.WRANGLER_CONFIG ? ["--config", path.resolve(root, process.env.WRANGLER_CONFIG)] : [];
 // Offline and unattended: no telemetry, no prompts, and no fetch of the `Request.cf` sample from the internet
 // (miniflare then uses its built-in placeholder `cf` object).
 const env = {
@@ -41,7 +43,7 @@ const started = Date.now();
 
 const migrate = spawnSync(
 	process.execPath,
-	[wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo],
+	[wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo, ...configArgs],
 	{ cwd: root, env, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
 );
 if (migrate.status !== 0) {
@@ -60,7 +62,7 @@ let seeded = "already seeded";
 if (!existsSync(seedMarker)) {
 	const seed = spawnSync(
 		process.execPath,
-		[wrangler, "d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", seedFile],
+		[wrangler, "d1", "execute", "DB", "--local", "--persist-to", persistTo, "--file", seedFile, ...configArgs],
 		{ cwd: root, env, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
 	);
 	if (seed.status !== 0) {
@@ -79,6 +81,7 @@ const child = spawn(
 	[
 		wrangler,
 		"dev",
+		...configArgs,
 		"--ip",
 		host,
 		"--port",

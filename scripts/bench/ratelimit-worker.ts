@@ -1,0 +1,54 @@
+// The Worker `npm run bench:ratelimit` runs under wrangler dev (scripts/bench/wrangler.bench.toml): the real API
+// twice over — `/with/…` with the bench's rate-limit policy, `/without/…` with none — so one route is measured with
+// and without the limiter side by side in one isolate, plus `/__bench/object`, which drives one RateLimiter object
+// directly to count its decisions per second.
+
+import type { Charge } from "../../durable-objects/rate-limiter";
+import { createApp } from "../../src/app";
+
+export { RateLimiter } from "../../durable-objects/rate-limiter";
+
+const app = createApp();
+let withoutLimits: Env | undefined;
+
+function forward(request: Request, prefix: string): Request {
+	const url = new URL(request.url);
+	url.pathname = url.pathname.slice(prefix.length) || "/";
+	return new Request(url, request);
+}
+
+async function driveObject(env: Env, url: URL): Promise<Response> {
+	const n = Number(url.searchParams.get("n") ?? 1000);
+	const inFlight = Number(url.searchParams.get("concurrency") ?? 1);
+	const charge: Charge = {
+		policy: "bench",
+		limit: Number(url.searchParams.get("limit") ?? 1_000_000),
+		windowMs: Number(url.searchParams.get("window_ms") ?? 1_000),
+		cost: 1,
+	};
+	const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(url.searchParams.get("key") ?? crypto.randomUUID()));
+	let next = 0;
+	let admitted = 0;
+	const worker = async () => {
+		while (next < n) {
+			next++;
+			if ((await stub.consume([charge])).allowed) admitted++;
+		}
+	};
+	const started = Date.now();
+	await Promise.all(Array.from({ length: inFlight }, worker));
+	return Response.json({ n, admitted, ms: Date.now() - started });
+}
+
+export default {
+	async fetch(request, env, ctx): Promise<Response> {
+		const url = new URL(request.url);
+		if (url.pathname === "/__bench/object") return driveObject(env, url);
+		if (url.pathname.startsWith("/without/")) {
+			withoutLimits ??= { ...env, RATE_LIMIT_POLICIES: "[]" } as Env;
+			return app.fetch(forward(request, "/without"), withoutLimits, ctx);
+		}
+		if (url.pathname.startsWith("/with/")) return app.fetch(forward(request, "/with"), env, ctx);
+		return app.fetch(request, env, ctx);
+	},
+} satisfies ExportedHandler<Env>;
