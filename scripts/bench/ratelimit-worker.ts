@@ -27,12 +27,19 @@ async function driveObject(env: Env, url: URL): Promise<Response> {
 		cost: 1,
 	};
 	const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(url.searchParams.get("key") ?? crypto.randomUUID()));
+	// mode: `consume` (default), `dry` (decide without logging: no write), `ping` (the bare RPC round trip).
+	const mode = url.searchParams.get("mode") ?? "consume";
 	let next = 0;
 	let admitted = 0;
 	const worker = async () => {
 		while (next < n) {
 			next++;
-			if ((await stub.consume([charge])).allowed) admitted++;
+			if (mode === "ping") {
+				await stub.ping();
+				admitted++;
+			} else if ((await stub.consume([charge], { dryRun: mode === "dry" })).allowed) {
+				admitted++;
+			}
 		}
 	};
 	const started = Date.now();

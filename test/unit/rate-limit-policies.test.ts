@@ -3,6 +3,7 @@ import { parseConfig } from "../../src/config";
 import { closestToExhaustion, policyField, rateLimitHeaders } from "../../src/rate-limit/headers";
 import { NegativeCache } from "../../src/rate-limit/negative-cache";
 import { DEFAULT_POLICIES, limitKey, PoliciesSchema, type Policy, policiesFor } from "../../src/rate-limit/policies";
+import { withRateLimits } from "../../src/routes/docs/rate-limits";
 
 const policy = (p: Partial<Policy> & Pick<Policy, "name">): Policy =>
 	PoliciesSchema.parse([{ routes: ["*"], key: "subject", limit: 10, window_s: 60, ...p }])[0] as Policy;
@@ -124,5 +125,31 @@ describe("NegativeCache", () => {
 		expect(cache.size).toBe(2);
 		expect(cache.blockedUntil("b", "p", 1, 0)).toBeNull();
 		expect(new NegativeCache(0).blockedUntil("a", "p", 1, 0)).toBeNull();
+	});
+});
+
+describe("OpenAPI document with rate limits", () => {
+	it("adds a 429 (and a 503 for fail-closed policies) to governed operations only", () => {
+		const doc = {
+			paths: {
+				"/healthz": { get: { responses: { 200: {} } } },
+				"/v1/documents/{id}": { get: { responses: { 200: {} } }, delete: { responses: { 204: {} } } },
+				"/v1/chat/completions": { post: { responses: { 200: {} } } },
+			},
+		};
+		const out = withRateLimits(doc, [
+			policy({ name: "chat", routes: ["POST /v1/chat/completions"], unit: "tokens", fail: "closed" }),
+			policy({ name: "docs", routes: ["DELETE /v1/documents/:id"] }),
+		]);
+		const responses = (path: string, method: string) =>
+			Object.keys(
+				((out.paths as Record<string, Record<string, { responses: object }>>)[path]?.[method]?.responses ??
+					{}) as object,
+			);
+		expect(responses("/healthz", "get")).toEqual(["200"]);
+		expect(responses("/v1/documents/{id}", "get")).toEqual(["200"]);
+		expect(responses("/v1/documents/{id}", "delete")).toEqual(["204", "429"]);
+		expect(responses("/v1/chat/completions", "post")).toEqual(["200", "429", "503"]);
+		expect(doc.paths["/v1/chat/completions"].post.responses).toEqual({ 200: {} });
 	});
 });

@@ -1,5 +1,9 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";
+import { loadConfig } from "../../config";
+import type { Policy } from "../../rate-limit/policies";
+import { withRateLimits } from "./rate-limits";
 import { renderReference } from "./render-reference";
 
 export const OPENAPI_INFO = {
@@ -16,8 +20,8 @@ function docsCsp(nonce: string): string {
 
 /**
  * Mounts `GET /openapi.json` (OpenAPI 3.1, generated from the route schemas of every router mounted on `app`)
- * and `GET /docs` (an offline HTML reference rendered from it). Call after all routes are mounted. The document
- * is built once per isolate.
+ * and `GET /docs` (an offline HTML reference rendered from it), with the configured rate limits as 429s. Call after
+ * all routes are mounted. The document is built once per isolate.
  */
 export function mountDocs(app: OpenAPIHono<AppEnv>): void {
 	type Doc = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
@@ -30,10 +34,23 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
 		});
 		return doc;
 	};
-	app.get("/openapi.json", (c) => c.json(document(), 200, { "Cache-Control": "public, max-age=60" }));
+	// With this deployment's rate limits (429s per governed operation), once per policy set.
+	const limited = new WeakMap<readonly Policy[], Doc>();
+	const documentFor = (c: Context<AppEnv>): Doc => {
+		const loaded = loadConfig(c.env);
+		if (!loaded.ok) return document();
+		const policies = loaded.config.rateLimit.policies;
+		let d = limited.get(policies);
+		if (!d) {
+			d = withRateLimits(document(), policies);
+			limited.set(policies, d);
+		}
+		return d;
+	};
+	app.get("/openapi.json", (c) => c.json(documentFor(c), 200, { "Cache-Control": "public, max-age=60" }));
 	app.get("/docs", (c) => {
 		const nonce = crypto.randomUUID().replaceAll("-", "");
-		const html = renderReference(JSON.parse(JSON.stringify(document())), nonce);
+		const html = renderReference(JSON.parse(JSON.stringify(documentFor(c))), nonce);
 		return c.html(html, 200, { "Content-Security-Policy": docsCsp(nonce), "Cache-Control": "no-store" });
 	});
 }
