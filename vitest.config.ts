@@ -28,6 +28,10 @@ export default defineConfig({
 								TEST_LOCAL_SEED: localSeed,
 								// The loopback IdP started by globalSetup (test/helpers/node/jwks-server.ts).
 								TEST_JWKS_URL: inject("jwksUrl"),
+								// The fake OpenAI-compatible upstream (test/helpers/node/fake-openai.ts).
+								TEST_FAKE_OPENAI_URL: inject("fakeOpenAIUrl"),
+								// The local model streams without pauses in tests.
+								LOCAL_MODEL_TOKEN_DELAY_MS: "0",
 								// Suites run without rate limits (they reuse a few principals); the rate-limit suites set
 								// their policies per call, and the e2e suite runs the defaults under wrangler dev.
 								RATE_LIMIT_POLICIES: "[]",
@@ -38,7 +42,7 @@ export default defineConfig({
 				test: {
 					name: "workers",
 					include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/durable-objects/**/*.test.ts"],
-					globalSetup: ["test/helpers/node/jwks-server.ts"],
+					globalSetup: ["test/helpers/node/jwks-server.ts", "test/helpers/node/fake-openai.ts"],
 					setupFiles: ["test/helpers/workers/apply-migrations.ts"],
 				},
 			},

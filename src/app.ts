@@ -16,6 +16,7 @@ import { securityHeaders } from "./middleware/security-headers";
 import { timeout } from "./middleware/timeout";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
+import { chat, estimateChatTokens } from "./routes/chat";
 import { mountDocs } from "./routes/docs";
 import { ops } from "./routes/ops";
 
@@ -71,9 +72,10 @@ export function createPipeline(options: { rateLimit?: RateLimitOptions } = {}): 
 
 /** The whole API: pipeline, every resource router, then the OpenAPI document and reference page. */
 export function createApp(): OpenAPIHono<AppEnv> {
-	const app = createPipeline();
+	const app = createPipeline({ rateLimit: { tokenCost: { "/v1/chat/completions": estimateChatTokens } } });
 	app.route("/", ops);
 	app.route("/", auth);
+	app.route("/", chat);
 	app.route("/", admin);
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);

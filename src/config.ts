@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_MODELS, type ModelEntry, ModelsSchema, type Prices, PricesSchema } from "./chat/config";
 import { DEFAULT_POLICIES, PoliciesSchema, type Policy } from "./rate-limit/policies";
 
 /**
@@ -132,6 +133,32 @@ export const ConfigSchema = z.object({
 	RATE_LIMIT_LEASE_S: intString(1, 86_400, 360),
 	/** Entries in each isolate's cache of keys known to be blocked (0 turns the cache off). */
 	RATE_LIMIT_NEGATIVE_CACHE_SIZE: intString(0, 1_000_000, 10_000),
+
+	/** Chat models and their providers (JSON array, docs/chat.md); unset: the local offline model only. */
+	CHAT_MODELS: jsonString.pipe(ModelsSchema).optional(),
+	/** Model used when a request names none; default the first of CHAT_MODELS. */
+	CHAT_DEFAULT_MODEL: z.string().min(1).optional(),
+	/** USD per million prompt/completion tokens per model id (JSON object) → cost per request. */
+	CHAT_PRICES: jsonString.pipe(PricesSchema).optional(),
+	/** `max_tokens` when a request sets none, and the largest a request may set. */
+	CHAT_DEFAULT_MAX_TOKENS: intString(1, 1_000_000, 1_024),
+	CHAT_MAX_TOKENS_LIMIT: intString(1, 1_000_000, 16_384),
+	/** Retries after a retryable provider failure (429, 5xx, network, timeout), per model. */
+	CHAT_MAX_RETRIES: intString(0, 10, 2),
+	/** Time limit of one provider attempt until its answer (or a stream's first event) arrives, ms. */
+	CHAT_ATTEMPT_TIMEOUT_MS: intString(100, 300_000, 20_000),
+	CHAT_RETRY_BASE_MS: intString(0, 60_000, 250),
+	CHAT_RETRY_MAX_MS: intString(0, 60_000, 4_000),
+	/** Consecutive retryable failures that open a provider's circuit, and how long it stays open, ms. */
+	CHAT_BREAKER_FAILURES: intString(1, 1_000, 5),
+	CHAT_BREAKER_COOLDOWN_MS: intString(100, 3_600_000, 30_000),
+	/** Keep-alive comment interval on a quiet stream, ms. */
+	CHAT_KEEPALIVE_MS: intString(100, 120_000, 15_000),
+	/** The local model's pause between tokens, ms (0: as fast as possible). */
+	LOCAL_MODEL_TOKEN_DELAY_MS: intString(0, 10_000, 10),
+	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
+	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
+	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),
 });
 
 type Parsed = z.infer<typeof ConfigSchema>;
@@ -171,6 +198,19 @@ export type RateLimitConfig = {
 	negativeCacheSize: number;
 };
 
+export type ChatConfig = {
+	models: readonly ModelEntry[];
+	defaultModel: string;
+	prices: Prices;
+	defaultMaxTokens: number;
+	maxTokensLimit: number;
+	retry: { maxRetries: number; attemptTimeoutMs: number; baseDelayMs: number; maxDelayMs: number };
+	breaker: { failureThreshold: number; cooldownMs: number };
+	keepAliveMs: number;
+	localTokenDelayMs: number;
+	conversation: { maxMessages: number; maxTokens: number };
+};
+
 export type Config = {
 	environment: Parsed["ENVIRONMENT"];
 	logLevel: Parsed["LOG_LEVEL"];
@@ -179,6 +219,7 @@ export type Config = {
 	timeouts: { defaultMs: number; chatMs: number; streamMs: number; healthMs: number };
 	auth: AuthConfig;
 	rateLimit: RateLimitConfig;
+	chat: ChatConfig;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -236,11 +277,28 @@ function toConfig(v: Parsed): Config {
 			leaseMs: v.RATE_LIMIT_LEASE_S * 1000,
 			negativeCacheSize: v.RATE_LIMIT_NEGATIVE_CACHE_SIZE,
 		},
+		chat: {
+			models: v.CHAT_MODELS ?? DEFAULT_MODELS,
+			defaultModel: v.CHAT_DEFAULT_MODEL ?? (v.CHAT_MODELS ?? DEFAULT_MODELS)[0]?.id ?? "local",
+			prices: v.CHAT_PRICES ?? {},
+			defaultMaxTokens: v.CHAT_DEFAULT_MAX_TOKENS,
+			maxTokensLimit: v.CHAT_MAX_TOKENS_LIMIT,
+			retry: {
+				maxRetries: v.CHAT_MAX_RETRIES,
+				attemptTimeoutMs: v.CHAT_ATTEMPT_TIMEOUT_MS,
+				baseDelayMs: v.CHAT_RETRY_BASE_MS,
+				maxDelayMs: v.CHAT_RETRY_MAX_MS,
+			},
+			breaker: { failureThreshold: v.CHAT_BREAKER_FAILURES, cooldownMs: v.CHAT_BREAKER_COOLDOWN_MS },
+			keepAliveMs: v.CHAT_KEEPALIVE_MS,
+			localTokenDelayMs: v.LOCAL_MODEL_TOKEN_DELAY_MS,
+			conversation: { maxMessages: v.CONVERSATION_MAX_MESSAGES, maxTokens: v.CONVERSATION_MAX_TOKENS },
+		},
 	};
 }
 
 /** Rules that span variables: deployed environments need a real signing key; JWKS mode needs its iss and aud. */
-function crossFieldIssues(v: Parsed): ConfigIssue[] {
+function crossFieldIssues(v: Parsed, vars: Record<string, unknown>): ConfigIssue[] {
 	const issues: ConfigIssue[] = [];
 	const deployed = v.ENVIRONMENT === "staging" || v.ENVIRONMENT === "production";
 	if (deployed && !v.JWT_PRIVATE_JWK) {
@@ -262,6 +320,21 @@ function crossFieldIssues(v: Parsed): ConfigIssue[] {
 			message: `must exceed TIMEOUT_STREAM_MS (${v.TIMEOUT_STREAM_MS} ms), or a long stream loses its token reservation`,
 		});
 	}
+	const models = v.CHAT_MODELS ?? DEFAULT_MODELS;
+	if (v.CHAT_DEFAULT_MODEL && !models.some((m) => m.id === v.CHAT_DEFAULT_MODEL)) {
+		issues.push({ variable: "CHAT_DEFAULT_MODEL", message: `'${v.CHAT_DEFAULT_MODEL}' is not in CHAT_MODELS` });
+	}
+	if (v.CHAT_DEFAULT_MAX_TOKENS > v.CHAT_MAX_TOKENS_LIMIT) {
+		issues.push({ variable: "CHAT_DEFAULT_MAX_TOKENS", message: "must not exceed CHAT_MAX_TOKENS_LIMIT" });
+	}
+	for (const m of models) {
+		if (m.provider === "openai" && m.api_key_secret && !(m.api_key_secret in vars)) {
+			issues.push({
+				variable: m.api_key_secret,
+				message: `required by model '${m.id}' (wrangler secret put ${m.api_key_secret})`,
+			});
+		}
+	}
 	if (v.JWT_JWKS_URL) {
 		for (const name of ["JWT_JWKS_ISSUER", "JWT_JWKS_AUDIENCE"] as const) {
 			if (!v[name]) issues.push({ variable: name, message: "required when JWT_JWKS_URL is set" });
@@ -274,7 +347,7 @@ function crossFieldIssues(v: Parsed): ConfigIssue[] {
 export function parseConfig(vars: Record<string, unknown>): ConfigResult {
 	const parsed = ConfigSchema.safeParse(vars);
 	if (parsed.success) {
-		const issues = crossFieldIssues(parsed.data);
+		const issues = crossFieldIssues(parsed.data, vars);
 		return issues.length === 0 ? { ok: true, config: toConfig(parsed.data) } : { ok: false, issues };
 	}
 	return {

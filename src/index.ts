@@ -3,6 +3,7 @@ import { checkReadiness } from "./health/readiness";
 import { createLogger } from "./telemetry/logger";
 import { versionOf } from "./telemetry/version";
 
+export { Conversation } from "../durable-objects/conversation";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 
 // Built once per isolate: route tables and the OpenAPI document are reused by every request.

@@ -4,7 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import type { AppEnv } from "../../app-env";
 import { AppError } from "../../http/app-error";
-import { type FieldError, problemResponse } from "../../http/problem";
+import { type FieldError, type ProblemDetails, problemResponse } from "../../http/problem";
 import { describeError } from "../../telemetry/logger";
 
 /**
@@ -26,8 +26,25 @@ export function errorHandler(): ErrorHandler<AppEnv> {
 		const appError = toAppError(err);
 		if (appError.status >= 500) log?.error("request failed", { status: appError.status, ...describeError(err) });
 		else log?.debug("request rejected", { status: appError.status, type: appError.slug, detail: appError.detail });
-		return problemResponse(appError.toProblem(instance), appError.headers);
+		const body = appError.toProblem(instance);
+		return problemResponse(openAICompatible(c.req.path) ? withOpenAIError(body, appError) : body, appError.headers);
 	};
+}
+
+/** Routes the OpenAI SDKs call: their errors also carry OpenAI's `error` object, which the SDKs read. */
+const OPENAI_COMPATIBLE = ["/v1/chat/", "/v1/models", "/v1/embeddings", "/v1/conversations"];
+
+export function openAICompatible(path: string): boolean {
+	return OPENAI_COMPATIBLE.some((p) => path === p || path.startsWith(p.endsWith("/") ? p : `${p}/`));
+}
+
+/**
+ * Adds `error: { message, type, param, code }` (OpenAI's shape) to a problem, so `APIError.message` in the
+ * official SDKs is the problem's detail; the RFC 9457 members stay as they are.
+ */
+function withOpenAIError(body: ProblemDetails, err: AppError): ProblemDetails {
+	const param = (err.extensions.param as string | undefined) ?? err.errors?.[0]?.path ?? null;
+	return { ...body, error: { message: err.detail, type: err.slug, param, code: err.slug } };
 }
 
 function toAppError(err: unknown): AppError {

@@ -18,6 +18,20 @@ export async function callWith(overrides: Record<string, string>, path: string, 
 	return res;
 }
 
+/**
+ * Like {@link callWith} for streamed responses: returns before the execution context settles (its waitUntil work
+ * writes the stream, so waiting first would deadlock); `settled()` waits for it after the body was read.
+ */
+export async function callStreaming(
+	overrides: Record<string, string>,
+	path: string,
+	init?: RequestInit,
+): Promise<{ res: Response; settled: () => Promise<void> }> {
+	const ctx = createExecutionContext();
+	const res = await app.fetch(new Request(ORIGIN + path, init), { ...env, ...overrides }, ctx);
+	return { res, settled: () => waitOnExecutionContext(ctx) };
+}
+
 export function basic(id: string, secret: string): string {
 	return `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
 }

@@ -9,6 +9,8 @@ declare global {
 			TEST_LOCAL_SEED: string;
 			/** Test-only binding: the loopback IdP's JWKS URL (POST /sign and /rotate beside it). */
 			TEST_JWKS_URL: string;
+			/** Test-only binding: the fake OpenAI-compatible upstream (POST/GET /__scenario/<id>). */
+			TEST_FAKE_OPENAI_URL: string;
 		}
 	}
 }

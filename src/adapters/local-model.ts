@@ -1,0 +1,106 @@
+import { estimatePromptTokens } from "../chat/tokens";
+import type { ChatModel, ChatParams, ChatResult, ChatStreamEvent, FinishReason } from "../ports/chat-model";
+
+/**
+ * The local offline model `npm start` and the tests use: no network, no weights. Deterministic — the same
+ * messages and sampling parameters always give the same reply — streams word by word (one token per word),
+ * honours `max_tokens` (finish `length`) and `stop` (finish `stop`, the stop sequence not included), and reports
+ * usage (prompt tokens estimated as in src/chat/tokens.ts, completion tokens = words emitted). Its replies say
+ * they come from the local model, so nobody mistakes them for a real one.
+ *
+ * @example
+ * ```ts
+ * const model = new LocalModel({ tokenDelayMs: 0 });
+ * const r = await model.complete({ messages: [{ role: "user", content: "hi" }], maxTokens: 8, stop: [], signal });
+ * // r.content starts with "[local model]"; r.usage.completionTokens <= 8
+ * ```
+ */
+const WORDS = (
+	"edge worker durable object request stream token window limit answer context retrieval vector index tenant " +
+	"latency budget signal model reply local offline deterministic cache shard region version canary metric " +
+	"trace span quota policy route header result chunk citation document search query prompt system user"
+).split(" ");
+
+function hash(text: string): number {
+	let h = 0x811c9dc5;
+	for (let i = 0; i < text.length; i++) {
+		h ^= text.charCodeAt(i);
+		h = Math.imul(h, 0x01000193) >>> 0;
+	}
+	return h;
+}
+
+function prng(seed: number): () => number {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let t = a;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
+/** The reply's tokens (words with their separating space), before `max_tokens` and `stop` apply. */
+function replyTokens(params: ChatParams): string[] {
+	const lastUser = [...params.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+	const rnd = prng(hash(JSON.stringify([params.messages, params.temperature ?? null, params.topP ?? null])));
+	const echo = lastUser.trim().split(/\s+/).filter(Boolean).slice(0, 8);
+	const words = ["[local", "model]", ...(echo.length > 0 ? ["You", "said:", ...echo, "—"] : [])];
+	const extra = 12 + Math.floor(rnd() * 24);
+	for (let i = 0; i < extra; i++) words.push(WORDS[Math.floor(rnd() * WORDS.length)] ?? "token");
+	return words.map((w, i) => (i === 0 ? w : ` ${w}`));
+}
+
+/** Applies `max_tokens` and `stop` to the token list: what is emitted and why it ended. */
+function shape(tokens: string[], params: ChatParams): { emitted: string[]; finishReason: FinishReason } {
+	const full = tokens.join("");
+	let cut = full.length;
+	for (const s of params.stop) {
+		const at = s.length > 0 ? full.indexOf(s) : -1;
+		if (at >= 0 && at < cut) cut = at;
+	}
+	const emitted: string[] = [];
+	let length = 0;
+	for (const t of tokens) {
+		if (emitted.length >= params.maxTokens) return { emitted, finishReason: "length" };
+		if (length + t.length > cut) {
+			const part = t.slice(0, cut - length);
+			if (part.length > 0) emitted.push(part);
+			return { emitted, finishReason: "stop" };
+		}
+		emitted.push(t);
+		length += t.length;
+	}
+	return { emitted, finishReason: "stop" };
+}
+
+export class LocalModel implements ChatModel {
+	readonly provider = "local";
+
+	constructor(private readonly options: { tokenDelayMs: number }) {}
+
+	async complete(params: ChatParams): Promise<ChatResult> {
+		params.signal.throwIfAborted();
+		const { emitted, finishReason } = shape(replyTokens(params), params);
+		return {
+			content: emitted.join(""),
+			finishReason,
+			usage: { promptTokens: estimatePromptTokens(params.messages), completionTokens: emitted.length },
+		};
+	}
+
+	async *stream(params: ChatParams): AsyncIterable<ChatStreamEvent> {
+		const { emitted, finishReason } = shape(replyTokens(params), params);
+		for (const content of emitted) {
+			params.signal.throwIfAborted();
+			if (this.options.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.options.tokenDelayMs));
+			yield { type: "delta", content };
+		}
+		yield {
+			type: "finish",
+			finishReason,
+			usage: { promptTokens: estimatePromptTokens(params.messages), completionTokens: emitted.length },
+		};
+	}
+}

@@ -1,0 +1,164 @@
+import { LocalModel } from "../adapters/local-model";
+import { OpenAICompatibleModel } from "../adapters/openai-upstream";
+import { type AiBinding, WorkersAiModel } from "../adapters/workers-ai";
+import type { ChatConfig } from "../config";
+import { AppError } from "../http/app-error";
+import {
+	type ChatModel,
+	type ChatParams,
+	type ChatResult,
+	type ChatStreamEvent,
+	ProviderError,
+} from "../ports/chat-model";
+import type { Logger } from "../telemetry/logger";
+import type { ModelEntry } from "./config";
+import { breakerFor, CircuitOpenError, type RetryPolicy, withRetries } from "./resilience";
+
+/**
+ * Calls a model the resilient way (docs/chat.md#resilience): each model of the fallback chain in order, each with
+ * retries on retryable failures behind its provider's circuit breaker. A non-retryable upstream answer (4xx)
+ * stops at once and is passed through; when every model failed, the client gets 502 (upstream errors) or 503
+ * (capacity: rate limits or open circuits).
+ *
+ * Streams are retried and failed over only until their first event: after that the client has seen output, and a
+ * failure becomes an in-stream error.
+ */
+export type ChatDeps = {
+	env: Env;
+	config: ChatConfig;
+	log: Logger;
+	/** The request's signal (route deadline, client disconnect). */
+	signal: AbortSignal;
+	/** Overrides for tests: the fetch of OpenAI-compatible upstreams, and how to sleep between retries. */
+	fetch?: typeof fetch;
+	sleep?: RetryPolicy["sleep"];
+};
+
+/** The adapter serving a configured model. */
+export function modelFor(entry: ModelEntry, deps: Pick<ChatDeps, "env" | "config" | "fetch">): ChatModel {
+	switch (entry.provider) {
+		case "local":
+			return new LocalModel({ tokenDelayMs: deps.config.localTokenDelayMs });
+		case "workers-ai":
+			return new WorkersAiModel(deps.env.AI as unknown as AiBinding, entry.model);
+		case "openai": {
+			const key = entry.api_key_secret
+				? (deps.env as unknown as Record<string, unknown>)[entry.api_key_secret]
+				: undefined;
+			return new OpenAICompatibleModel({
+				baseUrl: entry.base_url,
+				apiKey: typeof key === "string" ? key : undefined,
+				model: entry.model ?? entry.id,
+				fetch: deps.fetch,
+			});
+		}
+	}
+}
+
+function policy(deps: ChatDeps, modelId: string): RetryPolicy {
+	return {
+		...deps.config.retry,
+		signal: deps.signal,
+		...(deps.sleep ? { sleep: deps.sleep } : {}),
+		onRetry: (attempt, error, delayMs) =>
+			deps.log.warn("model call retried", { model: modelId, attempt, delay_ms: delayMs, error_message: error.message }),
+	};
+}
+
+/** The client-facing error once every model of the chain has failed. */
+function exhausted(errors: { model: string; error: unknown }[]): AppError {
+	const last = errors[errors.length - 1]?.error;
+	const capacity = errors.every(
+		(e) => e.error instanceof CircuitOpenError || (e.error instanceof ProviderError && e.error.kind === "rate-limited"),
+	);
+	const retryAfter = last instanceof ProviderError && last.retryAfterMs ? Math.ceil(last.retryAfterMs / 1000) : 5;
+	const tried = errors.map((e) => e.model).join(", ");
+	if (capacity) {
+		return new AppError({
+			status: 503,
+			slug: "upstream-unavailable",
+			detail: `No model could take the request now (tried ${tried}); retry later`,
+			headers: { "Retry-After": String(retryAfter) },
+		});
+	}
+	if (last instanceof ProviderError && last.kind === "timeout") {
+		return new AppError({ status: 504, slug: "timeout", detail: `The model did not answer in time (tried ${tried})` });
+	}
+	return new AppError({ status: 502, slug: "bad-gateway", detail: `The model provider failed (tried ${tried})` });
+}
+
+function passThrough(error: ProviderError, model: string): AppError {
+	const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 400;
+	return new AppError({
+		status: status as 400,
+		slug: "upstream-rejected",
+		detail: `The model provider rejected the request (${model}): ${error.upstreamMessage ?? error.message}`.slice(
+			0,
+			1_000,
+		),
+	});
+}
+
+/** A non-streamed completion from the first model of `chain` that can give one. */
+export async function complete(
+	chain: readonly ModelEntry[],
+	params: Omit<ChatParams, "signal">,
+	deps: ChatDeps,
+): Promise<{ model: string; result: ChatResult }> {
+	const errors: { model: string; error: unknown }[] = [];
+	for (const entry of chain) {
+		const model = modelFor(entry, deps);
+		try {
+			const result = await withRetries(
+				(signal) => model.complete({ ...params, signal }),
+				policy(deps, entry.id),
+				breakerFor(model.provider, deps.config.breaker),
+			);
+			return { model: entry.id, result };
+		} catch (err) {
+			if (deps.signal.aborted) throw err;
+			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
+			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
+			errors.push({ model: entry.id, error: err });
+		}
+	}
+	throw exhausted(errors);
+}
+
+export type OpenedStream = {
+	model: string;
+	first: ChatStreamEvent;
+	rest: AsyncIterator<ChatStreamEvent>;
+	/** Aborts the upstream stream (client gone). */
+	abort: (reason?: unknown) => void;
+};
+
+/** A stream from the first model of `chain` that produces a first event. */
+export async function openStream(
+	chain: readonly ModelEntry[],
+	params: Omit<ChatParams, "signal">,
+	deps: ChatDeps,
+): Promise<OpenedStream> {
+	const errors: { model: string; error: unknown }[] = [];
+	for (const entry of chain) {
+		const model = modelFor(entry, deps);
+		try {
+			return await withRetries(
+				async (signal) => {
+					const iterator = model.stream({ ...params, signal })[Symbol.asyncIterator]();
+					const first = await iterator.next();
+					if (first.done) throw new ProviderError("stream ended before any event", "server", undefined);
+					return { model: entry.id, first: first.value, rest: iterator, abort: () => void iterator.return?.() };
+				},
+				policy(deps, entry.id),
+				breakerFor(model.provider, deps.config.breaker),
+			);
+		} catch (err) {
+			if (deps.signal.aborted) throw err;
+			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
+			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
+			errors.push({ model: entry.id, error: err });
+		}
+	}
+	throw exhausted(errors);
+}

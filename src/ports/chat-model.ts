@@ -1,0 +1,69 @@
+/**
+ * The `ChatModel` port: what the chat route needs of any model provider (Workers AI, an OpenAI-compatible
+ * upstream, the local offline model). Adapters normalise their provider's formats to these types; the route
+ * turns them into OpenAI's wire format. Every adapter passes the same contract suite
+ * (test/integration/chat-contract.test.ts).
+ *
+ * @example
+ * ```ts
+ * for await (const event of model.stream({ messages, maxTokens: 64, stop: [], signal })) {
+ *   if (event.type === "delta") write(event.content);
+ *   else finish(event.finishReason, event.usage);
+ * }
+ * ```
+ */
+export type ChatRole = "system" | "user" | "assistant";
+export type ChatMessage = { role: ChatRole; content: string };
+
+export type ChatParams = {
+	messages: ChatMessage[];
+	/** Completion token cap (OpenAI's `max_tokens` / `max_completion_tokens`). */
+	maxTokens: number;
+	temperature?: number | undefined;
+	topP?: number | undefined;
+	/** Up to 4 stop sequences; the output ends before the first one. */
+	stop: string[];
+	user?: string | undefined;
+	/** Aborts the upstream call (client gone, deadline passed). */
+	signal: AbortSignal;
+};
+
+export type Usage = { promptTokens: number; completionTokens: number };
+export type FinishReason = "stop" | "length";
+
+export type ChatResult = { content: string; finishReason: FinishReason; usage: Usage };
+
+export type ChatStreamEvent =
+	| { type: "delta"; content: string }
+	| { type: "finish"; finishReason: FinishReason; usage: Usage };
+
+export interface ChatModel {
+	/** The provider's name for logs, metrics and the breaker (`local`, `workers-ai`, `openai:<host>`). */
+	readonly provider: string;
+	complete(params: ChatParams): Promise<ChatResult>;
+	/** Yields deltas, then exactly one `finish`. Throws a {@link ProviderError} before or during the stream. */
+	stream(params: ChatParams): AsyncIterable<ChatStreamEvent>;
+}
+
+/**
+ * A provider failure, classified for the resilience policy: `retryable` failures (429, 5xx, network, timeout)
+ * may be retried and count against the circuit breaker; others (4xx) pass through to the client.
+ */
+export class ProviderError extends Error {
+	constructor(
+		message: string,
+		readonly kind: "rate-limited" | "server" | "network" | "timeout" | "client",
+		readonly status: number | undefined,
+		/** From the upstream's `Retry-After`, ms. */
+		readonly retryAfterMs?: number,
+		/** The upstream's error body for 4xx pass-through (message only, never its headers). */
+		readonly upstreamMessage?: string,
+	) {
+		super(message);
+		this.name = "ProviderError";
+	}
+
+	get retryable(): boolean {
+		return this.kind !== "client";
+	}
+}
