@@ -68,7 +68,8 @@ export class OpenAICompatibleModel implements ChatModel {
 	readonly #fetch: typeof fetch;
 
 	constructor(private readonly options: OpenAIUpstreamOptions) {
-		this.provider = `openai:${new URL(options.baseUrl).host}`;
+		const url = new URL(options.baseUrl);
+		this.provider = `openai:${url.host}${url.pathname.replace(/\/+$/, "")}`;
 		this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
 	}
 

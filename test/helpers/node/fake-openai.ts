@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { TestProject } from "vitest/node";
+import type { Step } from "../fake-openai-steps";
 
 /**
  * A fake OpenAI-compatible upstream on loopback (vitest globalSetup), scripted per scenario so tests run in
@@ -8,11 +9,7 @@ import type { TestProject } from "vitest/node";
  * `/s/<id>/v1/chat/completions` get (the last step repeats); `GET /__scenario/<id>` reports the attempts, the
  * request bodies and how many calls the client aborted. Its responses follow OpenAI's real formats.
  */
-export type Step =
-	| { kind: "json"; status: number; body: unknown; headers?: Record<string, string>; delayMs?: number }
-	| { kind: "stream"; data: string[]; delayMs?: number; chunkDelayMs?: number; breakAfter?: number }
-	| { kind: "hang" }
-	| { kind: "reset" };
+export type { Step } from "../fake-openai-steps";
 
 declare module "vitest" {
 	export interface ProvidedContext {
@@ -23,6 +20,70 @@ declare module "vitest" {
 type Scenario = { steps: Step[]; attempts: number; aborted: number; bodies: unknown[] };
 
 let server: Server | undefined;
+
+type ModelRequest = {
+	max_tokens?: number;
+	stop?: string[];
+	stream?: boolean;
+	stream_options?: { include_usage?: boolean };
+};
+
+/** A real model's behaviour, in OpenAI's formats: words as tokens, max_tokens → "length", stop → cut. */
+function model(text: string, body: ModelRequest, res: import("node:http").ServerResponse) {
+	const words = text.split(" ").map((w, i) => (i === 0 ? w : ` ${w}`));
+	let out: string[] = [];
+	let finish = "stop";
+	let acc = "";
+	for (const w of words) {
+		if (out.length >= (body.max_tokens ?? Number.POSITIVE_INFINITY)) {
+			finish = "length";
+			break;
+		}
+		const next = acc + w;
+		const at = Math.min(
+			...(body.stop ?? []).map((s) => next.indexOf(s)).filter((i) => i >= 0),
+			Number.POSITIVE_INFINITY,
+		);
+		if (Number.isFinite(at)) {
+			const part = next.slice(acc.length, at);
+			if (part) out.push(part);
+			break;
+		}
+		out.push(w);
+		acc = next;
+	}
+	out = out.filter(Boolean);
+	const usage = { prompt_tokens: 7, completion_tokens: out.length, total_tokens: 7 + out.length };
+	const base = { id: "chatcmpl-fake", created: 1, model: "gpt-test" };
+	if (!body.stream) {
+		res.writeHead(200, { "content-type": "application/json" });
+		res.end(
+			JSON.stringify({
+				...base,
+				object: "chat.completion",
+				choices: [{ index: 0, message: { role: "assistant", content: out.join("") }, finish_reason: finish }],
+				usage,
+			}),
+		);
+		return;
+	}
+	res.writeHead(200, { "content-type": "text/event-stream" });
+	const ev = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
+	ev({
+		...base,
+		object: "chat.completion.chunk",
+		choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }],
+	});
+	for (const w of out)
+		ev({
+			...base,
+			object: "chat.completion.chunk",
+			choices: [{ index: 0, delta: { content: w }, finish_reason: null }],
+		});
+	ev({ ...base, object: "chat.completion.chunk", choices: [{ index: 0, delta: {}, finish_reason: finish }] });
+	if (body.stream_options?.include_usage) ev({ ...base, object: "chat.completion.chunk", choices: [], usage });
+	res.end("data: [DONE]\n\n");
+}
 
 export default async function setup(project: TestProject) {
 	const scenarios = new Map<string, Scenario>();
@@ -64,6 +125,7 @@ export default async function setup(project: TestProject) {
 			if (step.delayMs) await sleep(step.delayMs);
 			if (closed) return;
 			if (step.kind === "json") return send(step.status, step.body, step.headers);
+			if (step.kind === "model") return model(step.text, scenario.bodies.at(-1) as ModelRequest, res);
 			res.writeHead(200, { "content-type": "text/event-stream" });
 			for (let i = 0; i < step.data.length; i++) {
 				if (step.breakAfter !== undefined && i >= step.breakAfter) return req.socket.destroy();

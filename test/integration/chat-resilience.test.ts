@@ -1,0 +1,217 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { sseData } from "../../src/chat/sse";
+import type { Step } from "../helpers/fake-openai-steps";
+import { callStreaming, callWith } from "../helpers/workers/auth";
+import { DEMO_AUTH, expectProblem } from "../helpers/workers/http";
+
+let n = 0;
+/** A fresh scenario on the fake upstream, and the variables that route model "up" (then "local") to it. */
+async function scenario(steps: Step[], vars: Record<string, string> = {}) {
+	const id = `s${Date.now().toString(36)}${n++}`;
+	await fetch(`${env.TEST_FAKE_OPENAI_URL}/__scenario/${id}`, { method: "POST", body: JSON.stringify({ steps }) });
+	const models = [
+		{
+			id: "up",
+			provider: "openai",
+			base_url: `${env.TEST_FAKE_OPENAI_URL}/s/${id}/v1`,
+			model: "gpt-test",
+			fallbacks: vars.FALLBACK ? ["local"] : [],
+		},
+		{ id: "local", provider: "local" },
+	];
+	const { FALLBACK: _f, ...rest } = vars;
+	return {
+		vars: {
+			CHAT_MODELS: JSON.stringify(models),
+			CHAT_RETRY_BASE_MS: "1",
+			CHAT_RETRY_MAX_MS: "20",
+			CHAT_MAX_RETRIES: "2",
+			CHAT_ATTEMPT_TIMEOUT_MS: "2000",
+			...rest,
+		},
+		stats: async () =>
+			(await (await fetch(`${env.TEST_FAKE_OPENAI_URL}/__scenario/${id}`)).json()) as {
+				attempts: number;
+				aborted: number;
+				bodies: Record<string, unknown>[];
+			},
+	};
+}
+
+const completion = (content: string) => ({
+	kind: "json" as const,
+	status: 200,
+	body: {
+		id: "chatcmpl-x",
+		object: "chat.completion",
+		created: 1,
+		model: "gpt-test",
+		choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+		usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 },
+	},
+});
+const failure = (status: number, headers: Record<string, string> = {}) => ({
+	kind: "json" as const,
+	status,
+	headers,
+	body: { error: { message: `upstream says ${status}`, type: "server_error" } },
+});
+const chunk = (content: string | null, finish: string | null = null) =>
+	JSON.stringify({
+		id: "c",
+		object: "chat.completion.chunk",
+		created: 1,
+		model: "gpt-test",
+		choices: [{ index: 0, delta: content === null ? {} : { content }, finish_reason: finish }],
+	});
+
+const ask = (vars: Record<string, string>, extra: object = {}) =>
+	callWith(vars, "/v1/chat/completions", {
+		method: "POST",
+		headers: { ...DEMO_AUTH, "Content-Type": "application/json" },
+		body: JSON.stringify({ model: "up", messages: [{ role: "user", content: "hi" }], max_tokens: 20, ...extra }),
+	});
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("chat resilience against a real HTTP upstream", () => {
+	it("retries 5xx and succeeds: exactly three attempts; sends OpenAI's request format", async () => {
+		const s = await scenario([failure(500), failure(503), completion("Hello!")]);
+		const res = await ask(s.vars);
+		expect(res.status).toBe(200);
+		expect(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(
+			"Hello!",
+		);
+		const stats = await s.stats();
+		expect(stats.attempts).toBe(3);
+		expect(stats.bodies[0]).toMatchObject({
+			model: "gpt-test",
+			max_tokens: 20,
+			stream: false,
+			messages: [{ role: "user", content: "hi" }],
+		});
+	});
+
+	it("never retries a 4xx: one attempt, passed through as problem+json with the upstream's message", async () => {
+		const s = await scenario([failure(400)]);
+		const body = await expectProblem(await ask(s.vars), 400, "upstream-rejected");
+		expect(body.detail).toContain("upstream says 400");
+		expect((await s.stats()).attempts).toBe(1);
+	});
+
+	it("honours Retry-After on 429 before retrying", async () => {
+		const log = vi.spyOn(console, "log");
+		const s = await scenario([failure(429, { "Retry-After": "1" }), completion("ok")], { CHAT_RETRY_MAX_MS: "1000" });
+		expect((await ask(s.vars)).status).toBe(200);
+		expect((await s.stats()).attempts).toBe(2);
+		const retry = log.mock.calls.map((c) => String(c[0])).find((l) => l.includes('"msg":"model call retried"'));
+		expect(JSON.parse(retry ?? "{}").delay_ms).toBeGreaterThanOrEqual(1000);
+	});
+
+	it("gives up after the retries with 502, and retries network failures", async () => {
+		const s = await scenario([failure(500)]);
+		await expectProblem(await ask(s.vars), 502, "bad-gateway");
+		expect((await s.stats()).attempts).toBe(3);
+		const reset = await scenario([{ kind: "reset" }, completion("back")]);
+		expect((await ask(reset.vars)).status).toBe(200);
+		expect((await reset.stats()).attempts).toBe(2);
+	});
+
+	it("opens the circuit after consecutive failures: later calls do not reach the upstream", async () => {
+		const s = await scenario([failure(500)], {
+			CHAT_MAX_RETRIES: "0",
+			CHAT_BREAKER_FAILURES: "2",
+			CHAT_BREAKER_COOLDOWN_MS: "60000",
+		});
+		await expectProblem(await ask(s.vars), 502, "bad-gateway");
+		await expectProblem(await ask(s.vars), 502, "bad-gateway");
+		const refused = await ask(s.vars);
+		await expectProblem(refused, 503, "upstream-unavailable");
+		expect(refused.headers.get("Retry-After")).not.toBeNull();
+		expect((await s.stats()).attempts).toBe(2);
+	});
+
+	it("falls back to the next model of the list", async () => {
+		const s = await scenario([failure(502)], { FALLBACK: "1" });
+		const res = await ask(s.vars);
+		expect(res.status).toBe(200);
+		expect(((await res.json()) as { model: string }).model).toBe("local");
+		expect((await s.stats()).attempts).toBe(3);
+	});
+
+	it("times out each attempt and aborts it upstream", async () => {
+		const s = await scenario([{ kind: "hang" }], { CHAT_ATTEMPT_TIMEOUT_MS: "200", CHAT_MAX_RETRIES: "1" });
+		await expectProblem(await ask(s.vars), 504, "timeout");
+		await expect.poll(async () => (await s.stats()).aborted).toBe(2);
+		expect((await s.stats()).attempts).toBe(2);
+	});
+
+	it("normalises an upstream stream and reports a mid-stream failure in-stream", async () => {
+		const good = await scenario([
+			{
+				kind: "stream",
+				data: [
+					chunk("Hel"),
+					chunk("lo"),
+					chunk(null, "stop"),
+					JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }),
+					"[DONE]",
+				],
+			},
+		]);
+		const { res, settled } = await callStreaming(good.vars, "/v1/chat/completions", {
+			method: "POST",
+			headers: { ...DEMO_AUTH, "Content-Type": "application/json" },
+			body: JSON.stringify({
+				model: "up",
+				messages: [{ role: "user", content: "hi" }],
+				stream: true,
+				stream_options: { include_usage: true },
+			}),
+		});
+		const data: string[] = [];
+		for await (const d of sseData(res.body as ReadableStream<Uint8Array>)) data.push(d);
+		await settled();
+		const parsed = data.slice(0, -1).map((d) => JSON.parse(d));
+		expect(parsed.map((c) => c.choices[0]?.delta?.content ?? "").join("")).toBe("Hello");
+		expect(parsed.at(-1).usage).toEqual({ prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 });
+		expect(good.stats).toBeDefined();
+		expect((await good.stats()).bodies[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+
+		const broken = await scenario([
+			{ kind: "stream", data: [chunk("Hel"), chunk("lo"), chunk(" world")], breakAfter: 2, chunkDelayMs: 20 },
+		]);
+		const b = await callStreaming(broken.vars, "/v1/chat/completions", {
+			method: "POST",
+			headers: { ...DEMO_AUTH, "Content-Type": "application/json" },
+			body: JSON.stringify({ model: "up", messages: [{ role: "user", content: "hi" }], stream: true }),
+		});
+		const out: string[] = [];
+		for await (const d of sseData(b.res.body as ReadableStream<Uint8Array>)) out.push(d);
+		await b.settled();
+		expect(out.some((d) => d.includes('"content":"lo"'))).toBe(true);
+		expect(JSON.parse(out.at(-1) ?? "{}").error).toMatchObject({
+			type: expect.any(String),
+			message: expect.any(String),
+		});
+		expect(out).not.toContain("[DONE]");
+		expect((await broken.stats()).attempts).toBe(1);
+	});
+
+	it("aborts the upstream call when the client goes away mid-stream", async () => {
+		const s = await scenario([
+			{ kind: "stream", data: Array.from({ length: 50 }, (_, i) => chunk(`t${i} `)), chunkDelayMs: 100 },
+		]);
+		const { res, settled } = await callStreaming(s.vars, "/v1/chat/completions", {
+			method: "POST",
+			headers: { ...DEMO_AUTH, "Content-Type": "application/json" },
+			body: JSON.stringify({ model: "up", messages: [{ role: "user", content: "hi" }], stream: true }),
+		});
+		const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+		await reader.read();
+		await reader.cancel();
+		await settled();
+		await expect.poll(async () => (await s.stats()).aborted, { timeout: 4_000 }).toBe(1);
+	});
+});
