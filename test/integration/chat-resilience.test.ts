@@ -214,4 +214,36 @@ describe("chat resilience against a real HTTP upstream", () => {
 		await settled();
 		await expect.poll(async () => (await s.stats()).aborted, { timeout: 4_000 }).toBe(1);
 	});
+
+	it("sends keep-alive comments while the model is quiet, before the first token and between tokens", async () => {
+		const s = await scenario(
+			[
+				{
+					kind: "stream",
+					delayMs: 350,
+					chunkDelayMs: 250,
+					data: [chunk("a"), chunk("b"), chunk(null, "stop"), "[DONE]"],
+				},
+			],
+			{ CHAT_KEEPALIVE_MS: "100" },
+		);
+		const { res, settled } = await callStreaming(s.vars, "/v1/chat/completions", {
+			method: "POST",
+			headers: { ...DEMO_AUTH, "Content-Type": "application/json" },
+			body: JSON.stringify({ model: "up", messages: [{ role: "user", content: "hi" }], stream: true }),
+		});
+		const raw = await res.text();
+		await settled();
+		const beforeFirst = raw.slice(0, raw.indexOf("data:"));
+		expect(beforeFirst).toContain(": keep-alive");
+		const afterFirst = raw.slice(raw.indexOf('"content":"a"'));
+		expect(afterFirst).toContain(": keep-alive");
+		expect(raw.trimEnd().endsWith("data: [DONE]")).toBe(true);
+	});
+
+	it("answers 504 when the route's deadline passes, and aborts the upstream call", async () => {
+		const s = await scenario([{ kind: "hang" }], { TIMEOUT_CHAT_MS: "300", CHAT_ATTEMPT_TIMEOUT_MS: "60000" });
+		await expectProblem(await ask(s.vars), 504, "timeout");
+		await expect.poll(async () => (await s.stats()).aborted).toBe(1);
+	});
 });
