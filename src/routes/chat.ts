@@ -215,6 +215,8 @@ async function settle(
 	const config = c.get("config").chat;
 	const principal = c.get("principal");
 	await c.get("tokenBudget")?.commit(usage.promptTokens + usage.completionTokens);
+	// A call that produced nothing (failed before any token) refunds its reservation and is not accounted.
+	if (usage.promptTokens + usage.completionTokens === 0) return;
 	const cost = recordUsage({ tenant: principal.tenant, model, route: "/v1/chat/completions" }, usage, config.prices);
 	c.get("log").info("chat usage", {
 		model,
