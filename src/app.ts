@@ -18,7 +18,9 @@ import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
 import { chat, estimateChatTokens } from "./routes/chat";
 import { mountDocs } from "./routes/docs";
+import { documents } from "./routes/documents";
 import { ops } from "./routes/ops";
+import { rag } from "./routes/rag";
 
 /** Which timeout budget a route pattern gets; unlisted routes get the default (30 s). */
 export const ROUTE_TIMEOUT_CLASS: Record<string, "health" | "chat"> = {
@@ -76,6 +78,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
 	app.route("/", ops);
 	app.route("/", auth);
 	app.route("/", chat);
+	app.route("/", documents);
+	app.route("/", rag);
 	app.route("/", admin);
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);

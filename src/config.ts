@@ -159,6 +159,37 @@ export const ConfigSchema = z.object({
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),
+
+	/** RAG (docs/rag.md): which vector index (`local`: the Durable Object stand-in; `vectorize`: the binding). */
+	RAG_VECTOR_INDEX: z.enum(["local", "vectorize"]).default("local"),
+	/** Which embedder (`local`: deterministic hashing; `workers-ai`: @cf/baai/bge-base-en-v1.5). */
+	RAG_EMBEDDER: z.enum(["local", "workers-ai"]).default("local"),
+	/** Name of the local index object (one per name); Vectorize's index is the binding's. */
+	RAG_INDEX_NAME: z
+		.string()
+		.regex(/^[a-z0-9-]{1,64}$/)
+		.default("rag"),
+	/** The local index's simulated indexing delay, ms: reproduces Vectorize's eventual consistency. */
+	RAG_INDEXING_DELAY_MS: intString(0, 600_000, 0),
+	/** Chunk size and overlap, characters. */
+	RAG_CHUNK_CHARS: intString(200, 8_000, 1_000),
+	RAG_CHUNK_OVERLAP_CHARS: intString(0, 2_000, 150),
+	/** Limits of one ingest request: bytes of one document's text, documents, chunks in all (413 above). */
+	RAG_MAX_DOCUMENT_BYTES: intString(1, 10 * 1024 * 1024, 256 * 1024),
+	RAG_MAX_BATCH_DOCUMENTS: intString(1, 1_000, 50),
+	RAG_MAX_CHUNKS_PER_REQUEST: intString(1, 10_000, 1_000),
+	/** Largest top_k a search may ask. */
+	RAG_MAX_TOP_K: intString(1, 100, 50),
+	/** Below this best vector score, and with no keyword hit, a question is "not in the documents". */
+	RAG_MIN_VECTOR_SCORE: z
+		.string()
+		.regex(/^-?\d+(\.\d+)?$/, "must be a number")
+		.transform(Number)
+		.pipe(z.number().min(-1).max(1))
+		.optional()
+		.transform((v) => v ?? 0.2),
+	/** Inputs per POST /v1/embeddings request. */
+	EMBEDDINGS_MAX_INPUTS: intString(1, 2_048, 256),
 });
 
 type Parsed = z.infer<typeof ConfigSchema>;
@@ -211,6 +242,22 @@ export type ChatConfig = {
 	conversation: { maxMessages: number; maxTokens: number };
 };
 
+export type RagConfig = {
+	vectorIndex: "local" | "vectorize";
+	embedder: "local" | "workers-ai";
+	indexName: string;
+	indexingDelayMs: number;
+	chunk: { maxChars: number; overlapChars: number };
+	limits: {
+		documentBytes: number;
+		batchDocuments: number;
+		chunksPerRequest: number;
+		topK: number;
+		embeddingInputs: number;
+	};
+	minVectorScore: number;
+};
+
 export type Config = {
 	environment: Parsed["ENVIRONMENT"];
 	logLevel: Parsed["LOG_LEVEL"];
@@ -220,6 +267,7 @@ export type Config = {
 	auth: AuthConfig;
 	rateLimit: RateLimitConfig;
 	chat: ChatConfig;
+	rag: RagConfig;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -294,6 +342,21 @@ function toConfig(v: Parsed): Config {
 			localTokenDelayMs: v.LOCAL_MODEL_TOKEN_DELAY_MS,
 			conversation: { maxMessages: v.CONVERSATION_MAX_MESSAGES, maxTokens: v.CONVERSATION_MAX_TOKENS },
 		},
+		rag: {
+			vectorIndex: v.RAG_VECTOR_INDEX,
+			embedder: v.RAG_EMBEDDER,
+			indexName: v.RAG_INDEX_NAME,
+			indexingDelayMs: v.RAG_INDEXING_DELAY_MS,
+			chunk: { maxChars: v.RAG_CHUNK_CHARS, overlapChars: v.RAG_CHUNK_OVERLAP_CHARS },
+			limits: {
+				documentBytes: v.RAG_MAX_DOCUMENT_BYTES,
+				batchDocuments: v.RAG_MAX_BATCH_DOCUMENTS,
+				chunksPerRequest: v.RAG_MAX_CHUNKS_PER_REQUEST,
+				topK: v.RAG_MAX_TOP_K,
+				embeddingInputs: v.EMBEDDINGS_MAX_INPUTS,
+			},
+			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
+		},
 	};
 }
 
@@ -334,6 +397,9 @@ function crossFieldIssues(v: Parsed, vars: Record<string, unknown>): ConfigIssue
 				message: `required by model '${m.id}' (wrangler secret put ${m.api_key_secret})`,
 			});
 		}
+	}
+	if (v.RAG_CHUNK_OVERLAP_CHARS >= v.RAG_CHUNK_CHARS) {
+		issues.push({ variable: "RAG_CHUNK_OVERLAP_CHARS", message: "must be smaller than RAG_CHUNK_CHARS" });
 	}
 	if (v.JWT_JWKS_URL) {
 		for (const name of ["JWT_JWKS_ISSUER", "JWT_JWKS_AUDIENCE"] as const) {

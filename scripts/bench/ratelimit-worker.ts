@@ -6,7 +6,9 @@
 import type { Charge } from "../../durable-objects/rate-limiter";
 import { createApp } from "../../src/app";
 
+export { Conversation } from "../../durable-objects/conversation";
 export { RateLimiter } from "../../durable-objects/rate-limiter";
+export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const app = createApp();
 let withoutLimits: Env | undefined;

@@ -41,9 +41,26 @@ function prng(seed: number): () => number {
 	};
 }
 
+/**
+ * A grounded prompt (numbered sources, as /v1/rag/query sends) gets an extractive answer instead: the first
+ * sentence of up to three sources, each cited with its number — what a grounded model should do, deterministically.
+ */
+function groundedReply(prompt: string): string[] | null {
+	const sources = [...prompt.matchAll(/^\[(\d+)\][^\n]*\n([^\n]+)/gm)].slice(0, 3);
+	if (sources.length === 0 || !/\nQuestion: /.test(prompt)) return null;
+	const words = ["[local", "model]", "From", "your", "documents:"];
+	for (const [, n, text] of sources) {
+		const sentence = (text ?? "").match(/^.*?[.!?](\s|$)/)?.[0]?.trim() ?? (text ?? "").slice(0, 200);
+		words.push(...sentence.split(/\s+/).filter(Boolean), `[${n}]`);
+	}
+	return words;
+}
+
 /** The reply's tokens (words with their separating space), before `max_tokens` and `stop` apply. */
 function replyTokens(params: ChatParams): string[] {
 	const lastUser = [...params.messages].reverse().find((m) => m.role === "user")?.content ?? "";
+	const grounded = groundedReply(lastUser);
+	if (grounded) return grounded.map((w, i) => (i === 0 ? w : ` ${w}`));
 	const rnd = prng(hash(JSON.stringify([params.messages, params.temperature ?? null, params.topP ?? null])));
 	const echo = lastUser.trim().split(/\s+/).filter(Boolean).slice(0, 8);
 	const words = ["[local", "model]", ...(echo.length > 0 ? ["You", "said:", ...echo, "—"] : [])];

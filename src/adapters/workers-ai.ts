@@ -68,7 +68,8 @@ export class WorkersAiModel implements ChatModel {
 			...(stream ? { stream: true } : {}),
 		};
 		params.signal.throwIfAborted();
-		if (!this.ai) throw new ProviderError("Workers AI is not bound here (no AI binding; see docs/chat.md)", "server", 503);
+		if (!this.ai)
+			throw new ProviderError("Workers AI is not bound here (no AI binding; see docs/chat.md)", "server", 503);
 		const aborted = new Promise<never>((_, reject) => {
 			params.signal.addEventListener(
 				"abort",

@@ -138,6 +138,44 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 		expect((await fetch(`${server.base}/healthz`)).headers.get("ratelimit-policy")).toBeNull();
 	});
 
+	it("runs RAG offline: ingest → search → grounded answer with citations", async () => {
+		const headers = {
+			"X-API-Key": "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
+			"Content-Type": "application/json",
+		};
+		const ingest = await fetch(`${server.base}/v1/documents`, {
+			method: "POST",
+			headers,
+			body: JSON.stringify({
+				documents: [
+					{
+						id: "e2e-runbook",
+						title: "Rollback runbook",
+						text: "# Rollback\n\nRoll back a failed canary with wrangler rollback.\n\n## Codes\n\nERR-9001 means the index is read-only.",
+					},
+				],
+			}),
+		});
+		expect(ingest.status).toBe(201);
+		const { bookmark } = (await ingest.json()) as { bookmark: string };
+		const search = await fetch(`${server.base}/v1/rag/search`, {
+			method: "POST",
+			headers,
+			body: JSON.stringify({ query: "ERR-9001", bookmark }),
+		});
+		const hits = ((await search.json()) as { data: { document_id: string; text: string }[] }).data;
+		expect(hits[0]?.document_id).toBe("e2e-runbook");
+		expect(hits[0]?.text).toContain("ERR-9001");
+		const query = await fetch(`${server.base}/v1/rag/query`, {
+			method: "POST",
+			headers,
+			body: JSON.stringify({ query: "What does ERR-9001 mean?", bookmark }),
+		});
+		const answer = (await query.json()) as { answer: string; citations: { document_id: string }[] };
+		expect(answer.answer).toMatch(/\[1\]/);
+		expect(answer.citations[0]?.document_id).toBe("e2e-runbook");
+	});
+
 	it("logs one structured line per request with the request id and route pattern", async () => {
 		await fetch(`${server.base}/healthz`, { headers: { "X-Request-ID": "e2e-log-1" } });
 		await expect

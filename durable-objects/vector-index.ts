@@ -1,0 +1,344 @@
+import { DurableObject } from "cloudflare:workers";
+import type { MetadataFilter } from "../src/rag/filter";
+import { matches } from "../src/rag/filter";
+import { applySchema, type SchemaStep } from "./sqlite-schema";
+
+/**
+ * Storage schema of `LocalVectorIndex` (docs/storage-schema.md): the visible vectors, the mutations not yet applied,
+ * and the index's recorded model and dimensions.
+ */
+export const VECTOR_INDEX_SCHEMA: readonly SchemaStep[] = [
+	[
+		`CREATE TABLE IF NOT EXISTS vectors (
+			id TEXT PRIMARY KEY,
+			namespace TEXT,
+			vals BLOB NOT NULL,
+			metadata TEXT
+		)`,
+		"CREATE INDEX IF NOT EXISTS vectors_namespace ON vectors (namespace)",
+		`CREATE TABLE IF NOT EXISTS pending (
+			seq INTEGER PRIMARY KEY AUTOINCREMENT,
+			mutation_id TEXT NOT NULL,
+			created_ms INTEGER NOT NULL,
+			apply_at_ms INTEGER NOT NULL,
+			op TEXT NOT NULL CHECK (op IN ('insert', 'upsert', 'delete')),
+			id TEXT NOT NULL,
+			namespace TEXT,
+			vals BLOB,
+			metadata TEXT
+		)`,
+		`CREATE TABLE IF NOT EXISTS meta (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			model TEXT NOT NULL,
+			dimensions INTEGER NOT NULL,
+			processed_mutation TEXT,
+			processed_ms INTEGER
+		)`,
+	],
+];
+
+/** How the adapter describes the writer: its embedding model and dimensions, and the simulated indexing delay. */
+export type IndexOptions = { model: string; dimensions: number; indexingDelayMs: number };
+
+/** Vectorize's documented limits (https://developers.cloudflare.com/vectorize/platform/limits/). */
+export const LIMITS = {
+	idBytes: 64,
+	metadataBytes: 10 * 1024,
+	topK: 100,
+	topKWithValuesOrAllMetadata: 20,
+	namespaceBytes: 64,
+	indexedStringBytes: 64,
+};
+
+const encoder = new TextEncoder();
+const bytes = (s: string) => encoder.encode(s).length;
+
+function toBlob(values: ArrayLike<number>): Uint8Array {
+	return new Uint8Array(Float32Array.from(values as ArrayLike<number>).buffer);
+}
+function fromBlob(blob: ArrayBuffer | Uint8Array): Float32Array {
+	const src = blob instanceof Uint8Array ? blob : new Uint8Array(blob);
+	const copy = new Uint8Array(src.byteLength);
+	copy.set(src);
+	return new Float32Array(copy.buffer);
+}
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+	let dot = 0;
+	let na = 0;
+	let nb = 0;
+	for (let i = 0; i < a.length; i++) {
+		const x = a[i] ?? 0;
+		const y = b[i] ?? 0;
+		dot += x * y;
+		na += x * x;
+		nb += y * y;
+	}
+	return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
+}
+
+type Row = { id: string; namespace: string | null; vals: ArrayBuffer; metadata: string | null };
+
+/**
+ * What each RPC method answers: the value, or the error a Vectorize binding would throw. Errors travel as values
+ * because an exception thrown across RPC is also reported as uncaught inside the object; the adapter rethrows it.
+ */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function outcome<T>(run: () => T): Outcome<T> {
+	try {
+		return { ok: true, value: run() };
+	} catch (err) {
+		return { ok: false, error: err instanceof Error ? err.message : String(err) };
+	}
+}
+
+/**
+ * The offline stand-in for Vectorize (V2), one object per index name, following its contract
+ * (src/ports/vector-index.ts): cosine scores, namespaces, `topK` ≤ 100 (≤ 20 with values or all metadata),
+ * `returnMetadata` none / indexed / all, metadata filters, `insert` keeping existing ids and `upsert` replacing
+ * them, and asynchronous mutations: each write returns a `mutationId` and becomes visible `indexingDelayMs` later
+ * (0 by default), with `describe()` reporting how far processing got. Unlike Vectorize, filters need no metadata
+ * indexes (every field is filterable) and "indexed" metadata is every field with strings cut to 64 bytes.
+ * Brute-force search: fine for the tens of thousands of vectors a local setup holds.
+ *
+ * @example
+ * ```ts
+ * const index = env.VECTOR_INDEX.get(env.VECTOR_INDEX.idFromName("rag"));
+ * await index.upsert([{ id: "c1", values, namespace: "t-1" }], { model: "local-hash-768", dimensions: 768, indexingDelayMs: 0 });
+ * ```
+ */
+export class LocalVectorIndex extends DurableObject<Env> {
+	#schemaVersion = 0;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		void ctx.blockConcurrencyWhile(async () => {
+			this.#schemaVersion = applySchema(ctx.storage.sql, VECTOR_INDEX_SCHEMA);
+		});
+	}
+
+	#ready(): SqlStorage {
+		if (this.#schemaVersion === 0) this.#schemaVersion = applySchema(this.ctx.storage.sql, VECTOR_INDEX_SCHEMA);
+		this.#applyDue(Date.now());
+		return this.ctx.storage.sql;
+	}
+
+	/** Applies the pending mutations whose time has come, in order. */
+	#applyDue(now: number): void {
+		const sql = this.ctx.storage.sql;
+		const due = sql
+			.exec<{
+				seq: number;
+				mutation_id: string;
+				created_ms: number;
+				op: string;
+				id: string;
+				namespace: string | null;
+				vals: ArrayBuffer | null;
+				metadata: string | null;
+			}>("SELECT * FROM pending WHERE apply_at_ms <= ? ORDER BY seq", now)
+			.toArray();
+		for (const p of due) {
+			if (p.op === "delete") sql.exec("DELETE FROM vectors WHERE id = ?", p.id);
+			else if (p.op === "upsert" || sql.exec("SELECT 1 FROM vectors WHERE id = ?", p.id).toArray().length === 0) {
+				sql.exec(
+					"INSERT INTO vectors (id, namespace, vals, metadata) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET namespace = excluded.namespace, vals = excluded.vals, metadata = excluded.metadata",
+					p.id,
+					p.namespace,
+					p.vals,
+					p.metadata,
+				);
+			}
+			sql.exec("DELETE FROM pending WHERE seq = ?", p.seq);
+			sql.exec("UPDATE meta SET processed_mutation = ?, processed_ms = ? WHERE id = 1", p.mutation_id, p.created_ms);
+		}
+	}
+
+	/** Records the model and dimensions on the first write; refuses any other afterwards. */
+	#checkWriter(options: IndexOptions): void {
+		const sql = this.ctx.storage.sql;
+		const meta = sql
+			.exec<{ model: string; dimensions: number }>("SELECT model, dimensions FROM meta WHERE id = 1")
+			.toArray()[0];
+		if (!meta) {
+			sql.exec("INSERT INTO meta (id, model, dimensions) VALUES (1, ?, ?)", options.model, options.dimensions);
+			return;
+		}
+		if (meta.model !== options.model || meta.dimensions !== options.dimensions) {
+			throw new Error(
+				`VECTOR_INDEX_MODEL_MISMATCH: this index holds ${meta.model} (${meta.dimensions} dimensions), not ${options.model} (${options.dimensions})`,
+			);
+		}
+	}
+
+	#mutate(op: "insert" | "upsert", vectors: VectorizeVector[], options: IndexOptions): VectorizeAsyncMutation {
+		const sql = this.#ready();
+		this.#checkWriter(options);
+		for (const v of vectors) {
+			if (typeof v.id !== "string" || v.id.length === 0 || bytes(v.id) > LIMITS.idBytes) {
+				throw new Error(`VECTOR_INVALID_ID: ids are 1-${LIMITS.idBytes} bytes (got '${String(v.id).slice(0, 80)}')`);
+			}
+			if (v.values.length !== options.dimensions) {
+				throw new Error(
+					`VECTOR_DIMENSION_MISMATCH: vector ${v.id} has ${v.values.length} dimensions; the index has ${options.dimensions}`,
+				);
+			}
+			for (const x of Array.from(v.values))
+				if (!Number.isFinite(x)) throw new Error(`VECTOR_INVALID_VALUES: vector ${v.id} has a non-finite value`);
+			if (v.namespace !== undefined && bytes(v.namespace) > LIMITS.namespaceBytes) {
+				throw new Error(`VECTOR_INVALID_NAMESPACE: namespaces are at most ${LIMITS.namespaceBytes} bytes`);
+			}
+			if (v.metadata !== undefined && bytes(JSON.stringify(v.metadata)) > LIMITS.metadataBytes) {
+				throw new Error(
+					`VECTOR_METADATA_TOO_LARGE: vector ${v.id} carries more than ${LIMITS.metadataBytes} bytes of metadata`,
+				);
+			}
+		}
+		const mutationId = crypto.randomUUID();
+		const now = Date.now();
+		for (const v of vectors) {
+			sql.exec(
+				"INSERT INTO pending (mutation_id, created_ms, apply_at_ms, op, id, namespace, vals, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+				mutationId,
+				now,
+				now + options.indexingDelayMs,
+				op,
+				v.id,
+				v.namespace ?? null,
+				toBlob(v.values),
+				v.metadata === undefined ? null : JSON.stringify(v.metadata),
+			);
+		}
+		this.#applyDue(now);
+		return { mutationId };
+	}
+
+	async insert(vectors: VectorizeVector[], options: IndexOptions): Promise<Outcome<VectorizeAsyncMutation>> {
+		return outcome(() => this.#mutate("insert", vectors, options));
+	}
+
+	async upsert(vectors: VectorizeVector[], options: IndexOptions): Promise<Outcome<VectorizeAsyncMutation>> {
+		return outcome(() => this.#mutate("upsert", vectors, options));
+	}
+
+	async deleteByIds(
+		ids: string[],
+		options: Pick<IndexOptions, "indexingDelayMs">,
+	): Promise<Outcome<VectorizeAsyncMutation>> {
+		return outcome(() => this.#delete(ids, options));
+	}
+
+	#delete(ids: string[], options: Pick<IndexOptions, "indexingDelayMs">): VectorizeAsyncMutation {
+		const sql = this.#ready();
+		const mutationId = crypto.randomUUID();
+		const now = Date.now();
+		for (const id of ids) {
+			sql.exec(
+				"INSERT INTO pending (mutation_id, created_ms, apply_at_ms, op, id) VALUES (?, ?, ?, 'delete', ?)",
+				mutationId,
+				now,
+				now + options.indexingDelayMs,
+				id,
+			);
+		}
+		this.#applyDue(now);
+		return { mutationId };
+	}
+
+	async getByIds(ids: string[]): Promise<Outcome<VectorizeVector[]>> {
+		return outcome(() => this.#getByIds(ids));
+	}
+
+	#getByIds(ids: string[]): VectorizeVector[] {
+		const sql = this.#ready();
+		const out: VectorizeVector[] = [];
+		for (const id of ids) {
+			const row = sql.exec<Row>("SELECT * FROM vectors WHERE id = ?", id).toArray()[0];
+			if (row) out.push(this.#vector(row, true, "all"));
+		}
+		return out;
+	}
+
+	async describe(): Promise<Outcome<VectorizeIndexInfo>> {
+		return outcome(() => this.#describe());
+	}
+
+	#describe(): VectorizeIndexInfo {
+		const sql = this.#ready();
+		const meta = sql
+			.exec<{ dimensions: number; processed_mutation: string | null; processed_ms: number | null }>(
+				"SELECT dimensions, processed_mutation, processed_ms FROM meta WHERE id = 1",
+			)
+			.toArray()[0];
+		const pending = sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending").one().n;
+		return {
+			vectorCount: sql.exec<{ n: number }>("SELECT count(*) AS n FROM vectors").one().n,
+			dimensions: meta?.dimensions ?? 0,
+			// Nothing pending: every write so far is reflected, up to now.
+			processedUpToDatetime: pending === 0 ? Date.now() : (meta?.processed_ms ?? 0),
+			processedUpToMutation: (meta?.processed_mutation ?? "") as unknown as number,
+		};
+	}
+
+	async query(vector: number[], options: VectorizeQueryOptions = {}): Promise<Outcome<VectorizeMatches>> {
+		return outcome(() => this.#query(vector, options));
+	}
+
+	#query(vector: number[], options: VectorizeQueryOptions): VectorizeMatches {
+		const sql = this.#ready();
+		const returnValues = options.returnValues === true;
+		const level =
+			options.returnMetadata === true
+				? "all"
+				: options.returnMetadata === false
+					? "none"
+					: (options.returnMetadata ?? "none");
+		const topK = options.topK ?? 5;
+		const cap = returnValues || level === "all" ? LIMITS.topKWithValuesOrAllMetadata : LIMITS.topK;
+		if (!Number.isInteger(topK) || topK < 1 || topK > cap) {
+			throw new Error(
+				`VECTOR_QUERY_ERROR: topK must be 1-${cap}${cap === 20 ? " when returning values or all metadata" : ""} (got ${topK})`,
+			);
+		}
+		const meta = sql.exec<{ dimensions: number }>("SELECT dimensions FROM meta WHERE id = 1").toArray()[0];
+		if (meta && vector.length !== meta.dimensions) {
+			throw new Error(
+				`VECTOR_DIMENSION_MISMATCH: the query has ${vector.length} dimensions; the index has ${meta.dimensions}`,
+			);
+		}
+		const rows =
+			options.namespace !== undefined
+				? sql.exec<Row>("SELECT * FROM vectors WHERE namespace = ?", options.namespace).toArray()
+				: sql.exec<Row>("SELECT * FROM vectors").toArray();
+		const filter = options.filter as MetadataFilter | undefined;
+		const scored = rows
+			.filter((r) => matches(filter, r.metadata ? (JSON.parse(r.metadata) as Record<string, unknown>) : {}))
+			.map((r) => ({ r, score: cosine(vector, fromBlob(r.vals)) }))
+			.sort((a, b) => b.score - a.score || (a.r.id < b.r.id ? -1 : 1))
+			.slice(0, topK);
+		return {
+			count: scored.length,
+			matches: scored.map(({ r, score }) => ({ ...this.#vector(r, returnValues, level), score })),
+		};
+	}
+
+	#vector(r: Row, withValues: boolean, level: "all" | "indexed" | "none"): VectorizeVector {
+		const out: VectorizeVector = { id: r.id, values: [] };
+		if (withValues) out.values = Array.from(fromBlob(r.vals));
+		else delete (out as Partial<VectorizeVector>).values;
+		if (r.namespace !== null) out.namespace = r.namespace;
+		if (level !== "none" && r.metadata) {
+			const m = JSON.parse(r.metadata) as Record<string, VectorizeVectorMetadata>;
+			if (level === "indexed") {
+				for (const [k, v] of Object.entries(m)) {
+					if (typeof v === "string" && bytes(v) > LIMITS.indexedStringBytes)
+						m[k] = new TextDecoder()
+							.decode(encoder.encode(v).slice(0, LIMITS.indexedStringBytes))
+							.replace(/\uFFFD+$/, "");
+				}
+			}
+			out.metadata = m;
+		}
+		return out;
+	}
+}

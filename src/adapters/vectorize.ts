@@ -1,0 +1,15 @@
+import type { VectorIndex } from "../ports/vector-index";
+
+/**
+ * The `VectorIndex` port over the Vectorize (V2) binding: the binding already has the port's shape. Vectorize
+ * records no embedding model, so the model guard lives in D1 (`rag_index_meta`, checked on every ingest), and
+ * dimensions are checked by Vectorize itself on every write.
+ *
+ * @example
+ * ```ts
+ * const index = vectorizeIndex(env.VECTORIZE as unknown as Vectorize);
+ * ```
+ */
+export function vectorizeIndex(binding: Vectorize): VectorIndex {
+	return binding;
+}

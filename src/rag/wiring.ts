@@ -1,0 +1,52 @@
+import type { Context } from "hono";
+import { LocalEmbedder } from "../adapters/local-embedder";
+import { localVectorIndex } from "../adapters/local-vector-index";
+import { vectorizeIndex } from "../adapters/vectorize";
+import type { AiBinding } from "../adapters/workers-ai";
+import { WorkersAiEmbedder } from "../adapters/workers-ai-embedder";
+import type { AppEnv } from "../app-env";
+import type { RagConfig } from "../config";
+import type { Embedder } from "../ports/embedder";
+import type { VectorIndex } from "../ports/vector-index";
+import type { RagDeps } from "./service";
+
+/** The configured embedder (`RAG_EMBEDDER`). */
+export function embedderFor(env: Env, config: RagConfig): Embedder {
+	return config.embedder === "workers-ai"
+		? new WorkersAiEmbedder(env.AI as unknown as AiBinding | undefined)
+		: new LocalEmbedder();
+}
+
+/** The configured vector index (`RAG_VECTOR_INDEX`): Vectorize, or the local Durable Object stand-in. */
+export function vectorIndexFor(env: Env, config: RagConfig, embedder: Embedder): VectorIndex {
+	if (config.vectorIndex === "vectorize") return vectorizeIndex(env.VECTORIZE as unknown as Vectorize);
+	return localVectorIndex(env.VECTOR_INDEX, config.indexName, {
+		dimensions: embedder.dimensions,
+		model: embedder.model,
+		indexingDelayMs: config.indexingDelayMs,
+	});
+}
+
+/** What the RAG routes need, for the caller's tenant. */
+export function ragDeps(c: Context<AppEnv>): RagDeps {
+	const config = c.get("config").rag;
+	const embedder = embedderFor(c.env, config);
+	const log = c.get("log");
+	return {
+		db: c.env.DB,
+		index: vectorIndexFor(c.env, config, embedder),
+		embedder,
+		config,
+		tenant: c.get("principal").tenant,
+		log,
+		signal: c.get("deadline").signal,
+		defer: (p) => {
+			const quiet = p.catch((err: unknown) => log.warn("vector index cleanup failed", { error_message: String(err) }));
+			try {
+				c.executionCtx.waitUntil(quiet);
+			} catch {
+				void quiet;
+			}
+		},
+	};
+}

@@ -1,0 +1,412 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { embedAll } from "../adapters/workers-ai-embedder";
+import type { AppEnv } from "../app-env";
+import { recordUsage } from "../chat/accounting";
+import { fallbackChain } from "../chat/config";
+import { complete, openStream } from "../chat/service";
+import { sseEvent } from "../chat/sse";
+import { estimateTextTokens } from "../chat/tokens";
+import { AppError } from "../http/app-error";
+import { createRouter, problem } from "../http/router";
+import { securedBy } from "../http/security";
+import { requireScope } from "../middleware/auth";
+import type { Usage } from "../ports/chat-model";
+import { MetadataFilterSchema } from "../rag/filter";
+import { decodeBookmark, groundedMessages, relevant, type SearchHit, search, snippet } from "../rag/service";
+import { embedderFor, ragDeps } from "../rag/wiring";
+
+/**
+ * Retrieval and grounded answers (docs/rag.md): `POST /v1/rag/search`, `POST /v1/rag/query` (plain or streamed),
+ * and the OpenAI-compatible `POST /v1/embeddings`. Scope `rag:read`.
+ */
+const SearchRequest = z
+	.object({
+		query: z.string().min(1).max(4_000),
+		mode: z.enum(["hybrid", "vector", "keyword"]).default("hybrid"),
+		top_k: z.number().int().min(1).default(5),
+		filter: MetadataFilterSchema.optional().openapi({
+			description: "Vectorize-style metadata filter on document metadata",
+		}),
+		bookmark: z
+			.string()
+			.max(200)
+			.optional()
+			.openapi({ description: "From an ingest: read that write at once (read-your-writes)" }),
+	})
+	.openapi("SearchRequest");
+
+const Hit = z
+	.object({
+		chunk_id: z.string(),
+		document_id: z.string(),
+		title: z.string().nullable(),
+		position: z.number().int(),
+		heading: z.string(),
+		text: z.string(),
+		metadata: z.record(z.string(), z.unknown()),
+		score: z.number(),
+		scores: z.object({ vector: z.number().nullable(), keyword: z.number().nullable(), rrf: z.number().nullable() }),
+		fresh: z.boolean().openapi({ description: "Came from the fresh tail (not yet in the vector index)" }),
+	})
+	.openapi("SearchHit");
+
+const QueryRequest = SearchRequest.extend({
+	model: z.string().min(1).max(128).optional(),
+	max_tokens: z.number().int().min(1).optional(),
+	temperature: z.number().min(0).max(2).optional(),
+	stream: z.boolean().optional(),
+}).openapi("RagQueryRequest");
+
+const Citation = z.object({
+	n: z.number().int(),
+	document_id: z.string(),
+	chunk_id: z.string(),
+	title: z.string().nullable(),
+	score: z.number(),
+	snippet: z.string(),
+});
+const Answer = z
+	.object({
+		id: z.string(),
+		object: z.literal("rag.answer"),
+		model: z.string().nullable(),
+		answer: z.string(),
+		grounded: z.boolean(),
+		citations: z.array(Citation),
+		usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() }),
+	})
+	.openapi("RagAnswer");
+
+const EmbeddingsRequest = z
+	.object({
+		input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+		model: z.string().max(128).optional(),
+		encoding_format: z.enum(["float", "base64"]).default("float"),
+		dimensions: z.number().int().optional(),
+		user: z.string().max(256).optional(),
+	})
+	.openapi("EmbeddingsRequest");
+
+const read = { tags: ["RAG"], security: securedBy("rag:read"), middleware: requireScope("rag:read") };
+const auth = { 401: problem("Missing or invalid credentials"), 403: problem("The rag:read scope is required") };
+
+const searchRoute = createRoute({
+	...read,
+	method: "post",
+	path: "/v1/rag/search",
+	summary: "Retrieve chunks (hybrid, vector or keyword)",
+	request: { body: { required: true, content: { "application/json": { schema: SearchRequest } } } },
+	responses: {
+		200: {
+			description: "Hits, best first",
+			content: { "application/json": { schema: z.object({ object: z.literal("list"), data: z.array(Hit) }) } },
+		},
+		...auth,
+		422: problem("Invalid request"),
+	},
+});
+
+const queryRoute = createRoute({
+	...read,
+	method: "post",
+	path: "/v1/rag/query",
+	summary: "Answer a question from your documents, with citations",
+	description:
+		'Retrieves (hybrid by default), then answers through the chat models using only the retrieved chunks, citing them inline as [n]. With `stream: true`: server-sent events — first `{"object":"rag.citations",…}`, then `chat.completion.chunk`s, then `data: [DONE]`.',
+	request: { body: { required: true, content: { "application/json": { schema: QueryRequest } } } },
+	responses: {
+		200: {
+			description: "The answer",
+			content: { "application/json": { schema: Answer }, "text/event-stream": { schema: z.string() } },
+		},
+		...auth,
+		404: problem("Unknown model"),
+		422: problem("Invalid request"),
+		502: problem("The model provider failed"),
+	},
+});
+
+const embeddingsRoute = createRoute({
+	...read,
+	method: "post",
+	path: "/v1/embeddings",
+	summary: "Create embeddings (OpenAI-compatible)",
+	request: { body: { required: true, content: { "application/json": { schema: EmbeddingsRequest } } } },
+	responses: {
+		200: {
+			description: "Embeddings",
+			content: {
+				"application/json": {
+					schema: z.object({
+						object: z.literal("list"),
+						data: z.array(
+							z.object({
+								object: z.literal("embedding"),
+								index: z.number().int(),
+								embedding: z.union([z.array(z.number()), z.string()]),
+							}),
+						),
+						model: z.string(),
+						usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number() }),
+					}),
+				},
+			},
+		},
+		...auth,
+		413: problem("Too many inputs"),
+		422: problem("Invalid request"),
+	},
+});
+
+function topK(c: Context<AppEnv>, requested: number): number {
+	const max = c.get("config").rag.limits.topK;
+	if (requested > max) {
+		throw new AppError({
+			status: 422,
+			slug: "validation-failed",
+			detail: `top_k may be at most ${max}`,
+			errors: [{ path: "top_k", message: `must be ≤ ${max}` }],
+		});
+	}
+	return requested;
+}
+
+const DONT_KNOW = "I don't know: nothing in your documents answers this question.";
+
+function citationsOf(hits: SearchHit[]) {
+	return hits.map((h, i) => ({
+		n: i + 1,
+		document_id: h.document_id,
+		chunk_id: h.chunk_id,
+		title: h.title,
+		score: h.score,
+		snippet: snippet(h.text),
+	}));
+}
+
+function usageBody(u: Usage) {
+	return {
+		prompt_tokens: u.promptTokens,
+		completion_tokens: u.completionTokens,
+		total_tokens: u.promptTokens + u.completionTokens,
+	};
+}
+
+function background(c: Context<AppEnv>, p: Promise<unknown>): void {
+	const quiet = p.catch((err: unknown) => c.get("log").error("rag bookkeeping failed", { error_message: String(err) }));
+	try {
+		c.executionCtx.waitUntil(quiet);
+	} catch {
+		void quiet;
+	}
+}
+
+export const rag = createRouter()
+	.openapi(searchRoute, async (c) => {
+		const body = c.req.valid("json");
+		const deps = ragDeps(c);
+		const { hits } = await search(deps, {
+			query: body.query,
+			mode: body.mode,
+			topK: topK(c, body.top_k),
+			filter: body.filter,
+			bookmark: body.bookmark ? decodeBookmark(body.bookmark) : undefined,
+		});
+		return c.json({ object: "list" as const, data: hits }, 200);
+	})
+	.openapi(queryRoute, async (c) => {
+		const body = c.req.valid("json");
+		const config = c.get("config");
+		const modelId = body.model ?? config.chat.defaultModel;
+		const chain = fallbackChain(config.chat.models, modelId);
+		if (chain.length === 0) {
+			throw new AppError({
+				status: 404,
+				slug: "model-not-found",
+				detail: `The model '${modelId}' does not exist`,
+				extensions: { param: "model" },
+			});
+		}
+		const deps = ragDeps(c);
+		const found = await search(deps, {
+			query: body.query,
+			mode: body.mode,
+			topK: topK(c, body.top_k),
+			filter: body.filter,
+			bookmark: body.bookmark ? decodeBookmark(body.bookmark) : undefined,
+		});
+		const hits = relevant(found.hits, config.rag.minVectorScore);
+		const id = `rag-${crypto.randomUUID().replaceAll("-", "")}`;
+		const citations = citationsOf(hits);
+		const tenant = c.get("principal").tenant;
+		const account = (model: string, usage: Usage) =>
+			recordUsage({ tenant, model, route: "/v1/rag/query" }, usage, config.chat.prices);
+
+		if (hits.length === 0) {
+			// Nothing relevant: say so without asking a model to make something up.
+			if (!body.stream) {
+				return c.json(
+					{
+						id,
+						object: "rag.answer" as const,
+						model: null,
+						answer: DONT_KNOW,
+						grounded: false,
+						citations: [],
+						usage: usageBody({ promptTokens: 0, completionTokens: 0 }),
+					},
+					200,
+				);
+			}
+			const events = [
+				sseEvent({ id, object: "rag.citations", citations: [] }),
+				sseEvent({
+					id,
+					object: "chat.completion.chunk",
+					created: Math.floor(Date.now() / 1000),
+					model: null,
+					choices: [{ index: 0, delta: { role: "assistant", content: DONT_KNOW }, finish_reason: "stop" }],
+				}),
+				"data: [DONE]\n\n",
+			].join("");
+			return new Response(events, {
+				headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" },
+			}) as unknown as never;
+		}
+
+		const params = {
+			messages: groundedMessages(body.query, hits),
+			maxTokens: body.max_tokens ?? config.chat.defaultMaxTokens,
+			...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+			stop: [],
+		};
+		const chatDeps = { env: c.env, config: config.chat, log: c.get("log"), signal: c.get("deadline").signal };
+		if (!body.stream) {
+			const { model, result } = await complete(chain, params, chatDeps);
+			account(model, result.usage);
+			return c.json(
+				{
+					id,
+					object: "rag.answer" as const,
+					model,
+					answer: result.content,
+					grounded: true,
+					citations,
+					usage: usageBody(result.usage),
+				},
+				200,
+			);
+		}
+
+		c.get("deadline").extend(config.timeouts.streamMs);
+		const opened = await openStream(chain, params, chatDeps);
+		const created = Math.floor(Date.now() / 1000);
+		const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+		const writer = writable.getWriter();
+		const enc = new TextEncoder();
+		const write = (s: string) => writer.write(enc.encode(s));
+		const pump = async () => {
+			let text = "";
+			let usage: Usage | undefined;
+			try {
+				await write(sseEvent({ id, object: "rag.citations", citations }));
+				let event = opened.first;
+				for (;;) {
+					if (event.type === "delta") {
+						text += event.content;
+						await write(
+							sseEvent({
+								id,
+								object: "chat.completion.chunk",
+								created,
+								model: opened.model,
+								choices: [{ index: 0, delta: { content: event.content }, finish_reason: null }],
+							}),
+						);
+					} else {
+						usage = event.usage;
+						await write(
+							sseEvent({
+								id,
+								object: "chat.completion.chunk",
+								created,
+								model: opened.model,
+								choices: [{ index: 0, delta: {}, finish_reason: event.finishReason }],
+								usage: usageBody(event.usage),
+							}),
+						);
+						await write("data: [DONE]\n\n");
+						break;
+					}
+					const next = await opened.rest.next();
+					if (next.done) throw new Error("the model's stream ended without finishing");
+					event = next.value;
+				}
+			} catch (err) {
+				c.get("log").error("rag stream failed", { error_message: String(err) });
+				await write(
+					sseEvent({ error: { message: "The model failed mid-stream", type: "bad-gateway", code: "upstream_error" } }),
+				).catch(() => undefined);
+			} finally {
+				await writer.close().catch(() => undefined);
+				account(opened.model, usage ?? { promptTokens: 0, completionTokens: estimateTextTokens(text) });
+			}
+		};
+		background(c, pump());
+		return new Response(readable, {
+			headers: {
+				"Content-Type": "text/event-stream; charset=utf-8",
+				"Cache-Control": "no-cache",
+				"X-Accel-Buffering": "no",
+			},
+		}) as unknown as never;
+	})
+	.openapi(embeddingsRoute, async (c) => {
+		const body = c.req.valid("json");
+		const config = c.get("config").rag;
+		const embedder = embedderFor(c.env, config);
+		const inputs = typeof body.input === "string" ? [body.input] : body.input;
+		if (inputs.length > config.limits.embeddingInputs) {
+			throw new AppError({
+				status: 413,
+				slug: "content-too-large",
+				detail: `At most ${config.limits.embeddingInputs} inputs per request`,
+				extensions: { max_inputs: config.limits.embeddingInputs },
+			});
+		}
+		if (body.model && body.model !== embedder.model) {
+			throw new AppError({
+				status: 404,
+				slug: "model-not-found",
+				detail: `This deployment embeds with '${embedder.model}', not '${body.model}'`,
+				extensions: { param: "model" },
+			});
+		}
+		if (body.dimensions !== undefined && body.dimensions !== embedder.dimensions) {
+			throw new AppError({
+				status: 422,
+				slug: "validation-failed",
+				detail: `dimensions must be ${embedder.dimensions} for ${embedder.model}`,
+				errors: [{ path: "dimensions", message: `must be ${embedder.dimensions}` }],
+			});
+		}
+		const vectors = await embedAll(embedder, inputs, c.get("deadline").signal);
+		const tokens = inputs.reduce((s, t) => s + estimateTextTokens(t), 0);
+		const encode = (v: number[]) => {
+			if (body.encoding_format === "float") return v;
+			const bytes = new Uint8Array(new Float32Array(v).buffer);
+			let bin = "";
+			for (const b of bytes) bin += String.fromCharCode(b);
+			return btoa(bin);
+		};
+		return c.json(
+			{
+				object: "list" as const,
+				data: vectors.map((v, index) => ({ object: "embedding" as const, index, embedding: encode(v) })),
+				model: embedder.model,
+				usage: { prompt_tokens: tokens, total_tokens: tokens },
+			},
+			200,
+		);
+	});
