@@ -68,6 +68,13 @@ describe("the openai npm SDK against the local service", () => {
 		expect(unauthenticated).toBeInstanceOf(OpenAI.AuthenticationError);
 	});
 
+	it("creates embeddings", async () => {
+		const res = await client.embeddings.create({ model: "local-hash-768", input: ["edge workers", "durable objects"] });
+		expect(res.data).toHaveLength(2);
+		expect(res.data[0]?.embedding).toHaveLength(768);
+		expect(res.model).toBe("local-hash-768");
+	});
+
 	it("lists the models", async () => {
 		const models = await client.models.list();
 		expect(models.data.map((m) => m.id)).toContain("local");
