@@ -429,7 +429,24 @@ export async function search(
 			bestVectorScore: null,
 		};
 	}
-	const vec = await vectorHits(deps, req, candidates);
+	let vec: Awaited<ReturnType<typeof vectorHits>>;
+	try {
+		vec = await vectorHits(deps, req, candidates);
+	} catch (err) {
+		if (err instanceof AppError) throw err;
+		// The embedder or the vector index failed: vector mode cannot answer; hybrid degrades to keyword search.
+		deps.log.warn("vector retrieval failed", { mode: req.mode, error_message: String(err) });
+		if (req.mode === "vector") {
+			throw new AppError({
+				status: 503,
+				slug: "upstream-unavailable",
+				detail: "Vector search is unavailable right now; retry, or use mode keyword",
+				headers: { "Retry-After": "5" },
+				cause: err,
+			});
+		}
+		vec = { hits: [], best: -1 };
+	}
 	if (req.mode === "vector") {
 		return {
 			hits: vec.hits.slice(0, req.topK).map((r) => toHit(r, r.score, { vector: r.score, keyword: null, rrf: null })),

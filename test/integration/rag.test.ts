@@ -352,3 +352,21 @@ describe("POST /v1/embeddings", () => {
 		);
 	});
 });
+
+describe("degraded retrieval", () => {
+	it("hybrid falls back to keyword search when the vector side fails; vector mode answers 503", async () => {
+		const { auth } = await tenantAuth("degraded");
+		const v = vars();
+		await ingest(v, auth, DOCS);
+		// An embedder that cannot run here (no AI binding) breaks the vector side only.
+		const broken = { ...v, RAG_EMBEDDER: "workers-ai" };
+		const hybrid = await searchHits(broken, auth, { query: "ERR-4471" });
+		expect(hybrid[0]?.document_id).toBe("runbook");
+		expect(hybrid[0]?.scores.vector).toBeNull();
+		await expectProblem(
+			await callWith(broken, "/v1/rag/search", json(auth, { query: "ERR-4471", mode: "vector" })),
+			503,
+			"upstream-unavailable",
+		);
+	});
+});
