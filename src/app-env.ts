@@ -1,5 +1,6 @@
 import type { Principal } from "./auth/principal";
 import type { Config } from "./config";
+import type { MetricsCollector } from "./middleware/slo-recording";
 import type { Deadline } from "./middleware/timeout/deadline";
 import type { TokenBudget } from "./rate-limit/limiter";
 import type { RateLimitOutcome } from "./rate-limit/stats";
@@ -23,6 +24,8 @@ export type AppEnv = {
 		principal: Principal;
 		/** What the rate limiter decided for this request (logged); unset on routes no policy governs. */
 		rateLimit: RateLimitOutcome;
+		/** Counts things for the metrics export (docs/metrics.md). */
+		metrics: MetricsCollector;
 		/** The request's token reservation, on routes with `tokens` policies: commit the actual usage. */
 		tokenBudget: TokenBudget;
 	};

@@ -13,12 +13,14 @@ import { type RateLimitOptions, rateLimit } from "./middleware/rate-limit";
 import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
+import { sloRecording } from "./middleware/slo-recording";
 import { timeout } from "./middleware/timeout";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
 import { chat, estimateChatTokens } from "./routes/chat";
 import { mountDocs } from "./routes/docs";
 import { documents } from "./routes/documents";
+import { metricsRouter } from "./routes/metrics";
 import { ops } from "./routes/ops";
 import { rag } from "./routes/rag";
 
@@ -59,6 +61,7 @@ export function createPipeline(options: { rateLimit?: RateLimitOptions } = {}): 
 	app.use(
 		requestId(),
 		requestLog(),
+		sloRecording(),
 		securityHeaders(),
 		cors(),
 		configGate(),
@@ -80,6 +83,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
 	app.route("/", chat);
 	app.route("/", documents);
 	app.route("/", rag);
+	app.route(
+		"/",
+		metricsRouter(() => app.routes.filter((r) => r.method !== "ALL").map((r) => r.path)),
+	);
 	app.route("/", admin);
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);

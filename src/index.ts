@@ -5,6 +5,7 @@ import { versionOf } from "./telemetry/version";
 
 export { Conversation } from "../durable-objects/conversation";
 export { RateLimiter } from "../durable-objects/rate-limiter";
+export { SloCounter } from "../durable-objects/slo-counter";
 export { LocalVectorIndex } from "../durable-objects/vector-index";
 
 // Built once per isolate: route tables and the OpenAPI document are reused by every request.

@@ -8,6 +8,7 @@ import { createApp } from "../../src/app";
 
 export { Conversation } from "../../durable-objects/conversation";
 export { RateLimiter } from "../../durable-objects/rate-limiter";
+export { SloCounter } from "../../durable-objects/slo-counter";
 export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const app = createApp();

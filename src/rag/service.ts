@@ -35,7 +35,21 @@ export type RagDeps = {
 	log: Logger;
 	signal?: AbortSignal;
 	defer: (p: Promise<unknown>) => void;
+	/** Counts embedder and vector index calls by outcome (rag_operations_total). */
+	count?: (operation: string, outcome: "ok" | "error") => void;
 };
+
+/** Runs an embedder or index call, counting its outcome. */
+async function counted<T>(deps: RagDeps, operation: string, call: () => Promise<T>): Promise<T> {
+	try {
+		const result = await call();
+		deps.count?.(operation, "ok");
+		return result;
+	} catch (err) {
+		deps.count?.(operation, "error");
+		throw err;
+	}
+}
 
 export type IngestDocument = {
 	id?: string | undefined;
@@ -229,7 +243,7 @@ export async function ingest(
 	try {
 		for (let i = 0; i < vectors.length; i += 500) {
 			const part = vectors.slice(i, i + 500);
-			const r = await deps.index.upsert(part);
+			const r = await counted(deps, "vector_upsert", () => deps.index.upsert(part));
 			written.push(...part.map((v) => v.id));
 			mutationId = (r as { mutationId?: string }).mutationId ?? mutationId;
 		}
@@ -367,16 +381,18 @@ async function vectorHits(
 	req: SearchRequest,
 	candidates: number,
 ): Promise<{ hits: (ChunkRow & { score: number; fresh: boolean })[]; best: number }> {
-	const [vector] = await embedAll(deps.embedder, [req.query], deps.signal);
+	const [vector] = await counted(deps, "embed", () => embedAll(deps.embedder, [req.query], deps.signal));
 	if (!vector) return { hits: [], best: -1 };
 	const namespace = await namespaceOf(deps.tenant);
 	const topK = Math.min(100, candidates);
-	const { matches: found } = await deps.index.query(vector, {
-		topK,
-		namespace,
-		returnMetadata: "none",
-		...(req.filter ? { filter: req.filter as VectorizeVectorMetadataFilter } : {}),
-	});
+	const { matches: found } = await counted(deps, "vector_query", () =>
+		deps.index.query(vector, {
+			topK,
+			namespace,
+			returnMetadata: "none",
+			...(req.filter ? { filter: req.filter as VectorizeVectorMetadataFilter } : {}),
+		}),
+	);
 	// D1 decides what exists: deleted chunks and anything not the tenant's are dropped here.
 	const rows = await chunksByIds(
 		deps.db,

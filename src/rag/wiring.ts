@@ -40,6 +40,7 @@ export function ragDeps(c: Context<AppEnv>): RagDeps {
 		tenant: c.get("principal").tenant,
 		log,
 		signal: c.get("deadline").signal,
+		count: (operation, outcome) => c.get("metrics")?.count("rag_operations", { operation, outcome }),
 		defer: (p) => {
 			const quiet = p.catch((err: unknown) => log.warn("vector index cleanup failed", { error_message: String(err) }));
 			try {

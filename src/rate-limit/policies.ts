@@ -20,8 +20,8 @@ import type { Principal } from "../auth/principal";
  * ```
  */
 
-/** Routes no policy may govern: probes, docs and version must answer however busy a caller is. */
-export const NEVER_LIMITED = new Set(["/healthz", "/readyz", "/version", "/docs", "/openapi.json"]);
+/** Routes no policy may govern: probes, docs, version and the metrics scrape must answer however busy a caller is. */
+export const NEVER_LIMITED = new Set(["/healthz", "/readyz", "/version", "/docs", "/openapi.json", "/metrics"]);
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 

@@ -204,6 +204,16 @@ function usageBody(u: Usage) {
 	};
 }
 
+/** Tokens and cost into the metrics export (llm_tokens_total, llm_cost_usd_total). */
+export function countUsage(c: Context<AppEnv>, model: string, route: string, usage: Usage, cost: number): void {
+	const metrics = c.get("metrics");
+	if (!metrics) return;
+	const tenant = c.get("principal").tenant;
+	metrics.count("llm_tokens", { model, tenant, http_route: route, type: "prompt" }, usage.promptTokens);
+	metrics.count("llm_tokens", { model, tenant, http_route: route, type: "completion" }, usage.completionTokens);
+	metrics.count("llm_cost_usd", { model, tenant, http_route: route }, cost);
+}
+
 /** After a call: commit the token reservation, account the usage, remember the conversation. */
 async function settle(
 	c: Context<AppEnv>,
@@ -218,6 +228,7 @@ async function settle(
 	// A call that produced nothing (failed before any token) refunds its reservation and is not accounted.
 	if (usage.promptTokens + usage.completionTokens === 0) return;
 	const cost = recordUsage({ tenant: principal.tenant, model, route: "/v1/chat/completions" }, usage, config.prices);
+	countUsage(c, model, "/v1/chat/completions", usage, cost);
 	c.get("log").info("chat usage", {
 		model,
 		prompt_tokens: usage.promptTokens,

@@ -15,6 +15,7 @@ import type { Usage } from "../ports/chat-model";
 import { MetadataFilterSchema } from "../rag/filter";
 import { decodeBookmark, groundedMessages, relevant, type SearchHit, search, snippet } from "../rag/service";
 import { embedderFor, ragDeps } from "../rag/wiring";
+import { countUsage } from "./chat";
 
 /**
  * Retrieval and grounded answers (docs/rag.md): `POST /v1/rag/search`, `POST /v1/rag/query` (plain or streamed),
@@ -241,7 +242,13 @@ export const rag = createRouter()
 		const citations = citationsOf(hits);
 		const tenant = c.get("principal").tenant;
 		const account = (model: string, usage: Usage) =>
-			recordUsage({ tenant, model, route: "/v1/rag/query" }, usage, config.chat.prices);
+			countUsage(
+				c,
+				model,
+				"/v1/rag/query",
+				usage,
+				recordUsage({ tenant, model, route: "/v1/rag/query" }, usage, config.chat.prices),
+			);
 
 		if (hits.length === 0) {
 			// Nothing relevant: say so without asking a model to make something up.

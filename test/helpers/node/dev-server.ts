@@ -28,16 +28,22 @@ export type DevServer = {
 	output(): string;
 	/** The Worker's structured log lines, parsed. */
 	logLines(): Record<string, unknown>[];
-	stop(): Promise<void>;
+	/** Stops it; `keepState` leaves the state directory for a restart on it. */
+	stop(options?: { keepState?: boolean }): Promise<void>;
+	persistDir: string;
+	port: number;
 };
 
 /**
  * Starts the API exactly as `npm start` does (`node scripts/dev.mjs`, i.e. migrations then `wrangler dev`) on a
  * free loopback port with a fresh state directory, and resolves on its ready line.
  */
-export async function startDevServer(extraEnv: Record<string, string> = {}): Promise<DevServer> {
-	const port = await freePort();
-	const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-e2e-"));
+export async function startDevServer(
+	extraEnv: Record<string, string> = {},
+	options: { persistDir?: string; port?: number } = {},
+): Promise<DevServer> {
+	const port = options.port ?? (await freePort());
+	const persistDir = options.persistDir ?? mkdtempSync(path.join(tmpdir(), "edge-ai-api-e2e-"));
 	const started = Date.now();
 	const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
 		cwd: root,
@@ -52,14 +58,14 @@ export async function startDevServer(extraEnv: Record<string, string> = {}): Pro
 	child.stderr?.on("data", (d) => {
 		output += String(d);
 	});
-	const stop = async () => {
+	const stop = async (stopOptions: { keepState?: boolean } = {}) => {
 		if (child.exitCode === null && child.pid) {
 			const exited = new Promise((r) => child.once("exit", r));
 			process.kill(-child.pid, "SIGTERM");
 			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
 			if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
 		}
-		rmSync(persistDir, { recursive: true, force: true });
+		if (!stopOptions.keepState) rmSync(persistDir, { recursive: true, force: true });
 	};
 	const base = `http://127.0.0.1:${port}`;
 	await new Promise<void>((resolve, reject) => {
@@ -77,6 +83,8 @@ export async function startDevServer(extraEnv: Record<string, string> = {}): Pro
 	return {
 		base,
 		readyMs: Date.now() - started,
+		persistDir,
+		port,
 		output: () => output,
 		logLines: () =>
 			output

@@ -1,0 +1,68 @@
+import type { MiddlewareHandler } from "hono";
+import type { CounterIncrement } from "../../../durable-objects/slo-counter";
+import type { AppEnv } from "../../app-env";
+import { routeOf } from "../../http/route-of";
+import { recorder as isolateRecorder, type Recorder } from "../../slo/recorder";
+import { UNRECORDED_ROUTES } from "../../slo/spec";
+
+/** Counts something for the metrics export, from anywhere in a request (even after the response, e.g. a stream). */
+export type MetricsCollector = { count(metric: string, labels: Record<string, string>, value?: number): void };
+
+/**
+ * Records every request (route pattern, method, status, version, time to the response's first byte) and the
+ * counters its handlers add (`c.get("metrics").count(...)`) into the `SloCounter` shard of its route, off the hot
+ * path (docs/metrics.md). Probes and the scrape endpoint are not recorded.
+ *
+ * @example
+ * ```ts
+ * app.use(requestId(), requestLog(), sloRecording());
+ * c.get("metrics").count("rag_operations", { operation: "embed", outcome: "ok" });
+ * ```
+ */
+export function sloRecording(options: { recorder?: Recorder; now?: () => number } = {}): MiddlewareHandler<AppEnv> {
+	const recorder = options.recorder ?? isolateRecorder;
+	const now = options.now ?? Date.now;
+	return async function sloRecordingMiddleware(c, next) {
+		const started = now();
+		const waitUntil = (p: Promise<unknown>) => {
+			const quiet = p.catch(() => undefined);
+			try {
+				c.executionCtx.waitUntil(quiet);
+			} catch {
+				void quiet;
+			}
+		};
+		const pending: CounterIncrement[] = [];
+		let done = false;
+		c.set("metrics", {
+			count(metric, labels, value = 1) {
+				const increment = { metric, labels, value };
+				if (!done) pending.push(increment);
+				else recorder.add(c.env, routeOf(c), { counters: [increment] }, waitUntil, c.get("log"));
+			},
+		});
+		await next();
+		done = true;
+		const route = routeOf(c);
+		if (UNRECORDED_ROUTES.has(route)) return;
+		recorder.add(
+			c.env,
+			route,
+			{
+				requests: [
+					{
+						route,
+						method: c.req.method,
+						status: c.res.status,
+						version: c.get("versionId") ?? "unknown",
+						durationMs: now() - started,
+						atMs: started,
+					},
+				],
+				counters: pending,
+			},
+			waitUntil,
+			c.get("log"),
+		);
+	};
+}

@@ -1,0 +1,168 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { RouteWindows, Snapshot } from "../../durable-objects/slo-counter";
+import type { AppEnv } from "../app-env";
+import { UNMATCHED_ROUTE } from "../http/route-of";
+import { createRouter, problem } from "../http/router";
+import { securedBy } from "../http/security";
+import { requireScope } from "../middleware/auth";
+import { recorder } from "../slo/recorder";
+import { sloFor, UNRECORDED_ROUTES } from "../slo/spec";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../telemetry/prometheus";
+
+/**
+ * `GET /metrics` (Prometheus / OpenMetrics exposition of every shard) and `GET /v1/slo` (compliance, error budget and
+ * burn rate per route and version over the SLO windows), both scope `metrics:read` — Prometheus scrapes with an API
+ * key as its bearer token (docs/metrics.md).
+ */
+type Shard = { snapshot(): Promise<Snapshot>; windows(nowMs?: number): Promise<RouteWindows[]> };
+
+function shard(c: Context<AppEnv>, route: string): Shard {
+	return c.env.SLO_COUNTER.get(c.env.SLO_COUNTER.idFromName(`slo:${route}`)) as unknown as Shard;
+}
+
+/** Reads every shard; a shard that cannot be read is counted, not fatal (its series are missing from this scrape). */
+async function readAll<T>(
+	c: Context<AppEnv>,
+	routes: string[],
+	read: (s: Shard) => Promise<T>,
+): Promise<{ values: T[]; failed: number }> {
+	const results = await Promise.allSettled(routes.map((r) => read(shard(c, r))));
+	const values: T[] = [];
+	let failed = 0;
+	for (const r of results) {
+		if (r.status === "fulfilled") values.push(r.value);
+		else failed++;
+	}
+	if (failed > 0) c.get("log").warn("SLO shards unreadable", { failed });
+	return { values, failed };
+}
+
+const metricsRoute = createRoute({
+	method: "get",
+	path: "/metrics",
+	tags: ["Operations"],
+	security: securedBy("metrics:read"),
+	middleware: requireScope("metrics:read"),
+	summary: "Prometheus metrics (text 0.0.4, or OpenMetrics 1.0 via Accept)",
+	responses: {
+		200: { description: "Exposition", content: { "text/plain": { schema: z.string() } } },
+		401: problem("Missing or invalid credentials"),
+		403: problem("The metrics:read scope is required"),
+	},
+});
+
+const Window = z.object({
+	requests: z.number().int(),
+	errors: z.number().int(),
+	availability: z.number().nullable(),
+	burn_rate: z.number(),
+	latency: z.array(
+		z.object({
+			quantile: z.number(),
+			threshold_ms: z.number(),
+			compliance: z.number().nullable(),
+			burn_rate: z.number(),
+		}),
+	),
+});
+const SloReport = z
+	.object({
+		object: z.literal("slo_report"),
+		generated_at: z.string(),
+		routes: z.array(
+			z.object({
+				route: z.string(),
+				version: z.string(),
+				objectives: z.object({
+					availability: z.number(),
+					latency: z.array(z.object({ quantile: z.number(), threshold_ms: z.number() })),
+				}),
+				error_budget_remaining: z.number().nullable(),
+				windows: z.record(z.string(), Window),
+			}),
+		),
+	})
+	.openapi("SloReport");
+
+const sloRoute = createRoute({
+	method: "get",
+	path: "/v1/slo",
+	tags: ["Operations"],
+	security: securedBy("metrics:read"),
+	middleware: requireScope("metrics:read"),
+	summary: "SLO compliance, error budget and burn rates per route and version",
+	responses: {
+		200: { description: "The report", content: { "application/json": { schema: SloReport } } },
+		401: problem("Missing or invalid credentials"),
+		403: problem("The metrics:read scope is required"),
+	},
+});
+
+/** Per-window figures from summed counts (never from averaged ratios). */
+export function report(w: RouteWindows) {
+	const slo = sloFor(w.route);
+	const budget = 1 - slo.availability;
+	const windows = Object.fromEntries(
+		w.windows.map((x) => {
+			const errorRate = x.total > 0 ? x.errors / x.total : 0;
+			return [
+				x.window,
+				{
+					requests: x.total,
+					errors: x.errors,
+					availability: x.total > 0 ? 1 - errorRate : null,
+					burn_rate: errorRate / budget,
+					latency: slo.latency.map((l, i) => {
+						const compliance = x.total > 0 ? (x.fast[i] ?? 0) / x.total : null;
+						return {
+							quantile: l.quantile,
+							threshold_ms: l.thresholdMs,
+							compliance,
+							burn_rate: compliance === null ? 0 : (1 - compliance) / (1 - l.quantile),
+						};
+					}),
+				},
+			];
+		}),
+	);
+	const period = w.windows.find((x) => x.window === "30d");
+	return {
+		route: w.route,
+		version: w.version,
+		objectives: {
+			availability: slo.availability,
+			latency: slo.latency.map((l) => ({ quantile: l.quantile, threshold_ms: l.thresholdMs })),
+		},
+		error_budget_remaining: period && period.total > 0 ? 1 - period.errors / period.total / budget : null,
+		windows,
+	};
+}
+
+/** The metrics routes, reading the shards of `routes()` (every route pattern of the app, and unmatched requests). */
+export function metricsRouter(routes: () => string[]) {
+	const shards = () => [...new Set([...routes(), UNMATCHED_ROUTE])].filter((r) => !UNRECORDED_ROUTES.has(r));
+	return createRouter()
+		.openapi(metricsRoute, async (c) => {
+			const list = shards();
+			const { values, failed } = await readAll(c, list, (s) => s.snapshot());
+			const openMetrics = (c.req.header("Accept") ?? "").includes("application/openmetrics-text");
+			const body = render(values, {
+				openMetrics,
+				exportFailures: recorder.failures,
+				scrapedShards: list.length - failed,
+				failedShards: failed,
+			});
+			return c.body(body, 200, {
+				"Content-Type": openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE,
+				"Cache-Control": "no-store",
+			}) as never;
+		})
+		.openapi(sloRoute, async (c) => {
+			const { values } = await readAll(c, shards(), (s) => s.windows());
+			return c.json(
+				{ object: "slo_report" as const, generated_at: new Date().toISOString(), routes: values.flat().map(report) },
+				200,
+			);
+		});
+}

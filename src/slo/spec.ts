@@ -1,0 +1,94 @@
+/**
+ * The SLO spec: one typed module from which everything SLO-shaped is derived — the histogram buckets the
+ * `SloCounter` objects keep, `/v1/slo`, and (generated from it) the Prometheus rules, dashboards and canary verdicts.
+ * Change a target here and regenerate.
+ *
+ * Per route pattern: an availability objective (default 99.9 %, as in the seeds) and latency objectives (default
+ * p95 < 500 ms and p99 < 1 s: at least 95 % / 99 % of requests within the threshold). Streaming routes are judged on
+ * time to first byte — for chat, the first token. Errors are 5xx answers (504 timeouts included); 429 and other 4xx
+ * are counted but are the client's, not the service's, failures.
+ *
+ * @example
+ * ```ts
+ * sloFor("/v1/chat/completions"); // { availability: 0.995, latency: [{ quantile: 0.95, thresholdMs: 2000 }, …] }
+ * ```
+ */
+export type LatencyObjective = { quantile: 0.95 | 0.99; thresholdMs: number };
+export type RouteSlo = {
+	/** Fraction of requests that must not be errors, over the SLO period. */
+	availability: number;
+	latency: LatencyObjective[];
+	/** Latency is time to first byte (streams); documentation only: it is what the recorder measures anyway. */
+	timeToFirstToken?: boolean;
+};
+
+/** The SLO period: error budgets are computed over 30 days. */
+export const SLO_PERIOD_DAYS = 30;
+
+export const DEFAULT_SLO: RouteSlo = {
+	availability: 0.999,
+	latency: [
+		{ quantile: 0.95, thresholdMs: 500 },
+		{ quantile: 0.99, thresholdMs: 1_000 },
+	],
+};
+
+/** Routes with their own objectives; every other route gets {@link DEFAULT_SLO}. */
+export const ROUTE_SLOS: Record<string, RouteSlo> = {
+	"/v1/chat/completions": {
+		availability: 0.995,
+		latency: [
+			{ quantile: 0.95, thresholdMs: 2_000 },
+			{ quantile: 0.99, thresholdMs: 5_000 },
+		],
+		timeToFirstToken: true,
+	},
+	"/v1/rag/query": {
+		availability: 0.995,
+		latency: [
+			{ quantile: 0.95, thresholdMs: 3_000 },
+			{ quantile: 0.99, thresholdMs: 8_000 },
+		],
+		timeToFirstToken: true,
+	},
+	"/v1/documents": {
+		availability: 0.999,
+		latency: [
+			{ quantile: 0.95, thresholdMs: 2_500 },
+			{ quantile: 0.99, thresholdMs: 10_000 },
+		],
+	},
+};
+
+/** Routes never recorded: the scrape itself and probes would drown the signal. */
+export const UNRECORDED_ROUTES = new Set(["/metrics", "/healthz", "/readyz"]);
+
+export function sloFor(route: string): RouteSlo {
+	return ROUTE_SLOS[route] ?? DEFAULT_SLO;
+}
+
+/** Histogram bucket upper bounds (seconds); every latency threshold of the spec is one of them. */
+export const LATENCY_BUCKETS_S: readonly number[] = (() => {
+	const base = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+	const thresholds = [DEFAULT_SLO, ...Object.values(ROUTE_SLOS)].flatMap((s) =>
+		s.latency.map((l) => l.thresholdMs / 1000),
+	);
+	return [...new Set([...base, ...thresholds])].sort((a, b) => a - b);
+})();
+
+/** Whether a status counts against availability. */
+export function isError(status: number): boolean {
+	return status >= 500;
+}
+
+/** The windows `/v1/slo` reports, with their lengths in minutes. */
+export const SLO_WINDOWS: readonly { name: string; minutes: number }[] = [
+	{ name: "5m", minutes: 5 },
+	{ name: "30m", minutes: 30 },
+	{ name: "1h", minutes: 60 },
+	{ name: "2h", minutes: 120 },
+	{ name: "6h", minutes: 360 },
+	{ name: "1d", minutes: 1_440 },
+	{ name: "3d", minutes: 4_320 },
+	{ name: "30d", minutes: 43_200 },
+];
