@@ -26,6 +26,9 @@ export const SLO_COUNTER_SCHEMA: readonly SchemaStep[] = [
 		)`,
 		"CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
 	],
+	[
+		"CREATE TABLE IF NOT EXISTS gauges (metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (metric, labels))",
+	],
 ];
 
 /** One finished request, as the recorder saw it. */
@@ -59,6 +62,7 @@ export type Snapshot = {
 	startTimeMs: number;
 	series: Series[];
 	counters: { metric: string; labels: Record<string, string>; value: number }[];
+	gauges: { metric: string; labels: Record<string, string>; value: number }[];
 };
 
 /** Summed counts of one window: the basis of every ratio (never averaged ratios). */
@@ -162,6 +166,17 @@ export class SloCounter extends DurableObject<Env> {
 		return true;
 	}
 
+	/** Sets a gauge (export health: the last successful push). */
+	async setGauge(metric: string, labels: Record<string, string>, value: number): Promise<void> {
+		const key = JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))));
+		this.ctx.storage.sql.exec(
+			"INSERT INTO gauges (metric, labels, value) VALUES (?, ?, ?) ON CONFLICT (metric, labels) DO UPDATE SET value = excluded.value",
+			metric,
+			key,
+			value,
+		);
+	}
+
 	/** Every cumulative series and counter, with the start time they count from. */
 	async snapshot(): Promise<Snapshot> {
 		const sql = this.ctx.storage.sql;
@@ -190,7 +205,11 @@ export class SloCounter extends DurableObject<Env> {
 			.exec<{ metric: string; labels: string; value: number }>("SELECT * FROM counters ORDER BY metric, labels")
 			.toArray()
 			.map((r) => ({ metric: r.metric, labels: JSON.parse(r.labels) as Record<string, string>, value: r.value }));
-		return { startTimeMs: start, series, counters };
+		const gauges = sql
+			.exec<{ metric: string; labels: string; value: number }>("SELECT * FROM gauges ORDER BY metric, labels")
+			.toArray()
+			.map((r) => ({ metric: r.metric, labels: JSON.parse(r.labels) as Record<string, string>, value: r.value }));
+		return { startTimeMs: start, series, counters, gauges };
 	}
 
 	/** Summed counts per route × version for every SLO window ending at `nowMs` (the current minute included). */

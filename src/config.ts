@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_MODELS, type ModelEntry, ModelsSchema, type Prices, PricesSchema } from "./chat/config";
 import { DEFAULT_POLICIES, PoliciesSchema, type Policy } from "./rate-limit/policies";
+import { parseHeaders } from "./telemetry/otlp";
 
 /**
  * Runtime configuration, validated once per isolate with zod.
@@ -188,6 +189,10 @@ export const ConfigSchema = z.object({
 		.pipe(z.number().min(-1).max(1))
 		.optional()
 		.transform((v) => v ?? 0.2),
+	/** OTLP/HTTP push of metrics (docs/metrics.md#push): the collector's base URL, headers (`k=v,k2=v2`, a secret). */
+	OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+	OTLP_HEADERS: z.string().optional(),
+	OTLP_SERVICE_NAME: z.string().min(1).default("edge-ai-api"),
 	/** Inputs per POST /v1/embeddings request. */
 	EMBEDDINGS_MAX_INPUTS: intString(1, 2_048, 256),
 });
@@ -258,6 +263,8 @@ export type RagConfig = {
 	minVectorScore: number;
 };
 
+export type OtlpConfig = { endpoint: string | undefined; headers: Record<string, string>; serviceName: string };
+
 export type Config = {
 	environment: Parsed["ENVIRONMENT"];
 	logLevel: Parsed["LOG_LEVEL"];
@@ -268,6 +275,7 @@ export type Config = {
 	rateLimit: RateLimitConfig;
 	chat: ChatConfig;
 	rag: RagConfig;
+	otlp: OtlpConfig;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -357,6 +365,7 @@ function toConfig(v: Parsed): Config {
 			},
 			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
 		},
+		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
 	};
 }
 

@@ -1,5 +1,7 @@
 import { createApp } from "./app";
+import { loadConfig } from "./config";
 import { checkReadiness } from "./health/readiness";
+import { exportMetrics } from "./telemetry/export";
 import { createLogger } from "./telemetry/logger";
 import { versionOf } from "./telemetry/version";
 
@@ -16,10 +18,20 @@ export default {
 
 	/**
 	 * Cron (staging/production, every minute): a synthetic readiness self-check, logged as one line, so a
-	 * deployment whose D1 migrations or Durable Objects are broken shows up in logs even without traffic.
+	 * deployment whose D1 migrations or Durable Objects are broken shows up in logs even without traffic; and the
+	 * OTLP push of the SLO counters when `OTLP_ENDPOINT` is set.
 	 */
-	async scheduled(controller, env) {
+	async scheduled(controller, env, ctx) {
 		const log = createLogger({ level: "info", base: { version: versionOf(env).id, cron: controller.cron } });
+		const loaded = loadConfig(env);
+		if (loaded.ok) {
+			const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => r.path);
+			ctx.waitUntil(
+				exportMetrics(env, loaded.config, routes, log).catch((err: unknown) =>
+					log.error("metrics push crashed", { error_message: String(err) }),
+				),
+			);
+		}
 		const readiness = await checkReadiness(env);
 		if (readiness.ready) log.info("self-check", { ready: true });
 		else log.error("self-check", { ready: false, checks: readiness.checks });

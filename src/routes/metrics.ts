@@ -1,13 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { RouteWindows, Snapshot } from "../../durable-objects/slo-counter";
-import type { AppEnv } from "../app-env";
-import { UNMATCHED_ROUTE } from "../http/route-of";
+import type { RouteWindows } from "../../durable-objects/slo-counter";
 import { createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 import { recorder } from "../slo/recorder";
-import { sloFor, UNRECORDED_ROUTES } from "../slo/spec";
+import { readShards, shardNames } from "../slo/shards";
+import { sloFor } from "../slo/spec";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../telemetry/prometheus";
 
 /**
@@ -15,29 +13,6 @@ import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../te
  * burn rate per route and version over the SLO windows), both scope `metrics:read` — Prometheus scrapes with an API
  * key as its bearer token (docs/metrics.md).
  */
-type Shard = { snapshot(): Promise<Snapshot>; windows(nowMs?: number): Promise<RouteWindows[]> };
-
-function shard(c: Context<AppEnv>, route: string): Shard {
-	return c.env.SLO_COUNTER.get(c.env.SLO_COUNTER.idFromName(`slo:${route}`)) as unknown as Shard;
-}
-
-/** Reads every shard; a shard that cannot be read is counted, not fatal (its series are missing from this scrape). */
-async function readAll<T>(
-	c: Context<AppEnv>,
-	routes: string[],
-	read: (s: Shard) => Promise<T>,
-): Promise<{ values: T[]; failed: number }> {
-	const results = await Promise.allSettled(routes.map((r) => read(shard(c, r))));
-	const values: T[] = [];
-	let failed = 0;
-	for (const r of results) {
-		if (r.status === "fulfilled") values.push(r.value);
-		else failed++;
-	}
-	if (failed > 0) c.get("log").warn("SLO shards unreadable", { failed });
-	return { values, failed };
-}
-
 const metricsRoute = createRoute({
 	method: "get",
 	path: "/metrics",
@@ -141,11 +116,11 @@ export function report(w: RouteWindows) {
 
 /** The metrics routes, reading the shards of `routes()` (every route pattern of the app, and unmatched requests). */
 export function metricsRouter(routes: () => string[]) {
-	const shards = () => [...new Set([...routes(), UNMATCHED_ROUTE])].filter((r) => !UNRECORDED_ROUTES.has(r));
+	const shards = () => shardNames(routes());
 	return createRouter()
 		.openapi(metricsRoute, async (c) => {
 			const list = shards();
-			const { values, failed } = await readAll(c, list, (s) => s.snapshot());
+			const { values, failed } = await readShards(c.env, list, (s) => s.snapshot(), c.get("log"));
 			const openMetrics = (c.req.header("Accept") ?? "").includes("application/openmetrics-text");
 			const body = render(values, {
 				openMetrics,
@@ -159,7 +134,7 @@ export function metricsRouter(routes: () => string[]) {
 			}) as never;
 		})
 		.openapi(sloRoute, async (c) => {
-			const { values } = await readAll(c, shards(), (s) => s.windows());
+			const { values } = await readShards(c.env, shards(), (s) => s.windows(), c.get("log"));
 			return c.json(
 				{ object: "slo_report" as const, generated_at: new Date().toISOString(), routes: values.flat().map(report) },
 				200,

@@ -18,6 +18,11 @@ const COUNTERS: Record<string, { help: string; unit?: string }> = {
 	llm_tokens: { help: "LLM tokens by model, tenant, route and type (prompt, completion)." },
 	llm_cost_usd: { help: "LLM cost in US dollars by model, tenant and route (from CHAT_PRICES)." },
 	rag_operations: { help: "Embedder and vector index calls by operation and outcome." },
+	otlp_exports: { help: "OTLP metric pushes by outcome (ok, error)." },
+};
+
+const GAUGES: Record<string, string> = {
+	otlp_last_success_timestamp_seconds: "Time of the last accepted OTLP metric push (Unix seconds).",
 };
 
 const escapeLabel = (v: string) => v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
@@ -63,6 +68,14 @@ export function render(
 			for (const c of snap.counters.filter((x) => x.metric === metric)) {
 				lines.push(`${metric}_total${labelText(c.labels)} ${num(c.value)}`);
 			}
+		}
+	}
+	for (const [metric, help] of Object.entries(GAUGES)) {
+		lines.push(`# HELP ${metric} ${help}`);
+		lines.push(`# TYPE ${metric} gauge`);
+		for (const snap of snapshots) {
+			for (const g of (snap.gauges ?? []).filter((x) => x.metric === metric))
+				lines.push(`${metric}${labelText(g.labels)} ${num(g.value)}`);
 		}
 	}
 	const gauge = (name: string, help: string, value: number) => {

@@ -87,6 +87,7 @@ function model(text: string, body: ModelRequest, res: import("node:http").Server
 
 export default async function setup(project: TestProject) {
 	const scenarios = new Map<string, Scenario>();
+	const received = new Map<string, { attempts: number; bodies: unknown[] }>();
 	server = createServer((req, res) => {
 		const chunks: Buffer[] = [];
 		req.on("data", (c: Buffer) => chunks.push(c));
@@ -96,6 +97,17 @@ export default async function setup(project: TestProject) {
 				res.end(JSON.stringify(body));
 			};
 			const url = req.url ?? "";
+			// A stand-in OTLP/HTTP receiver: /otlp/ok-*/v1/metrics accepts, /otlp/fail-*/v1/metrics answers 503.
+			const otlp = /^\/otlp\/((ok|fail)-[\w-]+)(\/v1\/metrics)?$/.exec(url);
+			if (otlp?.[1]) {
+				const record = received.get(otlp[1]) ?? { attempts: 0, bodies: [] as unknown[] };
+				received.set(otlp[1], record);
+				if (req.method === "GET") return send(200, record);
+				record.attempts++;
+				if (otlp[2] === "fail") return send(503, { error: "unavailable" });
+				record.bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+				return send(200, {});
+			}
 			const control = /^\/__scenario\/([\w-]+)$/.exec(url);
 			if (control?.[1]) {
 				if (req.method === "POST") {

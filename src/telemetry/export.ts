@@ -1,0 +1,46 @@
+import type { Config } from "../config";
+import { EXPORT_SHARD, readShards, shardNames, shardOf } from "../slo/shards";
+import type { Logger } from "./logger";
+import { parseHeaders, pushMetrics } from "./otlp";
+import { versionOf } from "./version";
+
+/**
+ * The cron's metrics push (docs/metrics.md#push): reads every shard and pushes one OTLP request with their
+ * cumulative numbers, then records the outcome in the export-health shard. Does nothing without `OTLP_ENDPOINT`.
+ *
+ * @example
+ * ```ts
+ * ctx.waitUntil(exportMetrics(env, config, app.routes.map((r) => r.path), log));
+ * ```
+ */
+export async function exportMetrics(
+	env: Env,
+	config: Config,
+	routes: readonly string[],
+	log: Logger,
+	options: { fetch?: typeof fetch; sleep?: (ms: number) => Promise<void>; nowMs?: number } = {},
+): Promise<boolean | null> {
+	const otlp = config.otlp;
+	if (!otlp.endpoint) return null;
+	const { values } = await readShards(env, shardNames(routes), (s) => s.snapshot(), log);
+	const ok = await pushMetrics(values, {
+		endpoint: otlp.endpoint,
+		headers: otlp.headers,
+		serviceName: otlp.serviceName,
+		serviceVersion: versionOf(env).id,
+		log,
+		...(options.fetch ? { fetch: options.fetch } : {}),
+		...(options.sleep ? { sleep: options.sleep } : {}),
+		...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
+	});
+	const health = shardOf(env, EXPORT_SHARD);
+	await health.apply({
+		id: crypto.randomUUID(),
+		requests: [],
+		counters: [{ metric: "otlp_exports", labels: { outcome: ok ? "ok" : "error" }, value: 1 }],
+	});
+	if (ok) await health.setGauge("otlp_last_success_timestamp_seconds", {}, (options.nowMs ?? Date.now()) / 1000);
+	if (ok) log.info("metrics pushed", { endpoint: new URL(otlp.endpoint).host });
+	else log.error("metrics push failed", { endpoint: new URL(otlp.endpoint).host });
+	return ok;
+}
