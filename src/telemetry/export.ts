@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { EXPORT_SHARD, readShards, shardNames, shardOf } from "../slo/shards";
 import type { Logger } from "./logger";
-import { parseHeaders, pushMetrics } from "./otlp";
+import { pushMetrics } from "./otlp";
 import { versionOf } from "./version";
 
 /**
