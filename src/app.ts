@@ -14,6 +14,7 @@ import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { sloRecording } from "./middleware/slo-recording";
+import type { Recorder } from "./slo/recorder";
 import { timeout } from "./middleware/timeout";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
@@ -56,12 +57,18 @@ function routeBudgetMs(c: Context<AppEnv>): number {
  * app.get("/probe", (c) => c.text("ok"));
  * ```
  */
-export function createPipeline(options: { rateLimit?: RateLimitOptions } = {}): OpenAPIHono<AppEnv> {
+export type PipelineOptions = {
+	rateLimit?: RateLimitOptions;
+	/** SLO recording: the recorder to use, or `false` to leave it out (benchmarks compare with and without). */
+	slo?: { recorder?: Recorder } | false;
+};
+
+export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 	app.use(
 		requestId(),
 		requestLog(),
-		sloRecording(),
+		...(options.slo === false ? [] : [sloRecording(options.slo ?? {})]),
 		securityHeaders(),
 		cors(),
 		configGate(),
@@ -76,8 +83,8 @@ export function createPipeline(options: { rateLimit?: RateLimitOptions } = {}): 
 }
 
 /** The whole API: pipeline, every resource router, then the OpenAPI document and reference page. */
-export function createApp(): OpenAPIHono<AppEnv> {
-	const app = createPipeline({ rateLimit: { tokenCost: { "/v1/chat/completions": estimateChatTokens } } });
+export function createApp(options: Pick<PipelineOptions, "slo"> = {}): OpenAPIHono<AppEnv> {
+	const app = createPipeline({ ...options, rateLimit: { tokenCost: { "/v1/chat/completions": estimateChatTokens } } });
 	app.route("/", ops);
 	app.route("/", auth);
 	app.route("/", chat);

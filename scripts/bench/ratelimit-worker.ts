@@ -1,10 +1,12 @@
-// The Worker `npm run bench:ratelimit` runs under wrangler dev (scripts/bench/wrangler.bench.toml): the real API
-// twice over — `/with/…` with the bench's rate-limit policy, `/without/…` with none — so one route is measured with
-// and without the limiter side by side in one isolate, plus `/__bench/object`, which drives one RateLimiter object
-// directly to count its decisions per second.
+// The benchmark Worker (scripts/bench/wrangler.bench.toml) of `npm run bench:ratelimit`, `bench:slo` and
+// `eval:rag`: the real API several times over, so one route is measured with and without a piece side by side in one
+// isolate — `/with/…` and `/without/…` (the bench's rate-limit policy or none), `/slo-on/…` and `/slo-off/…` (SLO
+// recording, counting its Durable Object calls at `/__bench/slo-stats`, or none) — plus `/__bench/object`, which
+// drives one RateLimiter object directly to count its decisions per second.
 
 import type { Charge } from "../../durable-objects/rate-limiter";
 import { createApp } from "../../src/app";
+import { defaultShards, Recorder } from "../../src/slo/recorder";
 
 export { Conversation } from "../../durable-objects/conversation";
 export { RateLimiter } from "../../durable-objects/rate-limiter";
@@ -13,6 +15,25 @@ export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const app = createApp();
 let withoutLimits: Env | undefined;
+
+// SLO recording measured: the same app with a recorder that counts its Durable Object calls, and one without.
+const sloStats = { applies: 0, requests: 0 };
+const countingRecorder = new Recorder({
+	delayMs: 25,
+	retries: 3,
+	shards: (env, route) => {
+		const shard = defaultShards(env, route);
+		return {
+			apply: (batch) => {
+				sloStats.applies++;
+				sloStats.requests += batch.requests.length;
+				return shard.apply(batch);
+			},
+		};
+	},
+});
+const sloOn = createApp({ slo: { recorder: countingRecorder } });
+const sloOff = createApp({ slo: false });
 
 function forward(request: Request, prefix: string): Request {
 	const url = new URL(request.url);
@@ -54,6 +75,12 @@ export default {
 	async fetch(request, env, ctx): Promise<Response> {
 		const url = new URL(request.url);
 		if (url.pathname === "/__bench/object") return driveObject(env, url);
+		if (url.pathname === "/__bench/slo-stats") return Response.json(sloStats);
+		if (url.pathname.startsWith("/slo-on/") || url.pathname.startsWith("/slo-off/")) {
+			withoutLimits ??= { ...env, RATE_LIMIT_POLICIES: "[]" } as Env;
+			const on = url.pathname.startsWith("/slo-on/");
+			return (on ? sloOn : sloOff).fetch(forward(request, on ? "/slo-on" : "/slo-off"), withoutLimits, ctx);
+		}
 		if (url.pathname.startsWith("/without/")) {
 			withoutLimits ??= { ...env, RATE_LIMIT_POLICIES: "[]" } as Env;
 			return app.fetch(forward(request, "/without"), withoutLimits, ctx);
