@@ -14,7 +14,6 @@ import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { sloRecording } from "./middleware/slo-recording";
-import type { Recorder } from "./slo/recorder";
 import { timeout } from "./middleware/timeout";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
@@ -24,6 +23,7 @@ import { documents } from "./routes/documents";
 import { metricsRouter } from "./routes/metrics";
 import { ops } from "./routes/ops";
 import { rag } from "./routes/rag";
+import type { Recorder } from "./slo/recorder";
 
 /** Which timeout budget a route pattern gets; unlisted routes get the default (30 s). */
 export const ROUTE_TIMEOUT_CLASS: Record<string, "health" | "chat"> = {

@@ -193,6 +193,13 @@ export const ConfigSchema = z.object({
 	OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 	OTLP_HEADERS: z.string().optional(),
 	OTLP_SERVICE_NAME: z.string().min(1).default("edge-ai-api"),
+	/** Head sampling ratio of traces (errors and slow requests are kept anyway): 1 locally, 0.1 in production. */
+	TRACE_SAMPLE_RATIO: z
+		.string()
+		.regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
+		.transform(Number)
+		.optional()
+		.transform((v) => v ?? 1),
 	/** Inputs per POST /v1/embeddings request. */
 	EMBEDDINGS_MAX_INPUTS: intString(1, 2_048, 256),
 });
@@ -276,6 +283,7 @@ export type Config = {
 	chat: ChatConfig;
 	rag: RagConfig;
 	otlp: OtlpConfig;
+	tracing: { sampleRatio: number };
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -366,6 +374,7 @@ function toConfig(v: Parsed): Config {
 			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
 		},
 		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
+		tracing: { sampleRatio: v.TRACE_SAMPLE_RATIO },
 	};
 }
 

@@ -1,8 +1,10 @@
+import { instrument } from "@microlabs/otel-cf-workers";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { checkReadiness } from "./health/readiness";
 import { exportMetrics } from "./telemetry/export";
 import { createLogger } from "./telemetry/logger";
+import { traceConfig } from "./telemetry/tracing";
 import { versionOf } from "./telemetry/version";
 
 export { Conversation } from "../durable-objects/conversation";
@@ -13,7 +15,7 @@ export { LocalVectorIndex } from "../durable-objects/vector-index";
 // Built once per isolate: route tables and the OpenAPI document are reused by every request.
 const app = createApp();
 
-export default {
+const handler = {
 	fetch: app.fetch,
 
 	/**
@@ -37,3 +39,6 @@ export default {
 		else log.error("self-check", { ready: false, checks: readiness.checks });
 	},
 } satisfies ExportedHandler<Env>;
+
+// Traced (docs/metrics.md#tracing): requests, Durable Object calls and outgoing fetches, exported as OTLP.
+export default instrument(handler, traceConfig);

@@ -24,7 +24,7 @@ function keys(auth: AuthConfig, clientId: string, ip: string): Key[] {
 }
 
 async function withTimeout<T>(p: Promise<T>): Promise<T> {
-	let timer: ReturnType<typeof setTimeout> | null = null;
+	let timer: ReturnType<typeof setTimeout> | undefined;
 	try {
 		return await Promise.race([
 			p,

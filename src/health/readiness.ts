@@ -16,7 +16,7 @@ export const PROBE_OBJECT_NAME = "__readiness-probe__";
 
 async function timed(run: () => Promise<CheckOutcome>): Promise<CheckResult> {
 	const started = Date.now();
-	let timer: ReturnType<typeof setTimeout> | null = null;
+	let timer: ReturnType<typeof setTimeout> | undefined;
 	try {
 		const timeout = new Promise<never>((_, reject) => {
 			timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);

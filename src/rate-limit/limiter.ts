@@ -75,7 +75,7 @@ export type AdmitInput = {
 class LimiterTimeout extends Error {}
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-	let timer: ReturnType<typeof setTimeout> | null = null;
+	let timer: ReturnType<typeof setTimeout> | undefined;
 	const expired = new Promise<never>((_, reject) => {
 		timer = setTimeout(() => reject(new LimiterTimeout(`rate limiter did not answer within ${ms} ms`)), ms);
 	});

@@ -252,7 +252,7 @@ async function nextWithKeepAlive(
 ): Promise<IteratorResult<ChatStreamEvent>> {
 	const next = rest.next();
 	for (;;) {
-		let timer: ReturnType<typeof setTimeout> | null = null;
+		let timer: ReturnType<typeof setTimeout> | undefined;
 		const tick = new Promise<"tick">((r) => {
 			timer = setTimeout(() => r("tick"), everyMs);
 		});
@@ -292,7 +292,7 @@ async function streamCompletion(
 	// takes longer than a keep-alive interval: then the stream starts and keeps the client company meanwhile.
 	const opening = openStream(chain, params, { env: c.env, config: config.chat, log: c.get("log"), signal });
 	opening.catch(() => undefined);
-	let graceTimer: ReturnType<typeof setTimeout> | null = null;
+	let graceTimer: ReturnType<typeof setTimeout> | undefined;
 	const early = await Promise.race([
 		opening.then((o) => ({ opened: o })),
 		new Promise<null>((r) => {

@@ -6,6 +6,7 @@ import type { AppEnv } from "../../app-env";
 import { AppError } from "../../http/app-error";
 import { type FieldError, type ProblemDetails, problemResponse } from "../../http/problem";
 import { describeError } from "../../telemetry/logger";
+import { currentTraceId } from "../../telemetry/tracing";
 
 /**
  * The one error path. Whatever is thrown (or returned as an error) ends here and leaves as RFC 9457
@@ -26,7 +27,8 @@ export function errorHandler(): ErrorHandler<AppEnv> {
 		const appError = toAppError(err);
 		if (appError.status >= 500) log?.error("request failed", { status: appError.status, ...describeError(err) });
 		else log?.debug("request rejected", { status: appError.status, type: appError.slug, detail: appError.detail });
-		const body = appError.toProblem(instance);
+		const traceId = currentTraceId();
+		const body = { ...appError.toProblem(instance), ...(traceId ? { trace_id: traceId } : {}) };
 		return problemResponse(openAICompatible(c.req.path) ? withOpenAIError(body, appError) : body, appError.headers);
 	};
 }

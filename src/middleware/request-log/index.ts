@@ -3,6 +3,7 @@ import type { AppEnv } from "../../app-env";
 import { FALLBACK_CONFIG, loadConfig } from "../../config";
 import { routeOf } from "../../http/route-of";
 import { createLogger } from "../../telemetry/logger";
+import { currentTraceId } from "../../telemetry/tracing";
 import { versionOf } from "../../telemetry/version";
 
 /**
@@ -25,7 +26,11 @@ export function requestLog(options: { now?: () => number } = {}): MiddlewareHand
 		const loaded = loadConfig(c.env);
 		const level = loaded.ok ? loaded.config.logLevel : FALLBACK_CONFIG.logLevel;
 		const versionId = versionOf(c.env).id;
-		const log = createLogger({ level, base: { request_id: c.get("requestId"), version: versionId } });
+		const traceId = currentTraceId();
+		const log = createLogger({
+			level,
+			base: { request_id: c.get("requestId"), version: versionId, ...(traceId ? { trace_id: traceId } : {}) },
+		});
 		c.set("versionId", versionId);
 		c.set("log", log);
 		await next();

@@ -31,7 +31,7 @@ export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<AppEnv
 		const deadline = new Deadline(resolveBudget(c));
 		c.set("deadline", deadline);
 
-		let timer: ReturnType<typeof setTimeout> | null = null;
+		let timer: ReturnType<typeof setTimeout> | undefined;
 		let fire: (() => void) | undefined;
 		const arm = () => {
 			clearTimeout(timer);

@@ -17,7 +17,13 @@ declare module "vitest" {
 	}
 }
 
-type Scenario = { steps: Step[]; attempts: number; aborted: number; bodies: unknown[] };
+type Scenario = {
+	steps: Step[];
+	attempts: number;
+	aborted: number;
+	bodies: unknown[];
+	traceparents: (string | null)[];
+};
 
 let server: Server | undefined;
 
@@ -98,7 +104,7 @@ export default async function setup(project: TestProject) {
 			};
 			const url = req.url ?? "";
 			// A stand-in OTLP/HTTP receiver: /otlp/ok-*/v1/metrics accepts, /otlp/fail-*/v1/metrics answers 503.
-			const otlp = /^\/otlp\/((ok|fail)-[\w-]+)(\/v1\/metrics)?$/.exec(url);
+			const otlp = /^\/otlp\/((ok|fail)-[\w-]+)(\/v1\/(metrics|traces))?$/.exec(url);
 			if (otlp?.[1]) {
 				const record = received.get(otlp[1]) ?? { attempts: 0, bodies: [] as unknown[] };
 				received.set(otlp[1], record);
@@ -112,17 +118,21 @@ export default async function setup(project: TestProject) {
 			if (control?.[1]) {
 				if (req.method === "POST") {
 					const { steps } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { steps: Step[] };
-					scenarios.set(control[1], { steps, attempts: 0, aborted: 0, bodies: [] });
+					scenarios.set(control[1], { steps, attempts: 0, aborted: 0, bodies: [], traceparents: [] });
 					return send(204, {});
 				}
 				const s = scenarios.get(control[1]);
-				return send(200, s ? { attempts: s.attempts, aborted: s.aborted, bodies: s.bodies } : null);
+				return send(
+					200,
+					s ? { attempts: s.attempts, aborted: s.aborted, bodies: s.bodies, traceparents: s.traceparents } : null,
+				);
 			}
 			const call = /^\/s\/([\w-]+)\/v1\/chat\/completions$/.exec(url);
 			const scenario = call?.[1] ? scenarios.get(call[1]) : undefined;
 			if (!scenario) return send(404, { error: { message: "no such scenario", type: "invalid_request_error" } });
 			const step = scenario.steps[Math.min(scenario.attempts, scenario.steps.length - 1)];
 			scenario.attempts++;
+			scenario.traceparents.push(typeof req.headers.traceparent === "string" ? req.headers.traceparent : null);
 			scenario.bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8") || "null"));
 			let closed = false;
 			res.on("close", () => {
