@@ -288,22 +288,29 @@ export async function ingest(
 					now,
 				),
 		);
-		for (const c of p.chunks) {
+		// Ten rows per INSERT (90 bound parameters, under D1's 100), so a large batch stays well inside D1's
+		// per-invocation query limit.
+		for (let i = 0; i < p.chunks.length; i += CHUNK_ROWS_PER_INSERT) {
+			const rows = p.chunks.slice(i, i + CHUNK_ROWS_PER_INSERT);
 			statements.push(
 				db
 					.prepare(
-						"INSERT INTO chunks (id, tenant, document_id, position, heading, text, content_hash, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+						`INSERT INTO chunks (id, tenant, document_id, position, heading, text, content_hash, embedding, created_at) VALUES ${rows
+							.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+							.join(", ")}`,
 					)
 					.bind(
-						c.id,
-						tenant,
-						p.id,
-						c.position,
-						c.heading,
-						c.text,
-						c.hash,
-						encodeVector(Array.from(vectorOf.get(c.hash) ?? [])),
-						now,
+						...rows.flatMap((c) => [
+							c.id,
+							tenant,
+							p.id,
+							c.position,
+							c.heading,
+							c.text,
+							c.hash,
+							encodeVector(Array.from(vectorOf.get(c.hash) ?? [])),
+							now,
+						]),
 					),
 			);
 		}
@@ -372,6 +379,9 @@ export type SearchHit = {
 	scores: { vector: number | null; keyword: number | null; rrf: number | null };
 	fresh: boolean;
 };
+
+/** Chunk rows per multi-row INSERT: 10 × 9 bound parameters stays under D1's limit of 100 per statement. */
+const CHUNK_ROWS_PER_INSERT = 10;
 
 /** Reciprocal rank fusion constant (Cormack et al.): 60. */
 export const RRF_K = 60;
