@@ -29,6 +29,13 @@ export const SLO_COUNTER_SCHEMA: readonly SchemaStep[] = [
 	[
 		"CREATE TABLE IF NOT EXISTS gauges (metric TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (metric, labels))",
 	],
+	// Step 3: histograms other than the request histogram (retrieval latency by mode). Additive: N−1 ignores it.
+	[
+		`CREATE TABLE IF NOT EXISTS histograms (
+			metric TEXT NOT NULL, labels TEXT NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL, buckets TEXT NOT NULL,
+			PRIMARY KEY (metric, labels)
+		)`,
+	],
 ];
 
 /** One finished request, as the recorder saw it. */
@@ -45,7 +52,19 @@ export type RequestRecord = {
 /** An increment of another cumulative counter (labels are a flat string map). */
 export type CounterIncrement = { metric: string; labels: Record<string, string>; value: number };
 
-export type Batch = { id: string; requests: RequestRecord[]; counters: CounterIncrement[] };
+/** One observation of another histogram (value in seconds; buckets are LATENCY_BUCKETS_S). */
+export type Observation = { metric: string; labels: Record<string, string>; seconds: number };
+
+/**
+ * What an isolate sends. `observations` is optional: batches of the previous version (N−1, during a gradual
+ * deployment) have none, and N−1's objects ignore the field.
+ */
+export type Batch = {
+	id: string;
+	requests: RequestRecord[];
+	counters: CounterIncrement[];
+	observations?: Observation[];
+};
 
 export type Series = {
 	route: string;
@@ -63,6 +82,17 @@ export type Snapshot = {
 	series: Series[];
 	counters: { metric: string; labels: Record<string, string>; value: number }[];
 	gauges: { metric: string; labels: Record<string, string>; value: number }[];
+	/** Absent in snapshots of objects that predate schema step 3. */
+	histograms?: HistogramSeries[];
+};
+
+export type HistogramSeries = {
+	metric: string;
+	labels: Record<string, string>;
+	count: number;
+	sum: number;
+	/** Non-cumulative counts per LATENCY_BUCKETS_S bound, then the overflow (+Inf) count. */
+	buckets: number[];
 };
 
 /** Summed counts of one window: the basis of every ratio (never averaged ratios). */
@@ -70,6 +100,16 @@ export type WindowCounts = { window: string; minutes: number; total: number; err
 export type RouteWindows = { route: string; version: string; windows: WindowCounts[] };
 
 const MINUTE = 60_000;
+
+/** Index of the first bucket whose upper bound holds `seconds` (LATENCY_BUCKETS_S.length: the +Inf bucket). */
+function bucketIndex(seconds: number): number {
+	const index = LATENCY_BUCKETS_S.findIndex((b) => seconds <= b);
+	return index < 0 ? LATENCY_BUCKETS_S.length : index;
+}
+
+/** Labels as a canonical key (sorted by name), so the same labels in another order are the same series. */
+const labelKey = (labels: Record<string, string>) =>
+	JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))));
 const RETAIN_MINUTES = 30 * 1_440 + 60;
 const RETAIN_BATCH_IDS_MS = 24 * 3_600_000;
 
@@ -101,9 +141,7 @@ export class SloCounter extends DurableObject<Env> {
 		if (sql.exec("SELECT 1 FROM batches WHERE id = ?", batch.id).toArray().length > 0) return false;
 		sql.exec("INSERT INTO batches (id, at_ms) VALUES (?, ?)", batch.id, Date.now());
 		for (const r of batch.requests) {
-			const seconds = r.durationMs / 1000;
-			let index = LATENCY_BUCKETS_S.findIndex((b) => seconds <= b);
-			if (index < 0) index = LATENCY_BUCKETS_S.length;
+			const index = bucketIndex(r.durationMs / 1000);
 			const row = sql
 				.exec<{ count: number; sum_ms: number; buckets: string }>(
 					"SELECT count, sum_ms, buckets FROM series WHERE route = ? AND method = ? AND status = ? AND version = ?",
@@ -154,8 +192,33 @@ export class SloCounter extends DurableObject<Env> {
 				JSON.stringify(fast),
 			);
 		}
+		for (const o of batch.observations ?? []) {
+			const labels = labelKey(o.labels);
+			const row = sql
+				.exec<{ count: number; sum: number; buckets: string }>(
+					"SELECT count, sum, buckets FROM histograms WHERE metric = ? AND labels = ?",
+					o.metric,
+					labels,
+				)
+				.toArray()[0];
+			const buckets: number[] = row
+				? (JSON.parse(row.buckets) as number[])
+				: new Array(LATENCY_BUCKETS_S.length + 1).fill(0);
+			while (buckets.length < LATENCY_BUCKETS_S.length + 1) buckets.push(0);
+			const index = bucketIndex(o.seconds);
+			buckets[index] = (buckets[index] ?? 0) + 1;
+			sql.exec(
+				`INSERT INTO histograms (metric, labels, count, sum, buckets) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (metric, labels) DO UPDATE SET count = excluded.count, sum = excluded.sum, buckets = excluded.buckets`,
+				o.metric,
+				labels,
+				(row?.count ?? 0) + 1,
+				(row?.sum ?? 0) + o.seconds,
+				JSON.stringify(buckets),
+			);
+		}
 		for (const c of batch.counters) {
-			const labels = JSON.stringify(Object.fromEntries(Object.entries(c.labels).sort(([a], [b]) => (a < b ? -1 : 1))));
+			const labels = labelKey(c.labels);
 			sql.exec(
 				"INSERT INTO counters (metric, labels, value) VALUES (?, ?, ?) ON CONFLICT (metric, labels) DO UPDATE SET value = value + excluded.value",
 				c.metric,
@@ -168,7 +231,7 @@ export class SloCounter extends DurableObject<Env> {
 
 	/** Sets a gauge (export health: the last successful push). */
 	async setGauge(metric: string, labels: Record<string, string>, value: number): Promise<void> {
-		const key = JSON.stringify(Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1))));
+		const key = labelKey(labels);
 		this.ctx.storage.sql.exec(
 			"INSERT INTO gauges (metric, labels, value) VALUES (?, ?, ?) ON CONFLICT (metric, labels) DO UPDATE SET value = excluded.value",
 			metric,
@@ -209,7 +272,19 @@ export class SloCounter extends DurableObject<Env> {
 			.exec<{ metric: string; labels: string; value: number }>("SELECT * FROM gauges ORDER BY metric, labels")
 			.toArray()
 			.map((r) => ({ metric: r.metric, labels: JSON.parse(r.labels) as Record<string, string>, value: r.value }));
-		return { startTimeMs: start, series, counters, gauges };
+		const histograms = sql
+			.exec<{ metric: string; labels: string; count: number; sum: number; buckets: string }>(
+				"SELECT * FROM histograms ORDER BY metric, labels",
+			)
+			.toArray()
+			.map((r) => ({
+				metric: r.metric,
+				labels: JSON.parse(r.labels) as Record<string, string>,
+				count: r.count,
+				sum: r.sum,
+				buckets: JSON.parse(r.buckets) as number[],
+			}));
+		return { startTimeMs: start, series, counters, gauges, histograms };
 	}
 
 	/** Summed counts per route × version for every SLO window ending at `nowMs` (the current minute included). */

@@ -15,6 +15,7 @@ import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { sloRecording } from "./middleware/slo-recording";
 import { timeout } from "./middleware/timeout";
+import { workerVersion } from "./middleware/worker-version";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
 import { chat, estimateChatTokens } from "./routes/chat";
@@ -68,6 +69,7 @@ export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEn
 	app.use(
 		requestId(),
 		requestLog(),
+		workerVersion(),
 		...(options.slo === false ? [] : [sloRecording(options.slo ?? {})]),
 		securityHeaders(),
 		cors(),

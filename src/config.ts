@@ -157,6 +157,17 @@ export const ConfigSchema = z.object({
 	CHAT_KEEPALIVE_MS: intString(100, 120_000, 15_000),
 	/** The local model's pause between tokens, ms (0: as fast as possible). */
 	LOCAL_MODEL_TOKEN_DELAY_MS: intString(0, 10_000, 10),
+	/**
+	 * Fault injection into the local model (alert drills, the canary rehearsal): the fraction of its calls that fail
+	 * like an upstream 5xx, and a pause before its first token, ms. Retries and fallbacks apply as to a real upstream.
+	 */
+	LOCAL_MODEL_FAULT_RATE: z
+		.string()
+		.regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
+		.transform(Number)
+		.optional()
+		.transform((v) => v ?? 0),
+	LOCAL_MODEL_EXTRA_LATENCY_MS: intString(0, 600_000, 0),
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),
@@ -251,6 +262,8 @@ export type ChatConfig = {
 	breaker: { failureThreshold: number; cooldownMs: number };
 	keepAliveMs: number;
 	localTokenDelayMs: number;
+	/** Fault injection into the local model: failing fraction of calls, and latency before the first token (ms). */
+	localFaults: { rate: number; extraLatencyMs: number };
 	conversation: { maxMessages: number; maxTokens: number };
 };
 
@@ -356,6 +369,7 @@ function toConfig(v: Parsed): Config {
 			breaker: { failureThreshold: v.CHAT_BREAKER_FAILURES, cooldownMs: v.CHAT_BREAKER_COOLDOWN_MS },
 			keepAliveMs: v.CHAT_KEEPALIVE_MS,
 			localTokenDelayMs: v.LOCAL_MODEL_TOKEN_DELAY_MS,
+			localFaults: { rate: v.LOCAL_MODEL_FAULT_RATE, extraLatencyMs: v.LOCAL_MODEL_EXTRA_LATENCY_MS },
 			conversation: { maxMessages: v.CONVERSATION_MAX_MESSAGES, maxTokens: v.CONVERSATION_MAX_TOKENS },
 		},
 		rag: {

@@ -1,5 +1,12 @@
 import { estimatePromptTokens } from "../chat/tokens";
-import type { ChatModel, ChatParams, ChatResult, ChatStreamEvent, FinishReason } from "../ports/chat-model";
+import {
+	type ChatModel,
+	type ChatParams,
+	type ChatResult,
+	type ChatStreamEvent,
+	type FinishReason,
+	ProviderError,
+} from "../ports/chat-model";
 
 /**
  * The local offline model `npm start` and the tests use: no network, no weights. Deterministic — the same
@@ -7,6 +14,11 @@ import type { ChatModel, ChatParams, ChatResult, ChatStreamEvent, FinishReason }
  * honours `max_tokens` (finish `length`) and `stop` (finish `stop`, the stop sequence not included), and reports
  * usage (prompt tokens estimated as in src/chat/tokens.ts, completion tokens = words emitted). Its replies say
  * they come from the local model, so nobody mistakes them for a real one.
+ *
+ * Fault injection (`faults`, from `LOCAL_MODEL_FAULT_RATE` / `LOCAL_MODEL_EXTRA_LATENCY_MS`) makes it behave like a
+ * flaky or slow upstream for alert drills and canary rehearsals: a call fails with probability `rate` as a 503 from
+ * the provider would (retryable, so the route's retries and breaker see it), and every call waits `extraLatencyMs`
+ * before its answer or first token. With retries, the route's error ratio is about `rate^(retries + 1)`.
  *
  * @example
  * ```ts
@@ -92,13 +104,41 @@ function shape(tokens: string[], params: ChatParams): { emitted: string[]; finis
 	return { emitted, finishReason: "stop" };
 }
 
+export type LocalFaults = { rate: number; extraLatencyMs: number };
+
+/** A pause that ends early (rejecting) when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve, reject) => {
+		if (signal.aborted) return reject(signal.reason);
+		const timer = setTimeout(resolve, ms);
+		signal.addEventListener(
+			"abort",
+			() => {
+				clearTimeout(timer);
+				reject(signal.reason);
+			},
+			{ once: true },
+		);
+	});
+}
+
 export class LocalModel implements ChatModel {
 	readonly provider = "local";
 
-	constructor(private readonly options: { tokenDelayMs: number }) {}
+	constructor(private readonly options: { tokenDelayMs: number; faults?: LocalFaults; random?: () => number }) {}
+
+	/** The injected faults of one call: the extra latency, then maybe a 503. */
+	async #injectFaults(signal: AbortSignal): Promise<void> {
+		const faults = this.options.faults;
+		if (!faults) return;
+		if (faults.extraLatencyMs > 0) await pause(faults.extraLatencyMs, signal);
+		if (faults.rate > 0 && (this.options.random ?? Math.random)() < faults.rate)
+			throw new ProviderError("local model: injected fault (LOCAL_MODEL_FAULT_RATE)", "server", 503);
+	}
 
 	async complete(params: ChatParams): Promise<ChatResult> {
 		params.signal.throwIfAborted();
+		await this.#injectFaults(params.signal);
 		const { emitted, finishReason } = shape(replyTokens(params), params);
 		return {
 			content: emitted.join(""),
@@ -108,6 +148,8 @@ export class LocalModel implements ChatModel {
 	}
 
 	async *stream(params: ChatParams): AsyncIterable<ChatStreamEvent> {
+		params.signal.throwIfAborted();
+		await this.#injectFaults(params.signal);
 		const { emitted, finishReason } = shape(replyTokens(params), params);
 		for (const content of emitted) {
 			params.signal.throwIfAborted();

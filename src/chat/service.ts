@@ -29,6 +29,8 @@ export type ChatDeps = {
 	log: Logger;
 	/** The request's signal (route deadline, client disconnect). */
 	signal: AbortSignal;
+	/** Counts into the metrics export (llm_upstream_requests_total, llm_fallbacks_total); absent in some tests. */
+	count?: (metric: string, labels: Record<string, string>) => void;
 	/** Overrides for tests: the fetch of OpenAI-compatible upstreams, and how to sleep between retries. */
 	fetch?: typeof fetch;
 	sleep?: RetryPolicy["sleep"];
@@ -38,7 +40,7 @@ export type ChatDeps = {
 export function modelFor(entry: ModelEntry, deps: Pick<ChatDeps, "env" | "config" | "fetch">): ChatModel {
 	switch (entry.provider) {
 		case "local":
-			return new LocalModel({ tokenDelayMs: deps.config.localTokenDelayMs });
+			return new LocalModel({ tokenDelayMs: deps.config.localTokenDelayMs, faults: deps.config.localFaults });
 		case "workers-ai":
 			return new WorkersAiModel(deps.env.AI as unknown as AiBinding, entry.model);
 		case "openai": {
@@ -63,6 +65,58 @@ function policy(deps: ChatDeps, modelId: string): RetryPolicy {
 		onRetry: (attempt, error, delayMs) =>
 			deps.log.warn("model call retried", { model: modelId, attempt, delay_ms: delayMs, error_message: error.message }),
 	};
+}
+
+/** The outcome label of one provider attempt (llm_upstream_requests_total). */
+export function attemptOutcome(err: unknown): string {
+	if (err instanceof CircuitOpenError) return "circuit_open";
+	if (!(err instanceof ProviderError)) return "server_error";
+	switch (err.kind) {
+		case "rate-limited":
+			return "rate_limited";
+		case "server":
+			return "server_error";
+		case "network":
+			return "network_error";
+		case "timeout":
+			return "timeout";
+		case "client":
+			return "client_error";
+	}
+}
+
+/** Wraps one attempt so its outcome is counted per provider and model. */
+function countedAttempt<T>(
+	deps: ChatDeps,
+	model: ChatModel,
+	entry: ModelEntry,
+	attempt: (signal: AbortSignal) => Promise<T>,
+): (signal: AbortSignal) => Promise<T> {
+	const labels = { provider: model.provider, model: entry.id };
+	return async (signal) => {
+		try {
+			const result = await attempt(signal);
+			deps.count?.("llm_upstream_requests", { ...labels, outcome: "ok" });
+			return result;
+		} catch (err) {
+			// A request the client or its deadline gave up on says nothing about the provider.
+			if (!deps.signal.aborted) deps.count?.("llm_upstream_requests", { ...labels, outcome: attemptOutcome(err) });
+			throw err;
+		}
+	};
+}
+
+/** Counts a chain's failure of `entry` before any attempt (an open circuit refuses without calling). */
+function countRefusal(deps: ChatDeps, model: ChatModel, entry: ModelEntry, err: unknown): void {
+	if (err instanceof CircuitOpenError)
+		deps.count?.("llm_upstream_requests", { provider: model.provider, model: entry.id, outcome: "circuit_open" });
+}
+
+/** Counts a completion served by a fallback rather than the requested model. */
+function countFallback(deps: ChatDeps, chain: readonly ModelEntry[], served: ModelEntry): void {
+	const requested = chain[0];
+	if (requested && requested !== served)
+		deps.count?.("llm_fallbacks", { requested_model: requested.id, served_model: served.id });
 }
 
 /** The client-facing error once every model of the chain has failed. */
@@ -110,13 +164,15 @@ export async function complete(
 		const model = modelFor(entry, deps);
 		try {
 			const result = await withRetries(
-				(signal) => model.complete({ ...params, signal }),
+				countedAttempt(deps, model, entry, (signal) => model.complete({ ...params, signal })),
 				policy(deps, entry.id),
 				breakerFor(model.provider, deps.config.breaker),
 			);
+			countFallback(deps, chain, entry);
 			return { model: entry.id, result };
 		} catch (err) {
 			if (deps.signal.aborted) throw err;
+			countRefusal(deps, model, entry, err);
 			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
 			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
 			errors.push({ model: entry.id, error: err });
@@ -143,18 +199,21 @@ export async function openStream(
 	for (const entry of chain) {
 		const model = modelFor(entry, deps);
 		try {
-			return await withRetries(
-				async (signal) => {
+			const opened = await withRetries(
+				countedAttempt(deps, model, entry, async (signal) => {
 					const iterator = model.stream({ ...params, signal })[Symbol.asyncIterator]();
 					const first = await iterator.next();
 					if (first.done) throw new ProviderError("stream ended before any event", "server", undefined);
 					return { model: entry.id, first: first.value, rest: iterator, abort: () => void iterator.return?.() };
-				},
+				}),
 				policy(deps, entry.id),
 				breakerFor(model.provider, deps.config.breaker),
 			);
+			countFallback(deps, chain, entry);
+			return opened;
 		} catch (err) {
 			if (deps.signal.aborted) throw err;
+			countRefusal(deps, model, entry, err);
 			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
 			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
 			errors.push({ model: entry.id, error: err });

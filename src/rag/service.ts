@@ -37,6 +37,10 @@ export type RagDeps = {
 	defer: (p: Promise<unknown>) => void;
 	/** Counts embedder and vector index calls by outcome (rag_operations_total). */
 	count?: (operation: string, outcome: "ok" | "error") => void;
+	/** Observes retrieval time by mode and outcome (rag_retrieval_duration_seconds), in seconds. */
+	observeRetrieval?: (mode: SearchRequest["mode"], outcome: "ok" | "degraded" | "error", seconds: number) => void;
+	/** A clock for those timings (ms); default Date.now. */
+	now?: () => number;
 };
 
 /** Runs an embedder or index call, counting its outcome. */
@@ -442,10 +446,31 @@ function toHit(row: ChunkRow & { fresh?: boolean }, score: number, scores: Searc
 	};
 }
 
-/** Retrieval in one of three modes; hybrid fuses vector and keyword rankings by RRF. */
+/**
+ * Retrieval in one of three modes; hybrid fuses vector and keyword rankings by RRF. Timed by mode and outcome
+ * (`degraded`: hybrid answered from keyword search alone because the vector side failed).
+ */
 export async function search(
 	deps: RagDeps,
 	req: SearchRequest,
+): Promise<{ hits: SearchHit[]; bestVectorScore: number | null }> {
+	const now = deps.now ?? Date.now;
+	const started = now();
+	const state = { degraded: false };
+	try {
+		const result = await retrieve(deps, req, state);
+		deps.observeRetrieval?.(req.mode, state.degraded ? "degraded" : "ok", (now() - started) / 1000);
+		return result;
+	} catch (err) {
+		deps.observeRetrieval?.(req.mode, "error", (now() - started) / 1000);
+		throw err;
+	}
+}
+
+async function retrieve(
+	deps: RagDeps,
+	req: SearchRequest,
+	state: { degraded: boolean },
 ): Promise<{ hits: SearchHit[]; bestVectorScore: number | null }> {
 	const candidates = Math.max(req.topK * 3, 20);
 	if (req.mode === "keyword") {
@@ -472,6 +497,7 @@ export async function search(
 			});
 		}
 		vec = { hits: [], best: -1 };
+		state.degraded = true;
 	}
 	if (req.mode === "vector") {
 		return {

@@ -41,6 +41,8 @@ export function ragDeps(c: Context<AppEnv>): RagDeps {
 		log,
 		signal: c.get("deadline").signal,
 		count: (operation, outcome) => c.get("metrics")?.count("rag_operations", { operation, outcome }),
+		observeRetrieval: (mode, outcome, seconds) =>
+			c.get("metrics")?.observe("rag_retrieval_duration_seconds", { mode, outcome }, seconds),
 		defer: (p) => {
 			const quiet = p.catch((err: unknown) => log.warn("vector index cleanup failed", { error_message: String(err) }));
 			try {

@@ -204,6 +204,11 @@ function usageBody(u: Usage) {
 	};
 }
 
+/** The request's counter for the metrics export, as the chat service takes it. */
+export function metricsCount(c: Context<AppEnv>): (metric: string, labels: Record<string, string>) => void {
+	return (metric, labels) => c.get("metrics")?.count(metric, labels);
+}
+
 /** Tokens and cost into the metrics export (llm_tokens_total, llm_cost_usd_total). */
 export function countUsage(c: Context<AppEnv>, model: string, route: string, usage: Usage, cost: number): void {
 	const metrics = c.get("metrics");
@@ -290,7 +295,13 @@ async function streamCompletion(
 
 	// Open (with retries and fallbacks) before answering, so failures up front are plain HTTP problems — unless it
 	// takes longer than a keep-alive interval: then the stream starts and keeps the client company meanwhile.
-	const opening = openStream(chain, params, { env: c.env, config: config.chat, log: c.get("log"), signal });
+	const opening = openStream(chain, params, {
+		env: c.env,
+		config: config.chat,
+		log: c.get("log"),
+		signal,
+		count: metricsCount(c),
+	});
 	opening.catch(() => undefined);
 	let graceTimer: ReturnType<typeof setTimeout> | undefined;
 	const early = await Promise.race([
@@ -447,6 +458,7 @@ export const chat = createRouter()
 				config,
 				log: c.get("log"),
 				signal: c.get("deadline").signal,
+				count: metricsCount(c),
 			});
 		} catch (err) {
 			await settle(c, modelId, { promptTokens: 0, completionTokens: 0 }, null, undefined);

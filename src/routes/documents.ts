@@ -242,7 +242,18 @@ export const documents = createRouter()
 			}
 			idempotency = { key, requestHash };
 		}
-		const result = await ingest(deps, docs, idempotency);
+		const metrics = c.get("metrics");
+		let result: Awaited<ReturnType<typeof ingest>>;
+		try {
+			result = await ingest(deps, docs, idempotency);
+		} catch (err) {
+			// All or nothing: a failed batch ingested none of its documents. A refused one (4xx: a conflict, a bad batch)
+			// is the caller's to fix and does not count as an ingestion failure.
+			const refused = err instanceof AppError && err.status < 500;
+			metrics?.count("rag_ingest_documents", { outcome: refused ? "rejected" : "failed" }, docs.length);
+			throw err;
+		}
+		for (const d of result.data) metrics?.count("rag_ingest_documents", { outcome: d.status });
 		c.get("log").info("documents ingested", {
 			documents: result.data.length,
 			chunks: result.data.reduce((s, d) => s + d.chunks, 0),

@@ -15,7 +15,7 @@ import type { Usage } from "../ports/chat-model";
 import { MetadataFilterSchema } from "../rag/filter";
 import { decodeBookmark, groundedMessages, relevant, type SearchHit, search, snippet } from "../rag/service";
 import { embedderFor, ragDeps } from "../rag/wiring";
-import { countUsage } from "./chat";
+import { countUsage, metricsCount } from "./chat";
 
 /**
  * Retrieval and grounded answers (docs/rag.md): `POST /v1/rag/search`, `POST /v1/rag/query` (plain or streamed),
@@ -288,7 +288,13 @@ export const rag = createRouter()
 			...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
 			stop: [],
 		};
-		const chatDeps = { env: c.env, config: config.chat, log: c.get("log"), signal: c.get("deadline").signal };
+		const chatDeps = {
+			env: c.env,
+			config: config.chat,
+			log: c.get("log"),
+			signal: c.get("deadline").signal,
+			count: metricsCount(c),
+		};
 		if (!body.stream) {
 			const { model, result } = await complete(chain, params, chatDeps);
 			account(model, result.usage);

@@ -1,4 +1,4 @@
-import type { Batch, CounterIncrement, RequestRecord } from "../../durable-objects/slo-counter";
+import type { Batch, CounterIncrement, Observation, RequestRecord } from "../../durable-objects/slo-counter";
 import type { Logger } from "../telemetry/logger";
 
 /**
@@ -17,7 +17,7 @@ import type { Logger } from "../telemetry/logger";
  * recorder.add(env, "/v1/chat/completions", { requests: [record] }, (p) => ctx.waitUntil(p), log);
  * ```
  */
-type Buffer = { requests: RequestRecord[]; counters: CounterIncrement[] };
+type Buffer = { requests: RequestRecord[]; counters: CounterIncrement[]; observations: Observation[] };
 
 export type ShardLookup = (env: Env, route: string) => { apply(batch: Batch): Promise<boolean> };
 
@@ -41,9 +41,10 @@ export class Recorder {
 	) {}
 
 	add(env: Env, route: string, items: Partial<Buffer>, waitUntil: (p: Promise<unknown>) => void, log: Logger): void {
-		const b = this.#buffers.get(route) ?? { requests: [], counters: [] };
+		const b = this.#buffers.get(route) ?? { requests: [], counters: [], observations: [] };
 		b.requests.push(...(items.requests ?? []));
 		b.counters.push(...(items.counters ?? []));
+		b.observations.push(...(items.observations ?? []));
 		this.#buffers.set(route, b);
 		this.#flush ??= this.#scheduleFlush(env, log);
 		// Every request that adds keeps the isolate alive until the flush that carries its records has finished.
@@ -57,7 +58,12 @@ export class Recorder {
 		this.#flush = null;
 		await Promise.all(
 			[...buffers].map(async ([route, b]) => {
-				const batch: Batch = { id: crypto.randomUUID(), requests: b.requests, counters: b.counters };
+				const batch: Batch = {
+					id: crypto.randomUUID(),
+					requests: b.requests,
+					counters: b.counters,
+					...(b.observations.length > 0 ? { observations: b.observations } : {}),
+				};
 				for (let attempt = 0; ; attempt++) {
 					try {
 						await this.options.shards(env, route).apply(batch);

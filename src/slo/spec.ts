@@ -76,6 +76,14 @@ export const LATENCY_BUCKETS_S: readonly number[] = (() => {
 	return [...new Set([...base, ...thresholds])].sort((a, b) => a - b);
 })();
 
+/**
+ * A bucket bound as Prometheus's `le` label value: integers get `.0` (`1.0`, not `1`), as Prometheus 3 normalises
+ * them, so rules that select `le="1.0"` match what we expose.
+ */
+export function bucketLabel(bound: number): string {
+	return Number.isInteger(bound) ? `${bound}.0` : String(bound);
+}
+
 /** Whether a status counts against availability. */
 export function isError(status: number): boolean {
 	return status >= 500;
@@ -92,3 +100,24 @@ export const SLO_WINDOWS: readonly { name: string; minutes: number }[] = [
 	{ name: "3d", minutes: 4_320 },
 	{ name: "30d", minutes: 43_200 },
 ];
+
+/**
+ * Multiwindow, multi-burn-rate alerting (Google SRE workbook, "Alerting on SLOs", table 5-8): an alert condition
+ * holds when the error ratio over both its long and its short window exceeds `factor` × the error budget. The short
+ * window makes an alert stop soon after the burn stops. At 14.4× a 30-day budget lasts about 2 days (2 % of it spent
+ * in 1 hour); at 6×, 5 days (5 % in 6 hours); at 3×, 10 days (10 % in 1 day); at 1×, exactly the period.
+ */
+export type BurnRateCondition = { severity: "page" | "ticket"; factor: number; long: string; short: string };
+export const BURN_RATE_CONDITIONS: readonly BurnRateCondition[] = [
+	{ severity: "page", factor: 14.4, long: "1h", short: "5m" },
+	{ severity: "page", factor: 6, long: "6h", short: "30m" },
+	{ severity: "ticket", factor: 3, long: "1d", short: "2h" },
+	{ severity: "ticket", factor: 1, long: "3d", short: "6h" },
+];
+
+/**
+ * The low-traffic guard: a burn-rate condition only holds with at least this many requests in its long window, so
+ * a handful of failures on a quiet route cannot page (two errors in ten requests is a 20 % error ratio). Quiet
+ * routes are still covered: the ticket conditions' long windows (1 d, 3 d) collect enough requests.
+ */
+export const ALERT_MIN_REQUESTS: Record<BurnRateCondition["severity"], number> = { page: 100, ticket: 100 };

@@ -24,7 +24,16 @@ const SUMS: Record<string, { name: string; unit: string }> = {
 	llm_tokens: { name: "llm.tokens", unit: "{token}" },
 	llm_cost_usd: { name: "llm.cost", unit: "USD" },
 	rag_operations: { name: "rag.operations", unit: "{call}" },
+	rag_ingest_documents: { name: "rag.ingest.documents", unit: "{document}" },
+	llm_upstream_requests: { name: "llm.upstream.requests", unit: "{attempt}" },
+	llm_fallbacks: { name: "llm.fallbacks", unit: "{completion}" },
+	rate_limit_denied_subjects: { name: "rate_limit.denied_subjects", unit: "{decision}" },
 	otlp_exports: { name: "otlp.exports", unit: "{push}" },
+};
+
+/** The other histograms (Prometheus name → OTLP name), in seconds. */
+const HISTOGRAMS: Record<string, { name: string; description: string }> = {
+	rag_retrieval_duration_seconds: { name: "rag.retrieval.duration", description: "RAG retrieval time." },
 };
 
 export function encodeMetrics(
@@ -56,6 +65,29 @@ export function encodeMetrics(
 			histogram: { aggregationTemporality: CUMULATIVE, dataPoints: histogramPoints },
 		},
 	];
+	for (const [metric, m] of Object.entries(HISTOGRAMS)) {
+		const dataPoints = snapshots.flatMap((snap) =>
+			(snap.histograms ?? [])
+				.filter((h) => h.metric === metric)
+				.map((h) => ({
+					attributes: attrs(h.labels),
+					startTimeUnixNano: nanos(snap.startTimeMs),
+					timeUnixNano: time,
+					count: String(h.count),
+					sum: h.sum,
+					bucketCounts: Array.from({ length: LATENCY_BUCKETS_S.length + 1 }, (_, i) => String(h.buckets[i] ?? 0)),
+					explicitBounds: [...LATENCY_BUCKETS_S],
+				})),
+		);
+		if (dataPoints.length > 0) {
+			metrics.push({
+				name: m.name,
+				unit: "s",
+				description: m.description,
+				histogram: { aggregationTemporality: CUMULATIVE, dataPoints },
+			});
+		}
+	}
 	for (const [metric, m] of Object.entries(SUMS)) {
 		const dataPoints = snapshots.flatMap((snap) =>
 			snap.counters

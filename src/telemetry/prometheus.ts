@@ -1,5 +1,5 @@
 import type { Snapshot } from "../../durable-objects/slo-counter";
-import { LATENCY_BUCKETS_S } from "../slo/spec";
+import { bucketLabel, LATENCY_BUCKETS_S } from "../slo/spec";
 
 /**
  * Prometheus text exposition (0.0.4) and OpenMetrics 1.0 of the shards' cumulative numbers (docs/metrics.md).
@@ -18,7 +18,23 @@ const COUNTERS: Record<string, { help: string; unit?: string }> = {
 	llm_tokens: { help: "LLM tokens by model, tenant, route and type (prompt, completion)." },
 	llm_cost_usd: { help: "LLM cost in US dollars by model, tenant and route (from CHAT_PRICES)." },
 	rag_operations: { help: "Embedder and vector index calls by operation and outcome." },
+	rag_ingest_documents: {
+		help: "Documents in ingest requests by outcome (created, replaced, unchanged; rejected: a 4xx batch; failed: a 5xx batch).",
+	},
+	llm_upstream_requests: {
+		help: "Model provider attempts by provider, model and outcome (ok, rate_limited, server_error, network_error, timeout, client_error, circuit_open).",
+	},
+	llm_fallbacks: { help: "Completions served by a fallback model, by requested and serving model." },
+	rate_limit_denied_subjects: {
+		help: "Rate-limit denials by policy and subject (tenant/subject of the principal, or the client's IPv4 /24 or IPv6 /48).",
+	},
 	otlp_exports: { help: "OTLP metric pushes by outcome (ok, error)." },
+};
+
+/** Histograms other than the request histogram (seconds; buckets LATENCY_BUCKETS_S). */
+export const HISTOGRAMS: Record<string, string> = {
+	rag_retrieval_duration_seconds:
+		"RAG retrieval time by mode (vector, keyword, hybrid) and outcome (ok, degraded: hybrid without its vector side, error).",
 };
 
 const GAUGES: Record<string, string> = {
@@ -31,7 +47,7 @@ const labelText = (labels: Record<string, string>) =>
 		.map(([k, v]) => `${k}="${escapeLabel(v)}"`)
 		.join(",")}}`;
 const num = (v: number) => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(15))));
-const le = (b: number) => (Number.isInteger(b) ? `${b}.0` : String(b));
+const le = bucketLabel;
 
 export function render(
 	snapshots: readonly Snapshot[],
@@ -59,6 +75,24 @@ export function render(
 			lines.push(`${h}_sum${labelText(labels)} ${num(s.sumSeconds)}`);
 			lines.push(`${h}_count${labelText(labels)} ${s.count}`);
 			if (options.openMetrics) lines.push(`${h}_created${labelText(labels)} ${num(snap.startTimeMs / 1000)}`);
+		}
+	}
+	for (const [metric, help] of Object.entries(HISTOGRAMS)) {
+		lines.push(`# HELP ${metric} ${help}`);
+		lines.push(`# TYPE ${metric} histogram`);
+		if (options.openMetrics) lines.push(`# UNIT ${metric} seconds`);
+		for (const snap of snapshots) {
+			for (const x of (snap.histograms ?? []).filter((y) => y.metric === metric)) {
+				let cumulative = 0;
+				LATENCY_BUCKETS_S.forEach((b, i) => {
+					cumulative += x.buckets[i] ?? 0;
+					lines.push(`${metric}_bucket${labelText({ ...x.labels, le: le(b) })} ${cumulative}`);
+				});
+				lines.push(`${metric}_bucket${labelText({ ...x.labels, le: "+Inf" })} ${x.count}`);
+				lines.push(`${metric}_sum${labelText(x.labels)} ${num(x.sum)}`);
+				lines.push(`${metric}_count${labelText(x.labels)} ${x.count}`);
+				if (options.openMetrics) lines.push(`${metric}_created${labelText(x.labels)} ${num(snap.startTimeMs / 1000)}`);
+			}
 		}
 	}
 	for (const [metric, meta] of Object.entries(COUNTERS)) {

@@ -6,6 +6,7 @@ import { loadConfig } from "../../config";
 /** Headers browsers may read from our responses: request id, rate-limit state and retry hints. */
 export const EXPOSED_HEADERS = [
 	"X-Request-ID",
+	"X-Worker-Version",
 	"RateLimit",
 	"RateLimit-Policy",
 	"X-RateLimit-Limit",

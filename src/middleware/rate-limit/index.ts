@@ -7,7 +7,7 @@ import { rateLimitHeaders, seconds } from "../../rate-limit/headers";
 import { type Admission, admit, type LimiterLookup, limiterLookup, TokenBudget } from "../../rate-limit/limiter";
 import { NegativeCache } from "../../rate-limit/negative-cache";
 import { limitKey, policiesFor } from "../../rate-limit/policies";
-import { countRateLimit } from "../../rate-limit/stats";
+import { countRateLimit, deniedSubject } from "../../rate-limit/stats";
 
 /** Worst-case LLM tokens of a request (prompt estimate + max_tokens), for `tokens` policies; 0 if unknown. */
 export type TokenCostEstimator = (c: Context<AppEnv>) => number | Promise<number>;
@@ -129,7 +129,8 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<App
 		);
 		const headers = rateLimitHeaders(policies, admission.states);
 		const metrics = c.get("metrics");
-		if (metrics) countRateLimit(route, admission, (m, l) => metrics.count(m, l));
+		if (metrics)
+			countRateLimit(route, admission, (m, l) => metrics.count(m, l), deniedSubject(inputs.principal, inputs.ip));
 
 		if (admission.outcome === "denied") {
 			c.set("rateLimit", admission.cached ? "denied_cached" : "denied");

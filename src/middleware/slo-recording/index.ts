@@ -1,12 +1,16 @@
 import type { MiddlewareHandler } from "hono";
-import type { CounterIncrement } from "../../../durable-objects/slo-counter";
+import type { CounterIncrement, Observation } from "../../../durable-objects/slo-counter";
 import type { AppEnv } from "../../app-env";
 import { routeOf } from "../../http/route-of";
 import { recorder as isolateRecorder, type Recorder } from "../../slo/recorder";
 import { UNRECORDED_ROUTES } from "../../slo/spec";
 
 /** Counts something for the metrics export, from anywhere in a request (even after the response, e.g. a stream). */
-export type MetricsCollector = { count(metric: string, labels: Record<string, string>, value?: number): void };
+export type MetricsCollector = {
+	count(metric: string, labels: Record<string, string>, value?: number): void;
+	/** One observation of a histogram (seconds), e.g. `rag_retrieval_duration_seconds`. */
+	observe(metric: string, labels: Record<string, string>, seconds: number): void;
+};
 
 /**
  * Records every request (route pattern, method, status, version, time to the response's first byte) and the
@@ -33,12 +37,18 @@ export function sloRecording(options: { recorder?: Recorder; now?: () => number 
 			}
 		};
 		const pending: CounterIncrement[] = [];
+		const observed: Observation[] = [];
 		let done = false;
 		c.set("metrics", {
 			count(metric, labels, value = 1) {
 				const increment = { metric, labels, value };
 				if (!done) pending.push(increment);
 				else recorder.add(c.env, routeOf(c), { counters: [increment] }, waitUntil, c.get("log"));
+			},
+			observe(metric, labels, seconds) {
+				const observation = { metric, labels, seconds };
+				if (!done) observed.push(observation);
+				else recorder.add(c.env, routeOf(c), { observations: [observation] }, waitUntil, c.get("log"));
 			},
 		});
 		await next();
@@ -60,6 +70,7 @@ export function sloRecording(options: { recorder?: Recorder; now?: () => number 
 					},
 				],
 				counters: pending,
+				observations: observed,
 			},
 			waitUntil,
 			c.get("log"),

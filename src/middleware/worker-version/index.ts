@@ -1,0 +1,23 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../../app-env";
+import { mutableHeaders } from "../../http/mutable-headers";
+
+export const WORKER_VERSION_HEADER = "X-Worker-Version";
+
+/**
+ * Echoes the version that answered as `X-Worker-Version` on every response, errors included (the error handler's
+ * response passes back through here). During a gradual deployment it tells which of the two versions served a
+ * request: the canary's smoke test checks it, so a version override the platform did not apply cannot pass on
+ * stable's answers (docs/canary.md). Runs after `requestLog`, which puts the version id in the context.
+ *
+ * @example
+ * ```ts
+ * app.use(requestId(), requestLog(), workerVersion());
+ * ```
+ */
+export function workerVersion(): MiddlewareHandler<AppEnv> {
+	return async function workerVersionMiddleware(c, next) {
+		await next();
+		mutableHeaders(c).set(WORKER_VERSION_HEADER, c.get("versionId") ?? "unknown");
+	};
+}
