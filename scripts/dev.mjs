@@ -4,6 +4,8 @@
 //
 // Environment: PORT (default 8787), HOST (default 127.0.0.1), PERSIST_DIR (local D1/DO state, default
 // .wrangler/state), READY_TIMEOUT_MS (default 60000). Worker variables come from wrangler.toml and .dev.vars.
+// Arguments after `--` go to `wrangler dev` as they are, e.g. `npm start -- --var LOCAL_MODEL_FAULT_RATE:0.2`
+// (a fault drill, docs/observability.md) or `--test-scheduled` (GET /__scheduled runs the cron handler).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -91,6 +93,7 @@ const child = spawn(
 		"--show-interactive-dev-session=false",
 		"--log-level",
 		process.env.WRANGLER_LOG_LEVEL ?? "log",
+		...process.argv.slice(2),
 	],
 	{ cwd: root, env, stdio: ["ignore", "inherit", "inherit"] },
 );

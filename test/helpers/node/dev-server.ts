@@ -40,17 +40,25 @@ export type DevServer = {
  */
 export async function startDevServer(
 	extraEnv: Record<string, string> = {},
-	options: { persistDir?: string; port?: number } = {},
+	options: {
+		persistDir?: string;
+		port?: number /** Extra `wrangler dev` arguments (`--var K:V`, `--test-scheduled`). */;
+		args?: string[];
+	} = {},
 ): Promise<DevServer> {
 	const port = options.port ?? (await freePort());
 	const persistDir = options.persistDir ?? mkdtempSync(path.join(tmpdir(), "edge-ai-api-e2e-"));
 	const started = Date.now();
-	const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
-		cwd: root,
-		env: { ...process.env, PORT: String(port), PERSIST_DIR: persistDir, ...extraEnv },
-		stdio: ["ignore", "pipe", "pipe"],
-		detached: true,
-	});
+	const child: ChildProcess = spawn(
+		process.execPath,
+		[path.join(root, "scripts", "dev.mjs"), ...(options.args ?? [])],
+		{
+			cwd: root,
+			env: { ...process.env, PORT: String(port), PERSIST_DIR: persistDir, ...extraEnv },
+			stdio: ["ignore", "pipe", "pipe"],
+			detached: true,
+		},
+	);
 	let output = "";
 	child.stdout?.on("data", (d) => {
 		output += String(d);

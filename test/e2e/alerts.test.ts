@@ -1,0 +1,289 @@
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { BLINDING_ALERTS } from "../../scripts/observability/alertmanager";
+import { objectives, recordingRules, sloAlerts } from "../../scripts/observability/slo-rules";
+import { freePort } from "../helpers/node/dev-server";
+
+// The generated rules, their promtool unit tests and the Alertmanager configuration, checked with Debian's promtool,
+// amtool and a real Alertmanager (`.ci/run` installs prometheus and prometheus-alertmanager).
+const root = path.resolve(import.meta.dirname, "../..");
+const alerts = path.join(root, "alerts");
+const run = promisify(execFile);
+const has = (bin: string) => spawnSync(bin, ["--version"]).status === 0;
+const tools = has("promtool") && has("amtool") && has("prometheus-alertmanager");
+if (!tools && process.env.CI)
+	throw new Error("promtool/amtool/alertmanager missing (apt-get install -y prometheus prometheus-alertmanager)");
+
+const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"];
+type Rule = {
+	alert?: string;
+	record?: string;
+	expr?: string;
+	labels?: Record<string, string>;
+	annotations?: Record<string, string>;
+};
+const rulesOf = (file: string) =>
+	(parse(readFileSync(path.join(alerts, file), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap(
+		(g) => g.rules,
+	);
+const alertRules = RULE_FILES.flatMap(rulesOf).filter((r) => r.alert);
+const testFiles = readdirSync(path.join(alerts, "tests")).filter((f) => f.endsWith(".test.yml"));
+
+describe.skipIf(!tools)("generated Prometheus rules", () => {
+	it("pass promtool check rules (syntax, templates, duplicate names)", async () => {
+		const { stdout } = await run("promtool", ["check", "rules", ...RULE_FILES.map((f) => path.join(alerts, f))]);
+		expect(stdout).not.toContain("FAILED");
+		expect((stdout.match(/SUCCESS/g) ?? []).length).toBe(RULE_FILES.length);
+	});
+
+	it("pass every promtool unit test (generated and hand-written), run in parallel", async () => {
+		const results = await Promise.all(
+			testFiles.map((f) =>
+				run("promtool", ["test", "rules", f], { cwd: path.join(alerts, "tests"), maxBuffer: 64 << 20 }).then(
+					(r) => ({ f, ok: true, out: r.stdout + r.stderr }),
+					(e: { stdout?: string; stderr?: string }) => ({ f, ok: false, out: `${e.stdout ?? ""}${e.stderr ?? ""}` }),
+				),
+			),
+		);
+		for (const r of results) expect(r.ok, `${r.f}:\n${r.out.slice(0, 4000)}`).toBe(true);
+		const groups = testFiles.flatMap(
+			(f) => (parse(readFileSync(path.join(alerts, "tests", f), "utf8")) as { tests: unknown[] }).tests,
+		);
+		console.log(`promtool: ${testFiles.length} files, ${groups.length} test groups passed`);
+		expect(groups.length).toBeGreaterThan(alertRules.length);
+	}, 300_000);
+
+	it("test every alert both firing and quiet", () => {
+		const fires = new Set<string>();
+		const quiet = new Set<string>();
+		for (const f of testFiles) {
+			const doc = parse(readFileSync(path.join(alerts, "tests", f), "utf8")) as {
+				tests: {
+					alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[];
+					promql_expr_test?: { expr: string; exp_samples: { labels: string }[] }[];
+				}[];
+			};
+			for (const t of doc.tests) {
+				for (const a of t.alert_rule_test ?? []) (a.exp_alerts.length > 0 ? fires : quiet).add(a.alertname);
+				for (const e of t.promql_expr_test ?? []) {
+					const named = e.expr.match(/^ALERTS\{alertname="(\w+)"/)?.[1];
+					if (named && e.exp_samples.length === 0) quiet.add(named);
+					for (const s of e.exp_samples) {
+						const n = s.labels.match(/alertname="(\w+)"/)?.[1];
+						if (n) fires.add(n);
+					}
+				}
+			}
+		}
+		const names = [...new Set(alertRules.map((r) => r.alert as string))];
+		expect(
+			names.filter((n) => !fires.has(n)),
+			"alerts never tested firing",
+		).toEqual([]);
+		expect(
+			names.filter((n) => !quiet.has(n)),
+			"alerts never tested quiet",
+		).toEqual([]);
+	});
+
+	it("give every alert a severity, summary, a description with its live value, and an existing runbook", () => {
+		for (const r of alertRules) {
+			expect(["page", "ticket", "info"], r.alert).toContain(r.labels?.severity);
+			expect(r.annotations?.summary, r.alert).toBeTruthy();
+			// absent() has no value worth showing (always 1); every other alert shows what it measured.
+			if (!r.expr?.startsWith("absent(")) expect(r.annotations?.description, r.alert).toMatch(/\{\{ \$value/);
+			const url = r.annotations?.runbook_url ?? "";
+			expect(url.endsWith(`/docs/runbooks/${r.alert}.md`), r.alert).toBe(true);
+			const runbook = path.join(root, "docs", "runbooks", `${r.alert}.md`);
+			expect(existsSync(runbook), runbook).toBe(true);
+			const text = readFileSync(runbook, "utf8");
+			expect(text, runbook).toMatch(/^## Check/m);
+			expect(text, runbook).toMatch(/^## Act/m);
+		}
+	});
+
+	it("handle objectives too loose for a burn-rate factor explicitly: a warning, and alerting on total failure", async () => {
+		const loose = objectives(
+			{ "/v1/loose": { availability: 0.9, latency: [] } },
+			{
+				availability: 0.999,
+				latency: [],
+			},
+		);
+		const { groups, warnings } = sloAlerts(loose, (a) => `https://runbooks.example/${a}.md`);
+		// 14.4 × 10 % = 144 % and 6 × 10 % = 60 %: only the first is infeasible.
+		expect(warnings).toEqual([
+			"loose-availability: 14.4x burn over 1h/5m needs an error ratio of 1.44 (>= 1); alerting on a total failure of both windows instead",
+		]);
+		const page = groups[0]?.rules[0] as { expr: string; annotations: Record<string, string> };
+		expect(page.expr).toContain(">= 1");
+		expect(page.annotations.infeasible_conditions).toContain("14.4x over 1h/5m");
+		// And promtool agrees: total failure pages, 50 % errors (5× the budget) does not.
+		const dir = mkdtempSync(path.join(tmpdir(), "loose-slo-"));
+		try {
+			writeFileSync(path.join(dir, "rec.yml"), stringify({ groups: recordingRules(loose) }, { lineWidth: 0 }));
+			writeFileSync(path.join(dir, "alerts.yml"), stringify({ groups }, { lineWidth: 0 }));
+			const series = (share: number) => [
+				{
+					series: `http_server_request_duration_seconds_count{job="edge-ai-api", http_route="/v1/loose", http_response_status_code="200", version="v1"}`,
+					values: `0+${20 * (1 - share)}x90`,
+				},
+				{
+					series: `http_server_request_duration_seconds_count{job="edge-ai-api", http_route="/v1/loose", http_response_status_code="500", version="v1"}`,
+					values: `0+${20 * share}x90`,
+				},
+			];
+			const check = (firing: boolean) => ({
+				expr: 'ALERTS{alertname="SloAvailabilityBudgetBurnPage", alertstate="firing"}',
+				eval_time: "80m",
+				exp_samples: firing
+					? [
+							{
+								labels:
+									'ALERTS{alertname="SloAvailabilityBudgetBurnPage", alertstate="firing", http_route="/v1/loose", service="edge-ai-api", severity="page", slo="availability", slo_class="loose", slo_id="loose-availability"}',
+								value: 1,
+							},
+						]
+					: [],
+			});
+			writeFileSync(
+				path.join(dir, "t.yml"),
+				stringify({
+					rule_files: ["rec.yml", "alerts.yml"],
+					evaluation_interval: "1m",
+					tests: [
+						{ name: "total failure", interval: "1m", input_series: series(1), promql_expr_test: [check(true)] },
+						{ name: "half failing", interval: "1m", input_series: series(0.5), promql_expr_test: [check(false)] },
+					],
+				}),
+			);
+			const r = spawnSync("promtool", ["test", "rules", "t.yml"], { cwd: dir, encoding: "utf8" });
+			expect(r.status, r.stdout + r.stderr).toBe(0);
+		} finally {
+			rmSync(dir, { recursive: true, force: true });
+		}
+	}, 60_000);
+});
+
+describe.skipIf(!tools)("Alertmanager configuration", () => {
+	const config = path.join(alerts, "alertmanager.yml");
+	let am: ChildProcess | undefined;
+	let base = "";
+	const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-am-"));
+
+	beforeAll(async () => {
+		const port = await freePort();
+		am = spawn(
+			"prometheus-alertmanager",
+			[
+				`--config.file=${config}`,
+				`--storage.path=${dir}`,
+				`--web.listen-address=127.0.0.1:${port}`,
+				"--cluster.listen-address=",
+			],
+			{ stdio: "ignore" },
+		);
+		base = `http://127.0.0.1:${port}`;
+		for (let waited = 0; ; waited += 200) {
+			if ((await fetch(`${base}/-/ready`).catch(() => null))?.status === 200) return;
+			if (waited > 30_000) throw new Error("alertmanager did not become ready");
+			await new Promise((r) => setTimeout(r, 200));
+		}
+	}, 60_000);
+	afterAll(() => {
+		am?.kill("SIGTERM");
+		rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("passes amtool check-config", async () => {
+		const { stdout } = await run("amtool", ["check-config", config]);
+		expect(stdout).toContain("SUCCESS");
+	});
+
+	it("routes by severity", async () => {
+		const receiver = async (...labels: string[]) =>
+			(await run("amtool", ["config", "routes", "test", `--config.file=${config}`, ...labels])).stdout.trim();
+		expect(await receiver("severity=page", "alertname=SloAvailabilityBudgetBurnPage")).toBe("page");
+		expect(await receiver("severity=ticket", "alertname=High5xxRatio")).toBe("ticket");
+		expect(await receiver("severity=info", "alertname=RateLimitDenialsHigh")).toBe("info");
+		expect(await receiver("alertname=Unlabelled")).toBe("ticket");
+	});
+
+	type ApiAlert = { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } };
+	const post = async (alerts: Record<string, string>[]) => {
+		const now = Date.now();
+		const res = await fetch(`${base}/api/v2/alerts`, {
+			method: "POST",
+			headers: { "Content-Type": "application/json" },
+			body: JSON.stringify(
+				alerts.map((labels) => ({
+					labels,
+					annotations: { summary: labels.alertname ?? "" },
+					startsAt: new Date(now - 60_000).toISOString(),
+					endsAt: new Date(now + 600_000).toISOString(),
+				})),
+			),
+		});
+		expect(res.status).toBe(200);
+	};
+	const states = async () => {
+		const list = (await (await fetch(`${base}/api/v2/alerts`)).json()) as ApiAlert[];
+		return Object.fromEntries(
+			list.map((a) => [`${a.labels.alertname} ${a.labels.http_route ?? ""}`.trim(), a.status.state]),
+		);
+	};
+	const slo = (alertname: string, severity: string, route: string) => ({
+		alertname,
+		severity,
+		service: "edge-ai-api",
+		slo: "availability",
+		slo_id: "default-availability",
+		http_route: route,
+	});
+
+	it("inhibits a ticket while the page for the same SLO and route fires, and nothing else", async () => {
+		await post([
+			slo("SloAvailabilityBudgetBurnPage", "page", "/v1/models"),
+			slo("SloAvailabilityBudgetBurnTicket", "ticket", "/v1/models"),
+			slo("SloAvailabilityBudgetBurnTicket", "ticket", "/v1/auth/me"),
+			{
+				alertname: "High5xxRatio",
+				severity: "ticket",
+				service: "edge-ai-api",
+				slo: "availability",
+				http_route: "/v1/models",
+			},
+			{
+				alertname: "LatencyP95AboveObjective",
+				severity: "ticket",
+				service: "edge-ai-api",
+				slo: "latency-p95",
+				http_route: "/v1/models",
+			},
+		]);
+		await expect.poll(states, { timeout: 15_000, interval: 250 }).toEqual({
+			"SloAvailabilityBudgetBurnPage /v1/models": "active",
+			"SloAvailabilityBudgetBurnTicket /v1/models": "suppressed",
+			"SloAvailabilityBudgetBurnTicket /v1/auth/me": "active",
+			"High5xxRatio /v1/models": "suppressed",
+			"LatencyP95AboveObjective /v1/models": "active",
+		});
+	});
+
+	it("silences every other alert of the service while it is down", async () => {
+		await post([{ alertname: BLINDING_ALERTS[0], severity: "page", service: "edge-ai-api", job: "edge-ai-api" }]);
+		await expect.poll(states, { timeout: 15_000, interval: 250 }).toEqual({
+			ServiceDown: "active",
+			"SloAvailabilityBudgetBurnPage /v1/models": "suppressed",
+			"SloAvailabilityBudgetBurnTicket /v1/models": "suppressed",
+			"SloAvailabilityBudgetBurnTicket /v1/auth/me": "suppressed",
+			"High5xxRatio /v1/models": "suppressed",
+			"LatencyP95AboveObjective /v1/models": "suppressed",
+		});
+	});
+});
