@@ -362,4 +362,80 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 		const ok = await promql('otlp_exports_total{job="edge-ai-api", outcome="ok"}');
 		expect(Number(ok[0]?.value[1])).toBeGreaterThanOrEqual(1);
 	});
+
+	it("npm run observe: Prometheus with the rules and Alertmanager on loopback, notifications printed", async () => {
+		const [promPort, amPort] = [await freePort(), await freePort()];
+		// alerts/alertmanager.yml's placeholder receivers post to 127.0.0.1:9095.
+		const hookFree = await new Promise<boolean>((resolve) => {
+			const probe = createServer();
+			probe.once("error", () => resolve(false));
+			probe.listen(9095, "127.0.0.1", () => probe.close(() => resolve(true)));
+		});
+		const hookPort = hookFree ? 9095 : await freePort();
+		const observeDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-cmd-"));
+		const child = spawn(process.execPath, [path.join(root, "scripts", "observe.mjs")], {
+			cwd: root,
+			env: {
+				...process.env,
+				OBSERVE_TARGET: server.base,
+				OBSERVE_PROMETHEUS_PORT: String(promPort),
+				OBSERVE_ALERTMANAGER_PORT: String(amPort),
+				OBSERVE_WEBHOOK_PORT: String(hookPort),
+				OBSERVE_DIR: observeDir,
+				OBSERVE_SCRAPE_INTERVAL: "1s",
+			},
+			stdio: ["ignore", "pipe", "pipe"],
+		});
+		let out = "";
+		child.stdout?.on("data", (d) => {
+			out += String(d);
+		});
+		child.stderr?.on("data", (d) => {
+			out += String(d);
+		});
+		try {
+			const until = async (pred: () => boolean | Promise<boolean>, what: string, ms = 30_000) => {
+				for (const started = Date.now(); Date.now() - started < ms; await new Promise((r) => setTimeout(r, 250)))
+					if (await pred()) return;
+				throw new Error(`${what}; output:\n${out}`);
+			};
+			await until(() => out.includes("Ctrl-C stops everything."), "observe did not print its URLs");
+			expect(out).toContain(`http://127.0.0.1:${promPort}`);
+			expect(out).toContain(`http://127.0.0.1:${amPort}`);
+			const prom = `http://127.0.0.1:${promPort}`;
+			await until(async () => {
+				const t = (await (await fetch(`${prom}/api/v1/targets`)).json()) as {
+					data: { activeTargets: { health: string }[] };
+				};
+				return t.data.activeTargets[0]?.health === "up";
+			}, "the service was not scraped");
+			const r = (await (await fetch(`${prom}/api/v1/rules`)).json()) as { data: { groups: { rules: unknown[] }[] } };
+			const inFiles = RULE_FILES.flatMap((f) =>
+				(parse(readFileSync(f, "utf8")) as { groups: { rules: unknown[] }[] }).groups.flatMap((g) => g.rules),
+			);
+			expect(r.data.groups.flatMap((g) => g.rules).length).toBe(inFiles.length);
+			if (hookFree) {
+				// A page through its Alertmanager reaches the placeholder receiver, which prints it (group_wait 10 s).
+				await fetch(`http://127.0.0.1:${amPort}/api/v2/alerts`, {
+					method: "POST",
+					headers: { "Content-Type": "application/json" },
+					body: JSON.stringify([
+						{
+							labels: { alertname: "ObserveDrill", severity: "page", service: "edge-ai-api", http_route: "/v1/models" },
+							annotations: { summary: "a drill" },
+						},
+					]),
+				});
+				await until(
+					() => out.includes("[alert page] FIRING ObserveDrill /v1/models — a drill"),
+					"no notification",
+					40_000,
+				);
+			}
+		} finally {
+			child.kill("SIGTERM");
+			await new Promise((r) => setTimeout(r, 1_000));
+			rmSync(observeDir, { recursive: true, force: true });
+		}
+	}, 120_000);
 });

@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// `npm run observe`: a local Prometheus and Alertmanager (Debian's packages) watching the local service, with the
+// generated rules of alerts/ loaded and alerts routed by alerts/alertmanager.yml to a loopback webhook that prints
+// them here. Offline; everything listens on 127.0.0.1. docs/observability.md shows how to add Grafana.
+//
+// Environment: OBSERVE_TARGET (the API's base URL; default http://127.0.0.1:$PORT, PORT default 8787 — started with
+// `npm start`'s launcher when nothing answers there), OBSERVE_PROMETHEUS_PORT (9090), OBSERVE_ALERTMANAGER_PORT (9093),
+// OBSERVE_WEBHOOK_PORT (9095: the placeholder receivers of alerts/alertmanager.yml), OBSERVE_DIR (.observe),
+// OBSERVE_SCRAPE_INTERVAL (15s: scrape and rule evaluation interval).
+// The scrape credential is OBSERVE_SCRAPE_KEY from the environment or .dev.vars (an API key with scope
+// metrics:read), else the local demo key.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+const INSTALL = "sudo apt-get update && sudo apt-get install -y prometheus prometheus-alertmanager";
+
+/** @param {string} bin */
+const has = (bin) => spawnSync(bin, ["--version"], { stdio: "ignore" }).status === 0;
+const missing = ["prometheus", "prometheus-alertmanager"].filter((b) => !has(b));
+if (missing.length > 0) {
+	console.error(`${missing.join(" and ")} not found. On Debian or Ubuntu:\n\n  ${INSTALL}\n`);
+	process.exit(1);
+}
+
+/** `KEY=value` lines of .dev.vars (comments and blanks skipped). */
+function devVars() {
+	const file = path.join(root, ".dev.vars");
+	if (!existsSync(file)) return {};
+	/** @type {Record<string, string>} */
+	const out = {};
+	for (const line of readFileSync(file, "utf8").split("\n")) {
+		const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/);
+		if (m?.[1]) out[m[1]] = (m[2] ?? "").replace(/^"(.*)"$/, "$1");
+	}
+	return out;
+}
+
+/** @param {string} name @param {number} fallback */
+function port(name, fallback) {
+	const raw = process.env[name];
+	const value = raw === undefined ? fallback : Number(raw);
+	if (!Number.isInteger(value) || value < 1 || value > 65535) {
+		console.error(`${name} must be a TCP port number, got "${raw}"`);
+		process.exit(1);
+	}
+	return value;
+}
+
+const target = new URL(process.env.OBSERVE_TARGET ?? `http://127.0.0.1:${process.env.PORT ?? 8787}`);
+const promPort = port("OBSERVE_PROMETHEUS_PORT", 9090);
+const amPort = port("OBSERVE_ALERTMANAGER_PORT", 9093);
+const hookPort = port("OBSERVE_WEBHOOK_PORT", 9095);
+const dir = path.resolve(root, process.env.OBSERVE_DIR ?? ".observe");
+const interval = process.env.OBSERVE_SCRAPE_INTERVAL ?? "15s";
+if (!/^\d+(ms|s|m)$/.test(interval)) {
+	console.error(`OBSERVE_SCRAPE_INTERVAL must be a Prometheus duration like 15s, got "${interval}"`);
+	process.exit(1);
+}
+const key = process.env.OBSERVE_SCRAPE_KEY ?? devVars().OBSERVE_SCRAPE_KEY ?? DEMO_KEY;
+mkdirSync(dir, { recursive: true });
+
+/** @type {import("node:child_process").ChildProcess[]} */
+const children = [];
+let stopping = false;
+function stop(code = 0) {
+	if (stopping) return;
+	stopping = true;
+	for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+	setTimeout(() => process.exit(code), 500).unref();
+}
+for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM", "SIGHUP"])) process.on(signal, () => stop(0));
+
+/** @param {string} url @param {number} timeoutMs */
+async function waitFor(url, timeoutMs) {
+	for (const started = Date.now(); Date.now() - started < timeoutMs; ) {
+		const res = await fetch(url, { signal: AbortSignal.timeout(1_000) }).catch(() => null);
+		if (res?.ok) return true;
+		await new Promise((r) => setTimeout(r, 200));
+	}
+	return false;
+}
+
+// The service: the one at the target, or started here (as `npm start` does) when nothing answers.
+if (!(await waitFor(new URL("/healthz", target).href, 1_000))) {
+	if (!["127.0.0.1", "localhost"].includes(target.hostname)) {
+		console.error(`Nothing answers ${target.origin}/healthz; start the service or fix OBSERVE_TARGET.`);
+		process.exit(1);
+	}
+	console.log(`Nothing answers ${target.origin}; starting the API there (npm start)…`);
+	const api = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
+		cwd: root,
+		env: { ...process.env, PORT: target.port || "80" },
+		stdio: ["ignore", "inherit", "inherit"],
+	});
+	children.push(api);
+	api.on("exit", (code) => {
+		if (!stopping) {
+			console.error(`The API exited (${code}).`);
+			stop(1);
+		}
+	});
+	if (!(await waitFor(new URL("/healthz", target).href, 90_000))) {
+		console.error("The API did not start.");
+		stop(1);
+	}
+}
+
+// The placeholder receivers: alerts arrive here and are printed, one line per alert.
+const hook = createServer((req, res) => {
+	let body = "";
+	req.on("data", (d) => {
+		body += String(d);
+	});
+	req.on("end", () => {
+		try {
+			/** @type {{ status: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[] }} */
+			const msg = JSON.parse(body);
+			for (const a of msg.alerts)
+				console.log(
+					`[alert ${req.url?.split("/").pop()}] ${a.status.toUpperCase()} ${a.labels.alertname} ${a.labels.http_route ?? ""} — ${a.annotations.summary ?? ""}`,
+				);
+		} catch {
+			console.log(`[alert] ${body.slice(0, 200)}`);
+		}
+		res.writeHead(200).end();
+	});
+});
+await new Promise((resolve, reject) => {
+	hook.once("error", reject);
+	hook.listen(hookPort, "127.0.0.1", () => resolve(undefined));
+}).catch((err) => {
+	console.error(`Cannot listen on 127.0.0.1:${hookPort} for alert notifications (${err}); set OBSERVE_WEBHOOK_PORT.`);
+	process.exit(1);
+});
+if (hookPort !== 9095) {
+	console.log(
+		`Note: alerts/alertmanager.yml sends to 127.0.0.1:9095; with OBSERVE_WEBHOOK_PORT=${hookPort} notifications go unanswered.`,
+	);
+}
+
+const rules = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"].map((f) =>
+	path.join(root, "alerts", f),
+);
+const config = path.join(dir, "prometheus.yml");
+writeFileSync(
+	config,
+	[
+		"# Written by npm run observe (scripts/observe.mjs); regenerated on every run.",
+		"global:",
+		`  scrape_interval: ${interval}`,
+		`  evaluation_interval: ${interval}`,
+		"rule_files:",
+		...rules.map((r) => `  - ${JSON.stringify(r)}`),
+		"alerting:",
+		"  alertmanagers:",
+		`    - static_configs: [{ targets: ["127.0.0.1:${amPort}"] }]`,
+		"scrape_configs:",
+		"  - job_name: edge-ai-api",
+		"    metrics_path: /metrics",
+		`    scheme: ${target.protocol.replace(":", "")}`,
+		"    authorization:",
+		`      credentials: ${JSON.stringify(key)}`,
+		"    static_configs:",
+		`      - targets: [${JSON.stringify(target.host)}]`,
+		"",
+	].join("\n"),
+);
+
+const alertmanager = spawn(
+	"prometheus-alertmanager",
+	[
+		`--config.file=${path.join(root, "alerts", "alertmanager.yml")}`,
+		`--storage.path=${path.join(dir, "alertmanager")}`,
+		`--web.listen-address=127.0.0.1:${amPort}`,
+		"--cluster.listen-address=",
+	],
+	{ stdio: ["ignore", "ignore", "pipe"] },
+);
+const prometheus = spawn(
+	"prometheus",
+	[
+		`--config.file=${config}`,
+		`--storage.tsdb.path=${path.join(dir, "prometheus")}`,
+		`--web.listen-address=127.0.0.1:${promPort}`,
+		"--web.enable-lifecycle",
+	],
+	{ stdio: ["ignore", "ignore", "pipe"] },
+);
+for (const [name, child] of /** @type {const} */ ([
+	["prometheus-alertmanager", alertmanager],
+	["prometheus", prometheus],
+])) {
+	children.push(child);
+	let stderr = "";
+	child.stderr?.on("data", (d) => {
+		stderr = (stderr + String(d)).slice(-4_000);
+	});
+	child.on("exit", (code) => {
+		if (!stopping) {
+			console.error(`${name} exited (${code}):\n${stderr}`);
+			stop(1);
+		}
+	});
+}
+
+const promUrl = `http://127.0.0.1:${promPort}`;
+const amUrl = `http://127.0.0.1:${amPort}`;
+if (!(await waitFor(`${promUrl}/-/ready`, 30_000)) || !(await waitFor(`${amUrl}/-/ready`, 30_000))) {
+	console.error("Prometheus or Alertmanager did not become ready.");
+	stop(1);
+} else {
+	console.log(
+		[
+			`Observing ${target.origin} (scraped every ${interval} with the generated rules of alerts/ loaded):`,
+			`  Prometheus    ${promUrl}   (targets: ${promUrl}/targets, rules: ${promUrl}/rules, alerts: ${promUrl}/alerts)`,
+			`  Alertmanager  ${amUrl}`,
+			`  Notifications print here (placeholder receivers on 127.0.0.1:${hookPort}).`,
+			"  Grafana: point a Prometheus datasource at the Prometheus URL and load dashboards/ (docs/observability.md#grafana).",
+			"Ctrl-C stops everything.",
+		].join("\n"),
+	);
+}
