@@ -22,7 +22,8 @@ const attrs = (labels: Record<string, string>) =>
 const SUMS: Record<string, { name: string; unit: string }> = {
 	rate_limit_decisions: { name: "rate_limit.decisions", unit: "{decision}" },
 	llm_tokens: { name: "llm.tokens", unit: "{token}" },
-	llm_cost_usd: { name: "llm.cost", unit: "USD" },
+	// "{USD}": an annotation, so the Prometheus translation of OTLP names it llm_cost_usd_total, as the scrape does.
+	llm_cost_usd: { name: "llm.cost.usd", unit: "{USD}" },
 	rag_operations: { name: "rag.operations", unit: "{call}" },
 	rag_ingest_documents: { name: "rag.ingest.documents", unit: "{document}" },
 	llm_upstream_requests: { name: "llm.upstream.requests", unit: "{attempt}" },
