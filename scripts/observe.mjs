@@ -186,6 +186,8 @@ const prometheus = spawn(
 	[
 		`--config.file=${config}`,
 		`--storage.tsdb.path=${path.join(dir, "prometheus")}`,
+		// The SLO period is 30 days: keep a little more than that (the default is 15 days).
+		"--storage.tsdb.retention.time=32d",
 		`--web.listen-address=127.0.0.1:${promPort}`,
 		"--web.enable-lifecycle",
 	],

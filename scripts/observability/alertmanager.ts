@@ -41,9 +41,14 @@ route:
 
 inhibit_rules:
   # A page for an SLO silences the ticket for the same SLO on the same route (the slow burn is part of the fast one).
-  - source_matchers: ['severity="page"']
+  # (slo=~".+": labels missing on both sides count as equal, so only SLO pages may inhibit this way.)
+  - source_matchers: ['severity="page"', 'slo=~".+"']
     target_matchers: ['severity=~"ticket|info"']
     equal: [service, http_route, slo]
+  # A route answering 5xx also burns its latency budgets (a failed request is never fast): one page, availability's.
+  - source_matchers: ['alertname="SloAvailabilityBudgetBurnPage"']
+    target_matchers: ['alertname="SloLatencyBudgetBurnPage"']
+    equal: [service, http_route]
   # When the service cannot be scraped at all, every other alert of it is noise.
   - source_matchers: ['alertname=~"${blinding}"']
     target_matchers: ['alertname!~"${blinding}"']

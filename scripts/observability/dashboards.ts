@@ -25,7 +25,7 @@ import { PanelBuilder as StatPanel } from "@grafana/grafana-foundation-sdk/stat"
 import { PanelBuilder as TablePanel } from "@grafana/grafana-foundation-sdk/table";
 import { PanelBuilder as TimeseriesPanel } from "@grafana/grafana-foundation-sdk/timeseries";
 import { BURN_RATE_CONDITIONS, SLO_WINDOWS } from "../../src/slo/spec.ts";
-import { CANARY_MIN_EFFECT } from "./operational-alerts.ts";
+import { CANARY_MIN_EFFECT, CANARY_MIN_REQUESTS } from "./operational-alerts.ts";
 import { ALL_ROUTES, JOB, METRIC } from "./slo-rules.ts";
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal.
@@ -254,27 +254,39 @@ function canary() {
 	);
 	d.withPanel(ts("p95 by version", "s", [q(quantileBy(0.95, "version", true), "{{version}}")]));
 	d.withPanel(ts("p99 by version", "s", [q(quantileBy(0.99, "version", true), "{{version}}")]));
+	// The CanaryBurningFasterThanStable condition, as a number per version: 1 or more fails.
 	const ratio30 = `slo_version:sli_error:ratio_rate30m{http_route="${ALL_ROUTES}", slo="availability"}`;
+	const judged = `(${ratio30} and on (version) (slo_version:requests:increase30m{http_route="${ALL_ROUTES}"} >= ${CANARY_MIN_REQUESTS}))`;
 	d.withPanel(
 		table(
 			"Verdict per version (30 min, all routes)",
 			[
-				q(`${ratio30} / on () group_left () (2 * min(${ratio30}) + ${CANARY_MIN_EFFECT})`, "", {
-					instant: true,
-					table: true,
-					refId: "A",
-				}),
+				q(
+					`${judged} / on () group_left () (2 * min(${judged}) + ${CANARY_MIN_EFFECT}) or on (version) (0 * slo_version:requests:increase30m{http_route="${ALL_ROUTES}"} - 1)`,
+					"",
+					{ instant: true, table: true, refId: "A" },
+				),
 				q(`slo_version:requests:increase30m{http_route="${ALL_ROUTES}"}`, "", {
 					instant: true,
 					table: true,
 					refId: "B",
 				}),
 			],
-			"A: the version's 5xx ratio ÷ (2 × the best version's + the minimum effect): 1 or more fails (the alert's condition). B: requests in the window; below 100 a verdict is inconclusive (docs/canary.md).",
-		).mappings([
+			`A: the version's 5xx ratio ÷ (2 × the best judged version's + ${CANARY_MIN_EFFECT * 100} %), for versions with at least ${CANARY_MIN_REQUESTS} requests in 30 minutes: 1 or more is FAIL (the CanaryBurningFasterThanStable condition), below PASS; fewer requests: INCONCLUSIVE (-1). B: requests in the window.`,
+		).overrideByQuery("A", [
 			{
-				type: MappingType.RangeToText,
-				options: { from: 1, to: null, result: { text: "FAIL", color: "red", index: 0 } },
+				id: "mappings",
+				value: [
+					{ type: MappingType.ValueToText, options: { "-1": { text: "INCONCLUSIVE", color: "text", index: 0 } } },
+					{
+						type: MappingType.RangeToText,
+						options: { from: 0, to: 0.999999, result: { text: "PASS", color: "green", index: 1 } },
+					},
+					{
+						type: MappingType.RangeToText,
+						options: { from: 1, to: null, result: { text: "FAIL", color: "red", index: 2 } },
+					},
+				],
 			},
 		]),
 	);
@@ -485,15 +497,15 @@ export function dashboards(): Record<string, object> {
 /** Grafana provisioning: the Prometheus datasource and a file provider for this folder. */
 export function provisioning(): Record<string, string> {
 	return {
-		"datasources/prometheus.yml": `# Grafana datasource provisioning (docs/observability.md#grafana). PROMETHEUS_URL defaults to the local
-# \`npm run observe\` Prometheus; Grafana expands environment variables in provisioning files.
+		"datasources/prometheus.yml": `# Grafana datasource provisioning (docs/observability.md#grafana). Grafana expands $VARIABLES in provisioning
+# files (no defaults): start it with PROMETHEUS_URL set, e.g. http://127.0.0.1:9090 for \`npm run observe\`.
 apiVersion: 1
 datasources:
   - name: Prometheus
     uid: edge-ai-api-prometheus
     type: prometheus
     access: proxy
-    url: \${PROMETHEUS_URL:-http://127.0.0.1:9090}
+    url: \${PROMETHEUS_URL}
     isDefault: true
     jsonData:
       timeInterval: 15s

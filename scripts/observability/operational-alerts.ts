@@ -19,6 +19,8 @@ import { type AlertRule, JOB, METRIC, objectives, type RuleGroup, routeMatcher }
 export const LLM_BUDGET = { tokensPerHour: 2_000_000, costPerDayUsd: 50 };
 /** The smallest canary-vs-best error ratio difference worth an alert: the default availability budget (0.1 %). */
 export const CANARY_MIN_EFFECT = Number((1 - DEFAULT_SLO.availability).toPrecision(6));
+/** Requests a version needs in the 30-minute window before it is judged. */
+export const CANARY_MIN_REQUESTS = 100;
 
 type Scenario = {
 	name: string;
@@ -139,11 +141,12 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "ScrapeAbsent",
 			severity: "ticket",
-			expr: `absent(up${s()})`,
+			// Pushed metrics (OTLP to Grafana Cloud or Mimir) carry no `up`: absent only when nothing arrives either way.
+			expr: `absent(up${s()}) unless on () (count(${METRIC}_count${s()}) > 0)`,
 			for: "10m",
-			summary: "Prometheus has no scrape target for edge-ai-api",
+			summary: "Prometheus receives nothing from edge-ai-api: no scrape target, no pushed metrics",
 			description:
-				"No `up` series of job edge-ai-api for 10 minutes: the scrape config or service discovery lost the target, so no SLO alert can fire.",
+				"No `up` series of job edge-ai-api and no request metrics for 10 minutes: the scrape config or service discovery lost the target (or OTLP pushes stopped), so no SLO alert can fire.",
 			scenarios: [
 				{
 					name: "ScrapeAbsent: only another job is scraped",
@@ -153,6 +156,11 @@ export function operationalAlerts(): OperationalAlert[] {
 				{
 					name: "ScrapeAbsent: the target is scraped",
 					series: [{ series: `up${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`, values: "1x30" }],
+					expect: [{ minutes: 20, alerts: [] }],
+				},
+				{
+					name: "ScrapeAbsent: metrics pushed over OTLP, no scrape target",
+					series: requestSeries("/v1/models", [{ minutes: 30, perMinute: 5 }]),
 					expect: [{ minutes: 20, alerts: [] }],
 				},
 			],
@@ -501,6 +509,23 @@ export function operationalAlerts(): OperationalAlert[] {
 					],
 				},
 				{
+					name: "MetricsExportFailing: pushes stop entirely (the last success ages past 15 minutes)",
+					series: [
+						counter("otlp_exports_total", { outcome: "ok" }, [
+							{ minutes: 10, perMinute: 1 },
+							{ minutes: 40, perMinute: 0 },
+						]),
+						{
+							series: `otlp_last_success_timestamp_seconds${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							values: "0+60x10 600x40",
+						},
+					],
+					expect: [
+						{ minutes: 20, alerts: [] },
+						{ minutes: 35, alerts: [{ ...svc, severity: "ticket" }] },
+					],
+				},
+				{
 					name: "MetricsExportFailing: occasional failures between successes stay quiet",
 					series: [
 						counter("otlp_exports_total", { outcome: "ok" }, steady(40, 1)),
@@ -517,11 +542,12 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "SloShardsUnreadable",
 			severity: "ticket",
-			expr: `max_over_time(slo_scrape_shard_failures${s()}[10m]) > 0`,
-			for: "10m",
+			// Failing in every scrape of 10 minutes (one failed read is a blip the next scrape repairs), for 5 more.
+			expr: `min_over_time(slo_scrape_shard_failures${s()}[10m]) > 0`,
+			for: "5m",
 			summary: "Some SloCounter shards cannot be read: metrics are incomplete",
 			description:
-				"{{ $value }} SloCounter shard(s) failed to answer scrapes in the last 10 minutes; their series are missing, so SLI ratios of their routes are wrong or absent.",
+				"At least {{ $value }} SloCounter shard(s) failed to answer every scrape of the last 10 minutes; their series are missing, so SLI ratios of their routes are wrong or absent.",
 			scenarios: [
 				{
 					name: "SloShardsUnreadable: one shard keeps failing",
@@ -534,6 +560,19 @@ export function operationalAlerts(): OperationalAlert[] {
 					expect: [
 						{ minutes: 10, alerts: [] },
 						{ minutes: 25, alerts: [{ job: JOB, instance: "edge-ai-api.example:443", ...svc, severity: "ticket" }] },
+					],
+				},
+				{
+					name: "SloShardsUnreadable: one failed scrape is a blip",
+					series: [
+						{
+							series: `slo_scrape_shard_failures${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							values: "0x5 1 0x30",
+						},
+					],
+					expect: [
+						{ minutes: 10, alerts: [] },
+						{ minutes: 20, alerts: [] },
 					],
 				},
 				{
@@ -555,7 +594,7 @@ export function operationalAlerts(): OperationalAlert[] {
 /** A version whose 30-minute error ratio is over twice the best version's (plus a minimum effect), both with traffic. */
 function canaryAlert(): OperationalAlert {
 	const r = `slo_version:sli_error:ratio_rate30m{http_route="all", slo="availability"}`;
-	const enough = `on (version) (slo_version:requests:increase30m{http_route="all"} >= 100)`;
+	const enough = `on (version) (slo_version:requests:increase30m{http_route="all"} >= ${CANARY_MIN_REQUESTS})`;
 	const versions = (stable: number, canary: number) => [
 		...requestSeries("/v1/models", [{ minutes: 60, perMinute: 20, errorShare: stable }], { version: "stable-1" }),
 		...requestSeries("/v1/models", [{ minutes: 60, perMinute: 5, errorShare: canary }], { version: "canary-2" }),
@@ -563,10 +602,10 @@ function canaryAlert(): OperationalAlert {
 	return {
 		alert: "CanaryBurningFasterThanStable",
 		severity: "page",
-		expr: `(\n  (${r} and ${enough})\n  > on () group_left ()\n  (2 * min(${r} and ${enough}) + ${CANARY_MIN_EFFECT})\n)\nand on () (count(slo_version:requests:increase30m{http_route="all"} >= 100) >= 2)`,
+		expr: `(\n  (${r} and ${enough})\n  > on () group_left ()\n  (2 * min(${r} and ${enough}) + ${CANARY_MIN_EFFECT})\n)\nand on () (count(slo_version:requests:increase30m{http_route="all"} >= ${CANARY_MIN_REQUESTS}) >= 2)`,
 		for: "5m",
 		summary: "Version {{ $labels.version }} fails much more often than the other live version",
-		description: `Version {{ $labels.version }} answered {{ $value | humanizePercentage }} 5xx over 30 minutes, more than twice the best live version's ratio plus ${CANARY_MIN_EFFECT * 100} %: roll the canary back (npm run canary -- abort).`,
+		description: `Version {{ $labels.version }} answered {{ $value | humanizePercentage }} 5xx over 30 minutes, more than twice the best live version's ratio plus ${CANARY_MIN_EFFECT * 100} %. If it is the canary, roll it back (npm run canary -- abort); if it is the stable version, the canary is the healthier one (npm run canary -- status).`,
 		scenarios: [
 			{
 				name: "CanaryBurningFasterThanStable: the canary fails 10 %, stable 0.1 %",
@@ -584,8 +623,11 @@ function canaryAlert(): OperationalAlert {
 				expect: [{ minutes: 45, alerts: [] }],
 			},
 			{
-				name: "CanaryBurningFasterThanStable: a single failing version is the SLO alerts' business",
-				series: requestSeries("/v1/models", [{ minutes: 60, perMinute: 20, errorShare: 0.5 }], { version: "stable-1" }),
+				name: "CanaryBurningFasterThanStable: a canary with fewer than 100 requests in 30 minutes is not judged",
+				series: [
+					...requestSeries("/v1/models", [{ minutes: 60, perMinute: 20, errorShare: 0.001 }], { version: "stable-1" }),
+					...requestSeries("/v1/models", [{ minutes: 60, perMinute: 3, errorShare: 0.5 }], { version: "canary-2" }),
+				],
 				expect: [{ minutes: 45, alerts: [] }],
 			},
 		],

@@ -1,6 +1,6 @@
 // The generated tables of docs/slo.md: objectives with their budgets and detection times, the burn-rate conditions,
 // and every alert with its severity and runbook — so the documentation cannot drift from the rules.
-import { ALERT_MIN_REQUESTS, BURN_RATE_CONDITIONS, SLO_PERIOD_DAYS } from "../../src/slo/spec.ts";
+import { ALERT_MIN_BAD_EVENTS, ALERT_MIN_REQUESTS, BURN_RATE_CONDITIONS, SLO_PERIOD_DAYS } from "../../src/slo/spec.ts";
 import type { OperationalAlert } from "./operational-alerts.ts";
 import { burnThreshold, outageDetectionMinutes, type SloObjective, sloAlertName } from "./slo-rules.ts";
 
@@ -34,14 +34,14 @@ export function sloDocTables(objs: readonly SloObjective[], ops: readonly Operat
 	}
 	lines.push("", "### Burn-rate conditions", "");
 	lines.push(
-		"| Severity | Burn rate | Long window | Short window | Budget spent when it fires | Minimum requests (long window) |",
+		"| Severity | Burn rate | Long window | Short window | Budget spent when it fires | Minimum requests / bad requests (long window) |",
 		"|---|---|---|---|---|---|",
 	);
 	for (const c of BURN_RATE_CONDITIONS) {
 		const minutes = { "1h": 60, "6h": 360, "1d": 1440, "3d": 4320 }[c.long] ?? 0;
 		const spent = (c.factor * minutes) / (SLO_PERIOD_DAYS * 1440);
 		lines.push(
-			`| ${c.severity} | ${c.factor}× | ${c.long} | ${c.short} | ${pct(spent)} | ${ALERT_MIN_REQUESTS[c.severity]} |`,
+			`| ${c.severity} | ${c.factor}× | ${c.long} | ${c.short} | ${pct(spent)} | ${ALERT_MIN_REQUESTS[c.severity]} / ${ALERT_MIN_BAD_EVENTS[c.severity]} |`,
 		);
 	}
 	const infeasible = objs.flatMap((o) =>

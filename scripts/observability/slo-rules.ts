@@ -3,6 +3,7 @@
 // the maths. Every ratio is built from summed rates of counts (`sum(rate(bad)) / sum(rate(total))`), never from
 // averaged ratios, so routes and versions weigh by their traffic.
 import {
+	ALERT_MIN_BAD_EVENTS,
 	ALERT_MIN_REQUESTS,
 	BURN_RATE_CONDITIONS,
 	type BurnRateCondition,
@@ -23,6 +24,8 @@ export const METRIC = "http_server_request_duration_seconds";
 export const ALL_ROUTES = "all";
 /** Windows of the per-version rules (canary verdicts and the canary dashboard). */
 export const VERSION_WINDOWS = ["5m", "30m", "1h", "2h", "6h"] as const;
+/** Evaluation interval of the rule groups over windows of a day or more (the others use the global interval). */
+export const LONG_WINDOW_INTERVAL = "2m";
 
 export type SliKind = "availability" | "latency-p95" | "latency-p99";
 
@@ -95,6 +98,15 @@ export function objectives(
 	]);
 }
 
+/**
+ * The `le` matcher of a bucket bound. Integer bounds are written `2.0` by our exposition (and Prometheus 3), but `2`
+ * by the OTLP→Prometheus translation (Grafana Cloud, Mimir): match both, so the rules work on either path.
+ */
+export function leMatcher(bound: number): string {
+	const label = bucketLabel(bound);
+	return Number.isInteger(bound) ? `le=~"${bound}|${label.replace(".", "\\\\.")}"` : `le="${label}"`;
+}
+
 const sel = (...matchers: string[]) => `{${[`job="${JOB}"`, ...matchers].join(", ")}}`;
 
 /** Rate of bad events of one SLO over `w`, per `by` labels (0 where there were requests but nothing bad). */
@@ -104,8 +116,7 @@ function badRate(o: SloObjective, w: string, by: string, fn: "rate" | "increase"
 		return `sum by (${by}) (${fn}(${METRIC}_count${sel(m, 'http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${total})`;
 	}
 	// Good = answered (not 5xx) within the threshold, as the SloCounter counts it; bad = total − good.
-	const le = bucketLabel(o.thresholdSeconds ?? 0);
-	const good = `sum by (${by}) (${fn}(${METRIC}_bucket${sel(m, `le="${le}"`, 'http_response_status_code!~"5.."')}[${w}]))`;
+	const good = `sum by (${by}) (${fn}(${METRIC}_bucket${sel(m, leMatcher(o.thresholdSeconds ?? 0), 'http_response_status_code!~"5.."')}[${w}]))`;
 	return `${total} - on (${by}) (${good} or on (${by}) (0 * ${total}))`;
 }
 
@@ -133,7 +144,9 @@ export function recordingRules(objs: readonly SloObjective[] = objectives()): Ru
 			expr: `sum by (slo) (slo:errors:rate${w}) / on () group_left () (sum(slo:requests:rate${w}) > 0)`,
 			labels: { http_route: ALL_ROUTES },
 		});
-		return { name: `slo-sli-${w}`, rules };
+		// Day-long windows move slowly and cost the most (rate over days of raw samples): evaluate them less often.
+		const minutes = SLO_WINDOWS.find((x) => x.name === w)?.minutes ?? 0;
+		return { name: `slo-sli-${w}`, ...(minutes >= 1_440 ? { interval: LONG_WINDOW_INTERVAL } : {}), rules };
 	});
 
 	// Objectives as series (one per route seen in the period), the error budget remaining over the period.
@@ -147,7 +160,7 @@ export function recordingRules(objs: readonly SloObjective[] = objectives()): Ru
 		record: `slo:error_budget_remaining:ratio${period}`,
 		expr: `1 - slo:sli_error:ratio_rate${period}{http_route!="${ALL_ROUTES}"} / on (http_route, slo, slo_id) (1 - slo:objective:ratio)`,
 	});
-	groups.push({ name: "slo-budget", rules: budget });
+	groups.push({ name: "slo-budget", interval: LONG_WINDOW_INTERVAL, rules: budget });
 	return groups;
 }
 
@@ -165,7 +178,7 @@ export function versionRules(objs: readonly SloObjective[] = objectives()): Rule
 			{ record: requests, expr: `sum by (${by}) (increase(${METRIC}_count${sel()}[${w}]))` },
 			{
 				record: `slo_version:errors:increase${w}`,
-				expr: `sum by (${by}) (increase(${METRIC}_count${sel('http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${requests})`,
+				expr: `sum by (${by}) (increase(${METRIC}_count${sel('http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${requests}{http_route!="${ALL_ROUTES}"})`,
 			},
 		];
 		for (const o of objs) {
@@ -211,6 +224,13 @@ export function sloAlertName(o: Pick<SloObjective, "sli">, severity: BurnRateCon
 
 const round = (x: number) => Number(x.toPrecision(6));
 
+/** A window's length in seconds (`1h` → 3600), from SLO_WINDOWS. */
+function windowSeconds(w: string): number {
+	const found = SLO_WINDOWS.find((x) => x.name === w);
+	if (!found) throw new Error(`unknown window ${w}`);
+	return found.minutes * 60;
+}
+
 /**
  * Page and ticket alerts per SLO. A condition whose threshold would reach an error ratio of 1 or more (an objective
  * too loose for its factor: 14.4 × 10 % budget = 144 %) can never hold as written: it is replaced by "every request
@@ -238,7 +258,9 @@ export function sloAlerts(
 				const cmp = t === null ? ">= 1" : `> ${round(t)}`;
 				const ratio = (w: string) => `slo:sli_error:ratio_rate${w}{slo_id="${o.id}", http_route!="${ALL_ROUTES}"}`;
 				// The value is the long window's burn rate (error ratio ÷ budget), which the description shows.
-				return `(\n  (${ratio(c.long)} ${cmp}) / ${round(budget)}\n  and on (http_route) (${ratio(c.short)} ${cmp})\n  and on (http_route) (slo:requests:increase${c.long} >= ${ALERT_MIN_REQUESTS[severity]})\n)`;
+				// Guards: enough requests, and enough bad ones (rate × window seconds), in the long window.
+				const bad = `slo:errors:rate${c.long}{slo_id="${o.id}"} * ${windowSeconds(c.long)} >= ${ALERT_MIN_BAD_EVENTS[severity]}`;
+				return `(\n  (${ratio(c.long)} ${cmp}) / ${round(budget)}\n  and on (http_route) (${ratio(c.short)} ${cmp})\n  and on (http_route) (slo:requests:increase${c.long} >= ${ALERT_MIN_REQUESTS[severity]})\n  and on (http_route) (${bad})\n)`;
 			});
 			const windows = conditions.map((c) => `${c.factor}x over ${c.long} and ${c.short}`).join(", or ");
 			const what = o.sli === "availability" ? "errors (5xx)" : `requests slower than ${o.thresholdSeconds} s or failed`;
@@ -266,7 +288,7 @@ export function sloAlerts(
  * Minutes of a total outage (every request bad, steady traffic) until a page condition holds, after `historyMinutes`
  * of good traffic (default: enough to fill every window). A window of W minutes then holds min(t, W) bad minutes out
  * of min(W, history + t); with a full history the long window crosses factor × budget after factor × budget × W
- * minutes (52 s for 99.9 % at 14.4× over 1 h). Scanned in 0.1-minute steps, so shorter histories are exact too.
+ * minutes (52 s for 99.9 % at 14.4× over 1 h). Scanned in 0.01-minute steps, so shorter histories are exact too.
  */
 export function outageDetectionMinutes(o: SloObjective, historyMinutes = Number.POSITIVE_INFINITY): number {
 	const minutes = (w: string) => {
@@ -277,7 +299,7 @@ export function outageDetectionMinutes(o: SloObjective, historyMinutes = Number.
 	const ratio = (w: number, t: number) => Math.min(t, w) / Math.min(w, historyMinutes + t);
 	const times = BURN_RATE_CONDITIONS.filter((c) => c.severity === "page").map((c) => {
 		const threshold = burnThreshold(o, c);
-		for (let t = 0.1; t <= 30 * 1440; t = Math.round((t + 0.1) * 10) / 10) {
+		for (let t = 0.01; t <= 30 * 1440; t = Math.round((t + 0.01) * 100) / 100) {
 			const holds = (w: number) => (threshold === null ? ratio(w, t) >= 1 : ratio(w, t) > threshold);
 			if (holds(minutes(c.long)) && holds(minutes(c.short))) return t;
 		}

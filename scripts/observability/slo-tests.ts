@@ -1,7 +1,7 @@
 // Generated promtool scenarios for every SLO's burn-rate alerts (docs/slo.md#tests): a total outage pages within the
 // detection time the maths predicts (and not before), a steady 2x burn raises a ticket and never a page, a 0.5x
 // burn raises nothing, and a few failures on a quiet route do not page.
-import { BURN_RATE_CONDITIONS } from "../../src/slo/spec.ts";
+import { ALERT_MIN_BAD_EVENTS, ALERT_MIN_REQUESTS, BURN_RATE_CONDITIONS } from "../../src/slo/spec.ts";
 import { at, firing, labelText, requestSeries, type TestGroup, type TrafficSegment } from "./promtool-tests.ts";
 import { outageDetectionMinutes, type SloObjective, sloAlertName } from "./slo-rules.ts";
 
@@ -31,6 +31,9 @@ const bad = (o: SloObjective, share: number): Partial<TrafficSegment> =>
  */
 const HISTORY_MINUTES = 70;
 const RATE = 20; // requests per minute: 1 200 an hour, well above the low-traffic guard
+/** A busy route for the slow burns: at 200 a minute a 2x burn of a 99.9 % budget is 0.4 errors a minute, so the
+ * long windows collect the guard's minimum of bad events within the scenario. */
+const BUSY = 200;
 
 export function sloScenarios(objs: readonly SloObjective[]): TestGroup[] {
 	const groups: TestGroup[] = [];
@@ -65,7 +68,7 @@ export function sloScenarios(objs: readonly SloObjective[]): TestGroup[] {
 		groups.push({
 			name: `${o.id}: a 2x burn raises a ticket, not a page`,
 			interval: "1m",
-			input_series: requestSeries(route, [{ minutes: 120, perMinute: RATE, ...bad(o, 2 * budget) }]),
+			input_series: requestSeries(route, [{ minutes: 120, perMinute: BUSY, ...bad(o, 2 * budget) }]),
 			promql_expr_test: [only(ticket, "ticket", 90, true), ...[10, 60, 120].map((m) => only(page, "page", m, false))],
 		});
 
@@ -73,36 +76,55 @@ export function sloScenarios(objs: readonly SloObjective[]): TestGroup[] {
 		groups.push({
 			name: `${o.id}: a 0.5x burn raises nothing`,
 			interval: "1m",
-			input_series: requestSeries(route, [{ minutes: 120, perMinute: RATE, ...bad(o, 0.5 * budget) }]),
+			input_series: requestSeries(route, [{ minutes: 120, perMinute: BUSY, ...bad(o, 0.5 * budget) }]),
 			promql_expr_test: [10, 60, 120].flatMap((m) => [only(page, "page", m, false), only(ticket, "ticket", m, false)]),
 		});
 
-		// 4. A quiet route (1 request a minute: fewer than the guard's minimum in every page window) with a burst of
-		// failures. Where the burst crosses the fast page threshold in both windows (checked), only the guard keeps
-		// the page quiet.
-		const burst = 5;
+		// 4. The low-traffic guards. A quiet route (1 request a minute, no history) whose requests all fail for 10
+		// minutes: its ratios cross the fast page threshold in both windows (checked), it has the minimum of bad events,
+		// but fewer requests than the guard's minimum: no page.
 		const fast = BURN_RATE_CONDITIONS.find((c) => c.severity === "page" && c.long === "1h");
-		const threshold = (fast?.factor ?? 14.4) * budget;
-		const end = 40 + burst;
-		const crossed = (w: string) => ({
-			expr: `slo:sli_error:ratio_rate${w}{slo_id="${o.id}"} > bool ${Number(threshold.toPrecision(6))}`,
-			eval_time: at(end),
+		const threshold = Number(((fast?.factor ?? 14.4) * budget).toPrecision(6));
+		const crossed = (minutes: number, w: string) => ({
+			expr: `slo:sli_error:ratio_rate${w}{slo_id="${o.id}"} > bool ${threshold}`,
+			eval_time: at(minutes),
 			exp_samples: [{ labels: labelText({ http_route: route, slo: o.sli, slo_id: o.id }), value: 1 }],
 		});
-		const crosses = burst / end > threshold;
+		const burst = ALERT_MIN_BAD_EVENTS.page;
 		groups.push({
-			name: `${o.id}: ${burst} bad requests on a quiet route (1/min) do not page`,
+			name: `${o.id}: ${burst} failures on a quiet route (1/min, under ${ALERT_MIN_REQUESTS.page} requests) do not page`,
 			interval: "1m",
 			input_series: requestSeries(route, [
-				{ minutes: 40, perMinute: 1 },
 				{ minutes: burst, perMinute: 1, ...bad(o, 1) },
-				{ minutes: 20, perMinute: 1 },
+				{ minutes: 30, perMinute: 1 },
 			]),
 			promql_expr_test: [
-				...(crosses ? [crossed("1h"), crossed("5m")] : []),
-				...[end, end + 10, end + 20].map((m) => only(page, "page", m, false)),
+				crossed(burst, "1h"),
+				crossed(burst, "5m"),
+				...[burst, burst + 5, burst + 30].map((m) => only(page, "page", m, false)),
 			],
 		});
+		// And a route with enough requests but fewer bad ones than the guard's minimum: where those few cross the
+		// threshold in both windows (checked), only the bad-events guard keeps the page quiet.
+		const few = ALERT_MIN_BAD_EVENTS.page - 1;
+		const perMinute = 2; // 120 requests an hour: over the requests guard
+		// (with a margin: rate extrapolation moves a ratio by a few per cent)
+		if (few / (60 * perMinute) > 1.2 * threshold) {
+			groups.push({
+				name: `${o.id}: ${few} failures among ${60 * perMinute} requests an hour (under ${ALERT_MIN_BAD_EVENTS.page} bad events) do not page`,
+				interval: "1m",
+				input_series: requestSeries(route, [
+					{ minutes: 60, perMinute },
+					{ minutes: few, perMinute, ...bad(o, 1 / perMinute) },
+					{ minutes: 30, perMinute },
+				]),
+				promql_expr_test: [
+					crossed(60 + few, "1h"),
+					crossed(60 + few, "5m"),
+					...[60 + few, 60 + few + 10].map((m) => only(page, "page", m, false)),
+				],
+			});
+		}
 	}
 	return groups;
 }

@@ -116,8 +116,10 @@ export const BURN_RATE_CONDITIONS: readonly BurnRateCondition[] = [
 ];
 
 /**
- * The low-traffic guard: a burn-rate condition only holds with at least this many requests in its long window, so
- * a handful of failures on a quiet route cannot page (two errors in ten requests is a 20 % error ratio). Quiet
- * routes are still covered: the ticket conditions' long windows (1 d, 3 d) collect enough requests.
+ * The low-traffic guards: a burn-rate condition only holds with at least `ALERT_MIN_REQUESTS` requests and at least
+ * `ALERT_MIN_BAD_EVENTS` bad ones in its long window. A ratio of a handful of events is noise: two errors in ten
+ * requests is a 20 % error ratio, and one error in 121 requests already exceeds 6 × a 99.9 % budget. Quiet routes
+ * are still covered: ten failures within the window page, whatever the traffic.
  */
 export const ALERT_MIN_REQUESTS: Record<BurnRateCondition["severity"], number> = { page: 100, ticket: 100 };
+export const ALERT_MIN_BAD_EVENTS: Record<BurnRateCondition["severity"], number> = { page: 10, ticket: 10 };

@@ -21,6 +21,15 @@ const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml"
 	path.join(root, "alerts", f),
 );
 const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-"));
+/**
+ * The rule files as this test's Prometheus loads them: unchanged but for the day-long groups' `interval` (2m),
+ * dropped so every group evaluates at the test's 1 s (a group's first evaluation may otherwise wait its interval).
+ */
+const LOADED_RULES = RULE_FILES.map((f) => {
+	const copy = path.join(dir, path.basename(f));
+	writeFileSync(copy, readFileSync(f, "utf8").replace(/^ {4}interval: \w+\n/gm, ""));
+	return copy;
+});
 let server: DevServer;
 let prometheus: ChildProcess | undefined;
 let promBase = "";
@@ -180,7 +189,7 @@ beforeAll(async () => {
 			"  scrape_interval: 1s",
 			"  evaluation_interval: 1s",
 			"rule_files:",
-			...RULE_FILES.map((f) => `  - ${f}`),
+			...LOADED_RULES.map((f) => `  - ${f}`),
 			"scrape_configs:",
 			"  - job_name: edge-ai-api",
 			"    metrics_path: /metrics",
