@@ -34,7 +34,15 @@ export function cors(): MiddlewareHandler<AppEnv> {
 		return honoCors({
 			origin: allowAny ? "*" : (origin) => (origins.includes(origin) ? origin : null),
 			allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-			allowHeaders: ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key"],
+			// Cloudflare-Workers-Version-Key: browser clients keep a conversation on one version during a canary.
+			allowHeaders: [
+				"Authorization",
+				"Content-Type",
+				"X-API-Key",
+				"X-Request-ID",
+				"Idempotency-Key",
+				"Cloudflare-Workers-Version-Key",
+			],
 			exposeHeaders: EXPOSED_HEADERS,
 			maxAge: 600,
 		})(c, next);
