@@ -9,6 +9,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { CanaryError, Controller, canaryShare } from "./controller.ts";
 import { findK6, K6Error, overrideHeader, runSmoke, runTopUp } from "./k6.ts";
+import { versionProbe } from "./propagation.ts";
 import { prometheusSource, type SloSource, SloSourceError, sloApiSource } from "./slo-source.ts";
 import { type CanaryState, parseDuration, parseSteps, type Settings, StateError, stateStore } from "./state.ts";
 import type { VerdictPolicy } from "./verdict.ts";
@@ -32,8 +33,8 @@ options (start fixes the judging ones for the whole rollout):
   --window 5m            SLO window judged at each step (5m, 30m, 1h, 2h, 6h)
   --min-requests 100     per route and version in the window, or the step is inconclusive
   --max-ratio 1.1        canary vs stable, on rates
-  --min-effect-errors r  minimum effect for the relative error check (default: the route's error budget)
-  --min-effect-slow r    minimum effect for relative slow-request shares (default: 1 − quantile)
+  --min-effect-errors r  minimum effect for the relative error check (default: a quarter of the route's error budget)
+  --min-effect-slow r    minimum effect for relative slow-request shares (default: a quarter of 1 − quantile)
   --min-effect-ms 50     minimum effect for relative p95/p99 (Prometheus)
   --alpha 0.05           significance level of a failure
   --require-route r      a route that must be judged (repeatable)
@@ -41,6 +42,7 @@ options (start fixes the judging ones for the whole rollout):
   --max-inconclusive 10  inconclusive evaluations at one step that roll back
   --top-up               send k6 traffic at equal rates to both versions when short of samples
   --top-up-rate 10       top-up iterations per second per version
+  --propagation-timeout 30s  how long the new version may take to answer pinned requests before the smoke (0: no wait)
 Prometheus instead of /v1/slo: set PROMETHEUS_URL.`;
 
 class UsageError extends Error {}
@@ -77,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
 			"max-inconclusive": { type: "string" },
 			"top-up": { type: "boolean" },
 			"top-up-rate": { type: "string" },
+			"propagation-timeout": { type: "string" },
 			reason: { type: "string" },
 			json: { type: "boolean" },
 			help: { type: "boolean", short: "h" },
@@ -116,6 +119,7 @@ async function main(argv: string[]): Promise<number> {
 			max_inconclusive: number("max-inconclusive", values["max-inconclusive"], 10),
 			top_up: values["top-up"] ?? false,
 			top_up_rate: number("top-up-rate", values["top-up-rate"], 10),
+			propagation_timeout_ms: values["propagation-timeout"] ? parseDuration(values["propagation-timeout"]) : 30_000,
 		};
 		if (!values.tag) throw new UsageError("start needs --tag <git sha>");
 		if (!settings.url) throw new UsageError("start needs --url <service base URL> (or CANARY_URL) for the smoke test");
@@ -150,6 +154,15 @@ async function main(argv: string[]): Promise<number> {
 		store,
 		source,
 		smoke: (versionId) => runSmoke({ cwd, baseUrl: url, apiKey, script: platform.scriptName, versionId, k6 }),
+		...(settings.propagation_timeout_ms > 0 && url
+			? {
+					awaitVersion: versionProbe({
+						baseUrl: url,
+						script: platform.scriptName,
+						timeoutMs: settings.propagation_timeout_ms,
+					}),
+				}
+			: {}),
 		topUp: settings.top_up
 			? (versions, iterations) =>
 					runTopUp({
@@ -212,8 +225,9 @@ async function main(argv: string[]): Promise<number> {
 				return 0;
 			}
 			const step = state.steps[state.step];
+			const share = canaryShare(live, state.canary_version);
 			console.log(
-				`canary ${state.tag}: ${state.phase}, ${canaryShare(live, state.canary_version)} % live` +
+				`canary ${state.tag}: ${state.phase}, ${share === null ? "not in the live deployment" : `${share} % live`}` +
 					(step
 						? `, step ${state.step + 1}/${state.steps.length} (${step.percent} %, bake ${step.intervalMs / 1000} s)`
 						: "") +

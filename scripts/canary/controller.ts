@@ -7,7 +7,8 @@ import type { Deployment, PendingMigration, Platform } from "./wrangler.ts";
  * The canary loop, as a state machine over the state file (docs/canary.md#the-loop):
  *
  *   start: stable = the version at 100 % → upload the new version → deploy NEW@0 STABLE@100
- *   smoke: the smoke test against NEW only (version override) → first step, or abort
+ *   smoke: wait until NEW answers with the version override (propagation) → the smoke test against NEW only →
+ *          first step, or abort
  *   step:  wait the step's interval → read per-version SLO numbers → verdict →
  *          pass: next step (the step before 100 % passing promotes: NEW@100) ·
  *          fail: after `maxFailures` failed evaluations abort, else re-bake ·
@@ -16,7 +17,8 @@ import type { Deployment, PendingMigration, Platform } from "./wrangler.ts";
  *
  * Every external action is bracketed by state writes (`pending_percent` before a deploy), and every command starts
  * by reconciling the state with the live deployment, so a crash at any point resumes without repeating a step's
- * bake or skipping one. Dependencies (platform, SLO source, smoke, top-up, clock, sleep) are injected.
+ * bake or skipping one, an upload, or a rollback. Dependencies (platform, SLO source, propagation probe, smoke,
+ * top-up, clock, sleep) are injected.
  *
  * @example
  * ```ts
@@ -30,6 +32,11 @@ export type ControllerOptions = {
 	store: StateStore;
 	source: SloSource | null;
 	smoke: (versionId: string) => Promise<{ ok: true } | { ok: false; reason: string }>;
+	/**
+	 * Waits until the new version answers requests pinned to it (a deployment takes seconds to propagate), before
+	 * the smoke test; absent: no wait.
+	 */
+	awaitVersion?: (versionId: string) => Promise<{ ok: true; waitedMs: number } | { ok: false; reason: string }>;
 	/** Sends `iterations` of top-up traffic to each version; null: no top-up. */
 	topUp: ((versions: { canary: string; stable: string }, iterations: number) => Promise<void>) | null;
 	policy: VerdictPolicy;
@@ -49,6 +56,7 @@ export class CanaryError extends Error {}
 export type StepResult = "advanced" | "held" | "promoted" | "aborted";
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const utf8 = new TextEncoder();
 
 export function migrationRefusal(p: PendingMigration, platform: Pick<Platform, "env">): string {
 	const env = platform.env ? ` --env ${platform.env}` : "";
@@ -80,8 +88,15 @@ export class Controller {
 	}
 
 	private message(state: CanaryState, what: string) {
-		// The API truncates deployment messages to 100 bytes; keep the tag first.
-		return `canary ${state.tag}: ${what}`.slice(0, 100);
+		// The API keeps 100 bytes of a deployment message: the tag first, cut at a character (UTF-8), never inside one.
+		let out = "";
+		let bytes = 0;
+		for (const ch of `canary ${state.tag}: ${what}`) {
+			bytes += utf8.encode(ch).length;
+			if (bytes > 100) break;
+			out += ch;
+		}
+		return out;
 	}
 
 	private async deploy(state: CanaryState, percent: number, what: string): Promise<void> {
@@ -106,8 +121,12 @@ export class Controller {
 		this.log("deployed", state, { percent, deployment, split });
 	}
 
-	/** The live deployment, checked against the state: a crash between a deploy and its state write is adopted. */
-	private async reconcile(state: CanaryState): Promise<CanaryState> {
+	/**
+	 * The live deployment, checked against the state: a crash between a deploy and its state write is adopted.
+	 * Returns the canary's live share — null when it is not in the deployment at all, which is not 0 %: at 0 % the
+	 * version override reaches it, absent it does not.
+	 */
+	private async reconcile(state: CanaryState): Promise<number | null> {
 		const live = await this.o.platform.currentDeployment();
 		const ids = new Set([state.stable_version, state.canary_version]);
 		const foreign = live.versions.filter((v) => !ids.has(v.versionId));
@@ -116,34 +135,34 @@ export class Controller {
 				`the live deployment has version(s) ${foreign.map((v) => `${v.versionId} at ${v.percent} %`).join(", ")} that this canary did not deploy: someone deployed outside the controller; check \`wrangler deployments status\`, then abort or remove ${this.o.store.file}`,
 			);
 		}
-		const canaryPercent = canaryShare(live, state.canary_version);
+		const share = canaryShare(live, state.canary_version);
 		if (state.pending_percent !== null) {
-			this.log("reconciled", state, {
-				pending_percent: state.pending_percent,
-				live_percent: canaryPercent,
-				adopted: canaryPercent === state.pending_percent,
-			});
-			if (canaryPercent === state.pending_percent) {
+			// A deploy that named the canary went through only if the canary is in the deployment at that share.
+			const adopted = share !== null && share === state.pending_percent;
+			this.log("reconciled", state, { pending_percent: state.pending_percent, live_percent: share, adopted });
+			if (adopted) {
 				// The deploy went through before the crash: its bake starts now (never shorter than planned).
-				state.percent = canaryPercent;
+				state.percent = share;
 				state.step_started_at = iso(this.o.now());
 			}
 			state.pending_percent = null;
 			this.save(state);
 		}
-		if (canaryPercent !== state.percent) {
-			if (canaryPercent === 0 && state.phase !== "smoke" && state.phase !== "uploading") {
-				state.phase = "aborted";
-				state.reason = "rolled back outside the controller (the canary no longer receives traffic)";
-				this.save(state);
-				this.log("aborted", state, { reason: state.reason });
-				return state;
-			}
-			throw new CanaryError(
-				`the live split (canary at ${canaryPercent} %) differs from the controller's (${state.percent} %): the deployment was changed outside the controller; promote or abort explicitly`,
-			);
+		if (state.phase === "smoke") {
+			// At 0 %, or not deployed at all (the 0 % deploy never happened: step() makes it again).
+			if (share === null || share === 0) return share;
+		} else if (share === state.percent) {
+			return share;
+		} else if (share === null || share === 0) {
+			state.phase = "aborted";
+			state.reason = "rolled back outside the controller (the canary no longer receives traffic)";
+			this.save(state);
+			this.log("aborted", state, { reason: state.reason });
+			return share;
 		}
-		return state;
+		throw new CanaryError(
+			`the live split (canary at ${share} %) differs from the controller's (${state.percent} %): the deployment was changed outside the controller; promote or abort explicitly`,
+		);
 	}
 
 	private load(): CanaryState {
@@ -166,7 +185,7 @@ export class Controller {
 		let state: CanaryState;
 		if (existing && existing.phase === "uploading" && existing.tag === input.tag) {
 			state = existing;
-			this.log("resumed", state, { phase: state.phase });
+			this.log("resumed", state, { phase: state.phase, uploaded: state.canary_version !== null });
 		} else {
 			const live = await this.o.platform.currentDeployment();
 			if (live.versions.length !== 1 || live.versions[0]?.percent !== 100) {
@@ -200,10 +219,12 @@ export class Controller {
 			this.save(state);
 			this.log("started", state, { steps: input.steps.map((s) => s.percent) });
 		}
-		const canary = await this.o.platform.upload(state.tag, state.message);
-		state.canary_version = canary;
-		this.save(state);
-		this.log("uploaded", state, {});
+		// A crash after the upload's save but before the 0 % deploy's resumes from the saved version: no second upload.
+		if (state.canary_version === null) {
+			state.canary_version = await this.o.platform.upload(state.tag, state.message);
+			this.save(state);
+			this.log("uploaded", state, {});
+		}
 		state.phase = "smoke";
 		await this.deploy(state, 0, "0 % (smoke test)");
 		return state;
@@ -222,15 +243,35 @@ export class Controller {
 	 * state file; a finished rollout is reported, not repeated.
 	 */
 	async step(): Promise<StepResult> {
-		let state = this.load();
+		const state = this.load();
 		if (state.phase === "promoted") return "promoted";
-		if (state.phase === "aborted") return "aborted";
+		if (state.phase === "aborted") {
+			// A rollback whose deploy failed (or a canary still live after one) is retried, not left at its share.
+			if (await this.rollbackUnfinished(state)) await this.rollback(state);
+			return "aborted";
+		}
 		if (state.phase === "uploading")
 			throw new CanaryError(`the upload of ${state.tag} did not finish: run start --tag ${state.tag} again`);
-		state = await this.reconcile(state);
-		if (state.phase === "aborted") return "aborted";
+		const share = await this.reconcile(state);
+		// Reconciling may find the canary rolled back outside the controller.
+		if ((state.phase as CanaryState["phase"]) === "aborted") return "aborted";
 		if (state.phase === "smoke") {
 			const canary = state.canary_version ?? "";
+			if (share === null) {
+				// The 0 % deploy of start failed (or never happened): the override cannot reach a version that is not
+				// in the deployment, so the smoke test would judge stable's answers. Deploy it first.
+				this.log("redeploying", state, { percent: 0, live_percent: null });
+				await this.deploy(state, 0, "0 % (smoke test)");
+			}
+			if (this.o.awaitVersion) {
+				const reached = await this.o.awaitVersion(canary);
+				if (!reached.ok) {
+					this.log("propagation-failed", state, { reason: reached.reason });
+					await this.abort(reached.reason);
+					return "aborted";
+				}
+				this.log("propagated", state, { waited_ms: reached.waitedMs });
+			}
 			this.log("smoke-started", state, {});
 			const smoke = await this.o.smoke(canary);
 			if (!smoke.ok) {
@@ -340,6 +381,11 @@ export class Controller {
 			throw new CanaryError(`the canary of ${state.tag} was aborted: ${state.reason ?? ""}`);
 		if (!state.canary_version) throw new CanaryError(`the upload of ${state.tag} did not finish: nothing to promote`);
 		await this.reconcile(state);
+		if ((state.phase as CanaryState["phase"]) === "aborted") {
+			throw new CanaryError(
+				`refusing to promote ${state.tag}: the live deployment no longer sends it traffic (rolled back outside the controller), so the rollout is recorded as aborted; start a new canary of it to roll it out again`,
+			);
+		}
 		await this.deploy(state, 100, "promoted (100 %)");
 		state.phase = "promoted";
 		state.reason = reason;
@@ -349,28 +395,43 @@ export class Controller {
 
 	async abort(reason: string): Promise<void> {
 		const state = this.load();
-		// An abort whose rollback deploy failed (pending 0 %) may be retried; a finished one may not.
-		const retry = state.phase === "aborted" && state.pending_percent !== null;
-		if (!retry && (state.phase === "aborted" || state.phase === "promoted"))
-			throw new CanaryError(`the canary of ${state.tag} is already ${state.phase}`);
+		if (state.phase === "promoted") throw new CanaryError(`the canary of ${state.tag} is already promoted`);
+		if (state.phase === "aborted") {
+			// An abort whose rollback deploy failed may be retried (with its first reason); a finished one may not.
+			if (!(await this.rollbackUnfinished(state)))
+				throw new CanaryError(`the canary of ${state.tag} is already aborted`);
+			await this.rollback(state);
+			return;
+		}
 		state.phase = "aborted";
-		state.reason = retry ? state.reason : reason;
-		// The deploy may fail (API down): the state says aborted with a pending 0 %; a retry of `abort` redeploys.
+		state.reason = reason;
+		await this.rollback(state);
+	}
+
+	/**
+	 * Whether an aborted rollout still needs its rollback deploy: it was interrupted (the state still says
+	 * `pending_percent`), or the live split still gives the canary traffic.
+	 */
+	private async rollbackUnfinished(state: CanaryState): Promise<boolean> {
+		if (!state.canary_version) return false;
+		const share = canaryShare(await this.o.platform.currentDeployment(), state.canary_version);
+		const unfinished = state.pending_percent !== null || (share !== null && share > 0);
+		if (unfinished)
+			this.log("rollback-retried", state, { pending_percent: state.pending_percent, live_percent: share });
+		return unfinished;
+	}
+
+	/** STABLE@100 for an aborted state. The deploy may fail (API down): the state keeps a pending 0 % to retry. */
+	private async rollback(state: CanaryState): Promise<void> {
 		if (state.canary_version) {
 			state.pending_percent = 0;
 			this.save(state);
-			const deployment = await this.o.platform.deploy(
-				[{ versionId: state.stable_version, percent: 100 }],
-				this.message(state, `aborted: ${reason}`),
-			);
+			const split = [{ versionId: state.stable_version, percent: 100 }];
+			const deployment = await this.o.platform.deploy(split, this.message(state, `aborted: ${state.reason ?? ""}`));
 			state.percent = 0;
 			state.pending_percent = null;
 			this.save(state);
-			this.log("deployed", state, {
-				percent: 0,
-				deployment,
-				split: [{ versionId: state.stable_version, percent: 100 }],
-			});
+			this.log("deployed", state, { percent: 0, deployment, split });
 		} else {
 			this.save(state);
 		}
@@ -383,6 +444,8 @@ export class Controller {
 	}
 }
 
-export function canaryShare(d: Deployment, canary: string | null): number {
-	return d.versions.find((v) => v.versionId === canary)?.percent ?? 0;
+/** The canary's share of the deployment (%), or null when it is not in it (which is not 0 %: see reconcile). */
+export function canaryShare(d: Deployment, canary: string | null): number | null {
+	if (canary === null) return null;
+	return d.versions.find((v) => v.versionId === canary)?.percent ?? null;
 }

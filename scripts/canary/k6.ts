@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { z } from "zod";
 
 /**
  * k6 for the controller: the 0 % smoke test (load/smoke.js, owned by the load tests) against the new version only,
@@ -9,7 +11,9 @@ import path from "node:path";
  *
  * The smoke pins the new version with `Cloudflare-Workers-Version-Overrides: <script>="<id>"` and sets
  * `EXPECT_VERSION=<id>`: every response's `X-Worker-Version` must be that id, so an override the platform did not
- * apply (a silent fallback to stable) fails the smoke instead of passing it on stable's answers.
+ * apply (a silent fallback to stable) fails the smoke instead of passing it on stable's answers. A failed smoke is
+ * explained from k6's `--summary-export` (every check with failures, every crossed threshold), not only from what
+ * the script logged: the rollback reason names what broke.
  *
  * @example
  * ```ts
@@ -67,6 +71,76 @@ function consoleErrors(output: string): string[] {
 		});
 }
 
+type SummaryGroup = {
+	checks?: Record<string, { name: string; passes: number; fails: number }>;
+	groups?: Record<string, SummaryGroup>;
+};
+const SummaryGroupSchema: z.ZodType<SummaryGroup> = z.lazy(() =>
+	z.object({
+		checks: z.record(z.string(), z.object({ name: z.string(), passes: z.number(), fails: z.number() })).optional(),
+		groups: z.record(z.string(), SummaryGroupSchema).optional(),
+	}),
+);
+/** k6's `--summary-export` file (k6 0.48), as far as a failure reason needs it. */
+const SummaryExportSchema = z.object({
+	root_group: SummaryGroupSchema,
+	// `thresholds: { "rate==1": true }`: true means crossed (failed).
+	metrics: z.record(z.string(), z.object({ thresholds: z.record(z.string(), z.boolean()).optional() }).passthrough()),
+});
+
+/** Checks with failures (`name (fails/total)`) and crossed thresholds (`metric: expression`) of a summary export. */
+export function summaryFailures(summary: unknown): { checks: string[]; thresholds: string[] } | null {
+	const parsed = SummaryExportSchema.safeParse(summary);
+	if (!parsed.success) return null;
+	const checks: string[] = [];
+	const walk = (g: SummaryGroup) => {
+		for (const c of Object.values(g.checks ?? {}))
+			if (c.fails > 0) checks.push(`${c.name} (${c.fails}/${c.passes + c.fails} failed)`);
+		for (const sub of Object.values(g.groups ?? {})) walk(sub);
+	};
+	walk(parsed.data.root_group);
+	const thresholds = Object.entries(parsed.data.metrics)
+		.flatMap(([metric, m]) =>
+			Object.entries(m.thresholds ?? {})
+				.filter(([, crossed]) => crossed)
+				.map(([expr]) => `${metric}: ${expr}`),
+		)
+		.sort();
+	return { checks, thresholds };
+}
+
+/**
+ * Why a smoke run failed, in one line: a version mismatch (the override was not applied) first, else the failed
+ * checks and crossed thresholds of the summary, else the script's first console error or k6's last line.
+ */
+export function smokeFailureReason(versionId: string, code: number | null, summary: unknown, output: string): string {
+	const failures = summaryFailures(summary);
+	const errors = consoleErrors(output);
+	const versionCheck = failures?.checks.find((c) => c.includes("X-Worker-Version"));
+	const versionError = errors.find((e) => e.includes("X-Worker-Version"));
+	let detail: string;
+	if (versionCheck || versionError) {
+		detail = `responses did not come from ${versionId} (the override was not applied): ${versionCheck ?? versionError}`;
+	} else if (failures && (failures.checks.length > 0 || failures.thresholds.length > 0)) {
+		detail = [
+			failures.checks.length > 0 ? `failed checks: ${failures.checks.join("; ")}` : "",
+			failures.thresholds.length > 0 ? `thresholds crossed: ${failures.thresholds.join(", ")}` : "",
+			errors[0] ? `first error: ${errors[0]}` : "",
+		]
+			.filter(Boolean)
+			.join(" — ");
+	} else {
+		detail =
+			errors[0] ??
+			output
+				.split("\n")
+				.filter((l) => l.trim())
+				.at(-1) ??
+			"no output";
+	}
+	return `smoke test failed (k6 exit ${code}): ${detail.slice(0, 600)}`;
+}
+
 export async function runSmoke(options: {
 	cwd: string;
 	baseUrl: string;
@@ -79,26 +153,33 @@ export async function runSmoke(options: {
 	const bin = options.k6 ?? findK6(options.cwd);
 	const file = options.smokeFile ?? path.join(options.cwd, "load", "smoke.js");
 	if (!existsSync(file)) throw new K6Error(`the smoke test ${file} does not exist`);
-	const { code, output } = await runK6(bin, options.cwd, ["run", "--quiet", "--no-color", file], {
-		BASE_URL: options.baseUrl,
-		API_KEY: options.apiKey,
-		VERSION_OVERRIDE: overrideHeader(options.script, options.versionId),
-		EXPECT_VERSION: options.versionId,
-		// Ids the smoke creates (documents, conversations) must not collide with an earlier run's (24 chars at most).
-		RUN_ID: `cn-${options.versionId.slice(0, 8)}-${Date.now().toString(36)}`,
-	});
-	if (code === 0) return { ok: true };
-	const errors = consoleErrors(output);
-	const versionMismatch = errors.find((e) => e.includes("X-Worker-Version"));
-	const detail = versionMismatch
-		? `responses did not come from ${options.versionId} (the override was not applied): ${versionMismatch}`
-		: (errors[0] ??
-			output
-				.split("\n")
-				.filter((l) => l.trim())
-				.at(-1) ??
-			"no output");
-	return { ok: false, reason: `smoke test failed (k6 exit ${code}): ${detail.slice(0, 400)}` };
+	const dir = mkdtempSync(path.join(tmpdir(), "canary-smoke-"));
+	const summaryFile = path.join(dir, "summary.json");
+	try {
+		const { code, output } = await runK6(
+			bin,
+			options.cwd,
+			["run", "--quiet", "--no-color", "--summary-export", summaryFile, file],
+			{
+				BASE_URL: options.baseUrl,
+				API_KEY: options.apiKey,
+				VERSION_OVERRIDE: overrideHeader(options.script, options.versionId),
+				EXPECT_VERSION: options.versionId,
+				// Ids the smoke creates (documents, conversations) must not collide with an earlier run's (24 chars at most).
+				RUN_ID: `cn-${options.versionId.slice(0, 8)}-${Date.now().toString(36)}`,
+			},
+		);
+		if (code === 0) return { ok: true };
+		let summary: unknown = null;
+		try {
+			summary = JSON.parse(readFileSync(summaryFile, "utf8"));
+		} catch {
+			// k6 died before its summary (a script error): the output says why.
+		}
+		return { ok: false, reason: smokeFailureReason(options.versionId, code, summary, output) };
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
 }
 
 /** Sends `iterations` of the top-up mix to each version at `rate` iterations/s per version. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { sloFor } from "../../src/slo/spec.ts";
-import type { LatencyStat, RouteSample, VersionStats } from "./verdict.ts";
+import type { HistogramBucket, LatencyStat, RouteSample, VersionStats } from "./verdict.ts";
 
 /**
  * Where the per-version SLO numbers come from: the service's own `GET /v1/slo` (exact counts from the `SloCounter`
@@ -82,8 +82,9 @@ export function samplesFromReport(
 		const latency: LatencyStat[] = w.latency.map((l) => ({
 			quantile: l.quantile,
 			thresholdMs: l.threshold_ms,
-			// compliance = fast / total, from exact counts: round away the float error.
-			slow: w.requests === 0 ? 0 : w.requests - Math.round((l.compliance ?? 0) * w.requests),
+			// compliance = fast / total, from exact counts: round away the float error. No compliance for a window with
+			// requests is no number, never zero slow requests.
+			slow: w.requests === 0 ? 0 : l.compliance === null ? null : w.requests - Math.round(l.compliance * w.requests),
 			valueMs: null,
 		}));
 		const entry = byRoute.get(r.route) ?? {
@@ -165,9 +166,10 @@ export const PROMETHEUS_WINDOWS = ["5m", "30m", "1h", "2h", "6h"];
 /**
  * Reads the per-version recording rules from Prometheus: `slo_version:requests:increase<w>`,
  * `slo_version:errors:increase<w>`, `slo_version:sli_error:ratio_rate<w>{slo="latency-p95"|"latency-p99"}` and
- * `slo_version:latency_seconds:p95_rate<w>` / `p99`, by `http_route` and `version`. `increase()` extrapolates, so
- * counts are rounded to whole requests before the tests; objectives come from the local SLO spec (the same module the
- * rules were generated from).
+ * `slo_version:latency_seconds:p95_rate<w>` / `p99`, by `http_route` and `version`, and the latency histogram over
+ * the same window (`increase(http_server_request_duration_seconds_bucket[w])` by route, version and `le`: the quantile
+ * check tests an excess against a bucket bound). `increase()` extrapolates, so counts are rounded to whole requests
+ * before the tests; objectives come from the local SLO spec (the same module the rules were generated from).
  */
 export function prometheusSource(options: { url: string; fetch?: FetchLike; timeoutMs?: number }): SloSource {
 	const doFetch = options.fetch ?? fetch;
@@ -195,7 +197,7 @@ export function prometheusSource(options: { url: string; fetch?: FetchLike; time
 					`no version recording rules for window "${window}" (have ${PROMETHEUS_WINDOWS.join(", ")})`,
 				);
 			const sel = `{version=~"${versions.canary}|${versions.stable}",http_route!="all"}`;
-			const [requests, errors, slow, p95, p99] = await Promise.all([
+			const [requests, errors, slow, p95, p99, buckets] = await Promise.all([
 				query(`slo_version:requests:increase${window}${sel}`),
 				query(`slo_version:errors:increase${window}${sel}`),
 				query(
@@ -203,6 +205,11 @@ export function prometheusSource(options: { url: string; fetch?: FetchLike; time
 				),
 				query(`slo_version:latency_seconds:p95_rate${window}${sel}`),
 				query(`slo_version:latency_seconds:p99_rate${window}${sel}`),
+				// The histogram itself (the quantile check tests an excess against a bucket bound): the same series the
+				// p95/p99 rules aggregate, over the same window.
+				query(
+					`sum by (http_route, version, le) (increase(http_server_request_duration_seconds_bucket{job="edge-ai-api",version=~"${versions.canary}|${versions.stable}",http_route!="all"}[${window}]))`,
+				),
 			]);
 			const key = (m: Record<string, string>) => `${m.http_route ?? ""}\u0000${m.version ?? ""}`;
 			const lookup = (
@@ -214,6 +221,19 @@ export function prometheusSource(options: { url: string; fetch?: FetchLike; time
 				return map;
 			};
 			const errorsBy = lookup(errors);
+			const histograms = new Map<string, HistogramBucket[]>();
+			for (const b of buckets) {
+				const le = b.metric.le;
+				if (le === undefined || Number.isNaN(b.value)) continue;
+				const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le) * 1000;
+				if (Number.isNaN(bound)) continue;
+				// `le="1"` and `le="1.0"` (scrape and OTLP spellings) are one bound.
+				const list = histograms.get(key(b.metric)) ?? [];
+				const same = list.find((x) => x.leMs === bound);
+				if (same) same.count += Math.round(b.value);
+				else list.push({ leMs: bound, count: Math.round(b.value) });
+				histograms.set(key(b.metric), list);
+			}
 			const quantiles = new Map([
 				[0.95, lookup(p95)],
 				[0.99, lookup(p99)],
@@ -237,12 +257,20 @@ export function prometheusSource(options: { url: string; fetch?: FetchLike; time
 					return {
 						quantile: l.quantile,
 						thresholdMs: l.thresholdMs,
-						slow: ratio === undefined || Number.isNaN(ratio) ? 0 : Math.round(ratio * n),
+						// A missing (or NaN) ratio for a version with requests is no number, never zero slow requests.
+						slow: n === 0 ? 0 : ratio === undefined || Number.isNaN(ratio) ? null : Math.round(ratio * n),
 						// histogram_quantile is NaN without samples and +Inf past the last bucket.
 						valueMs: q === undefined || !Number.isFinite(q) ? null : q * 1000,
 					};
 				});
-				stats.set(key(r.metric), { requests: n, errors: Math.round(errorsBy.get(key(r.metric)) ?? 0), latency });
+				const histogram = histograms.get(key(r.metric))?.sort((a, b) => a.leMs - b.leMs) ?? null;
+				stats.set(key(r.metric), {
+					requests: n,
+					// The errors rule is `… or 0 * requests`: present for every series the requests rule has.
+					errors: Math.round(errorsBy.get(key(r.metric)) ?? 0),
+					latency,
+					histogram,
+				});
 				if (!samples.has(route)) {
 					samples.set(route, {
 						route,

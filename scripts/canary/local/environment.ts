@@ -26,6 +26,8 @@ export const SCRIPT = "edge-ai-api";
 export const ACCOUNT_ID = "0000000000000000000000000rehearse";
 export const API_TOKEN = "rehearsal-token";
 export const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+/** The local seed's admin client (migrations/local/seed.sql; local only). */
+const LOCAL_ADMIN = { id: "admin", secret: "admin-secret" };
 
 export type BackendSpec = {
 	/** Service binding name in the router, and the Worker's name suffix. */
@@ -96,8 +98,37 @@ export type RehearsalEnvironment = {
 	dir: string;
 	routerLines(): RouterLine[];
 	output(): string;
+	/**
+	 * An API key (scopes chat, rag:read, rag:write, metrics:read) of a new tenant: what one smoke test writes
+	 * (documents, conversations) is that tenant's alone, so one run's leftovers — an aborted smoke stops before its
+	 * deletes — cannot change another's answers. The SLO counters stay shared: they count per version, not tenant.
+	 */
+	tenantKey(tenant: string): Promise<string>;
 	stop(): Promise<void>;
 };
+
+/** Creates an API key of `tenant` through the admin API (an access token of the local admin client first). */
+async function createTenantKey(url: string, tenant: string): Promise<string> {
+	const token = await fetch(`${url}/v1/auth/token`, {
+		method: "POST",
+		headers: { Authorization: `Basic ${Buffer.from(`${LOCAL_ADMIN.id}:${LOCAL_ADMIN.secret}`).toString("base64")}` },
+		body: new URLSearchParams({ grant_type: "client_credentials", scope: "admin" }),
+	});
+	if (!token.ok) throw new Error(`admin token: ${token.status} ${(await token.text()).slice(0, 300)}`);
+	const { access_token } = (await token.json()) as { access_token: string };
+	const res = await fetch(`${url}/v1/admin/api-keys`, {
+		method: "POST",
+		headers: { Authorization: `Bearer ${access_token}`, "Content-Type": "application/json" },
+		body: JSON.stringify({
+			tenant,
+			subject: tenant,
+			scopes: ["chat", "rag:read", "rag:write", "metrics:read"],
+			name: `canary rehearsal ${tenant}`,
+		}),
+	});
+	if (!res.ok) throw new Error(`creating an API key of ${tenant}: ${res.status} ${(await res.text()).slice(0, 300)}`);
+	return ((await res.json()) as { key: string }).key;
+}
 
 function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
@@ -342,6 +373,7 @@ export async function startRehearsalEnvironment(options: {
 		},
 		routerLines: () => lines,
 		output: () => output,
+		tenantKey: (tenant) => createTenantKey(url, tenant),
 		async stop() {
 			await stopChild();
 			await api.stop();

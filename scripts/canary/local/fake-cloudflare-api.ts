@@ -94,8 +94,11 @@ export type FakeCloudflareApi = {
 	version(name: string, id: string): ApiVersion | undefined;
 	/** Calls made to change state (uploads and deployments), for assertions. */
 	mutations(): RecordedCall[];
-	/** Listeners run after each accepted deployment (the rehearsal's router reads the split this way too). */
-	onDeployment(listener: (script: string, deployment: ApiDeployment) => void): void;
+	/**
+	 * Listeners run after each accepted deployment, before the API answers (a test can kill the caller there: a crash
+	 * between a deploy and the caller's record of it). Returns a function that removes the listener.
+	 */
+	onDeployment(listener: (script: string, deployment: ApiDeployment) => void): () => void;
 	stop(): Promise<void>;
 };
 
@@ -443,6 +446,10 @@ export async function startFakeCloudflareApi(
 		mutations: () => calls.filter((c) => c.method !== "GET"),
 		onDeployment: (l) => {
 			listeners.push(l);
+			return () => {
+				const i = listeners.indexOf(l);
+				if (i >= 0) listeners.splice(i, 1);
+			};
 		},
 		stop: () =>
 			new Promise<void>((resolve) => {

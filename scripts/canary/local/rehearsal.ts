@@ -13,13 +13,15 @@ export type ControllerRun = { code: number | null; transitions: Transition[]; st
 
 /**
  * Runs `scripts/canary/cli.ts <args>` with the rehearsal's environment. `onTransition` sees each JSON line as it
- * comes and may return "kill" to SIGKILL the controller there (the crash tests).
+ * comes and may return "kill" to SIGKILL the controller there (the crash tests); `onSpawn` receives a function that
+ * SIGKILLs it at any other moment (e.g. from the fake API, while wrangler's deploy is being answered).
  */
 export function runController(
 	root: string,
 	env: Record<string, string>,
 	args: string[],
 	onTransition: (t: Transition) => undefined | "kill" = () => undefined,
+	onSpawn: (kill: () => void) => void = () => {},
 ): Promise<ControllerRun> {
 	return new Promise((resolve, reject) => {
 		const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "canary", "cli.ts"), ...args], {
@@ -27,6 +29,7 @@ export function runController(
 			env: { ...process.env, ...env },
 			stdio: ["ignore", "pipe", "pipe"],
 		});
+		onSpawn(() => child.kill("SIGKILL"));
 		const transitions: Transition[] = [];
 		let stderr = "";
 		let partial = "";
@@ -129,6 +132,8 @@ export type PhaseReport = {
 	verdictToRollbackSeconds: number | null;
 	candidateRequests: number;
 	candidateBadRequests: number;
+	/** The candidate's 5xx answers (bad by status alone: latency depends on how busy the machine is). */
+	candidateErrors: number;
 	/** The candidate's share in each deployment that named it, in order (%). */
 	canaryShares: number[];
 	/** The live split when the phase ended. */
@@ -184,6 +189,7 @@ export function phaseReport(
 		verdictToRollbackSeconds: secondsBetween(detectedAt, rollback),
 		candidateRequests: mine.length,
 		candidateBadRequests: bad.length,
+		candidateErrors: mine.filter((l) => l.status >= 500).length,
 		canaryShares: deployments.flatMap((d) =>
 			d.versions.filter((x) => x.version_id === version).map((x) => x.percentage),
 		),

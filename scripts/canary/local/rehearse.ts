@@ -75,12 +75,14 @@ async function main(): Promise<number> {
 			say(`\n== ${spec.what} (${spec.versionId}) ==`);
 			const state = path.join(env.dir, `canary-${name}.state.json`);
 			const flags = rehearsalFlags(env, state, intervalS);
-			const start = await runController(root, env.controllerEnv, ["start", "--tag", spec.tag, ...flags], (t) => {
+			// Each candidate's smoke test writes as a tenant of its own: one smoke's leftovers cannot meet another's.
+			const controllerEnv = { ...env.controllerEnv, CANARY_API_KEY: await env.tenantKey(`rehearsal-${name}`) };
+			const start = await runController(root, controllerEnv, ["start", "--tag", spec.tag, ...flags], (t) => {
 				show(name, t);
 				return undefined;
 			});
 			if (start.code !== 0) throw new Error(`start failed: ${start.stderr.trim()}`);
-			const run = await runController(root, env.controllerEnv, ["run", "--state", state], (t) => {
+			const run = await runController(root, controllerEnv, ["run", "--state", state], (t) => {
 				show(name, t);
 				return undefined;
 			});
