@@ -1,0 +1,211 @@
+// Stress (docs/load-testing.md#stress): finds each route's knee. One route at a time (so routes do not share the
+// cores while measured). First the capacity block: every route's short closed loop (CAPACITY_VUS requests always in
+// flight: its capacity at a fixed concurrency, whose ratio to /healthz's is what npm run load:compare tracks), back
+// to back, /healthz first and last. Then per route a `ramping-arrival-rate` staircase of STEPS levels, geometric from
+// the route's start rate to its top rate, each held STEP_S seconds. Per step: offered vs achieved rate, the share of arrivals k6 could not start (no free VU: the
+// service is not keeping up), latency on the route's SLO metric, errors. The knee is the last step sustained
+// (≤ DROP_MAX dropped) within the SLO; past it, the peak achieved rate is what the route managed under overload.
+//
+// Stress is measured, not judged: thresholds here only keep the per-step figures in the summary (k6 exits 0 past
+// the knee). Env: ROUTES (default below; with VARIANTS=1 also the /v1/auth/me variants), STEPS (6), STEP_S (10),
+// WARMUP_S (5, at the first level, not counted), CAPACITY_VUS (8), CAPACITY_S (10), GAP_S (10, after each
+// staircase: the backlog drains),
+// LEVELS_<route> (explicit levels, e.g. LEVELS_chat=10,20,40), TOP_<route> / START_<route> (req/s),
+// PREALLOCATED_VUS (100), MAX_VUS (300), DROP_MAX (0.05).
+
+import exec from "k6/execution";
+import { fmt, routeStats, stressRoute, stressTable } from "./analysis.js";
+import {
+	CLIENT_ID,
+	checkCheap,
+	ingestCorpus,
+	mergeThresholds,
+	newContext,
+	SYSTEM_TAGS,
+	send,
+	TREND_STATS,
+	trackRoutes,
+	VARIANTS,
+	VARIANTS_ENABLED,
+} from "./config.js";
+import { summaryOutputs } from "./summary.js";
+
+/** Default [start, top] req/s per route: wide enough to pass the knee of a 2-core machine running k6 and workerd. */
+const RANGES = {
+	health: [20, 640],
+	auth_me: [20, 640],
+	auth_me_no_limiter: [20, 640],
+	auth_me_bare: [20, 640],
+	auth_token: [5, 160],
+	chat: [20, 640],
+	chat_stream: [10, 320],
+	rag_search: [10, 320],
+	rag_query: [10, 320],
+	ingest: [5, 160],
+};
+const DEFAULT_ROUTES = ["health", "auth_me", "auth_token", "chat", "chat_stream", "rag_search", "rag_query", "ingest"];
+
+const requested = __ENV.ROUTES ? __ENV.ROUTES.split(",").map((s) => s.trim()) : DEFAULT_ROUTES;
+const RUN_ROUTES = requested
+	.filter((r) => {
+		if (r === "auth_token" && !CLIENT_ID) {
+			console.warn("stress: no CLIENT_ID/CLIENT_SECRET, so the token route is left out");
+			return false;
+		}
+		return true;
+	})
+	.concat(VARIANTS_ENABLED && !__ENV.ROUTES ? Object.keys(VARIANTS) : []);
+
+const STEPS = Number(__ENV.STEPS || 6);
+const STEP_S = Number(__ENV.STEP_S || 10);
+const GAP_S = Number(__ENV.GAP_S || 10);
+const WARMUP_S = Number(__ENV.WARMUP_S || 5);
+const CAPACITY_VUS = Number(__ENV.CAPACITY_VUS || 8);
+const CAPACITY_S = Number(__ENV.CAPACITY_S || 10);
+const DROP_MAX = Number(__ENV.DROP_MAX || 0.05);
+
+/** The staircase of one route, in req/s. @param {string} route @returns {number[]} */
+function levelsOf(route) {
+	const explicit = __ENV[`LEVELS_${route}`];
+	if (explicit) return explicit.split(",").map(Number);
+	const range = /** @type {Record<string, number[]>} */ (RANGES)[route] || [10, 320];
+	const start = Number(__ENV[`START_${route}`] || range[0]);
+	const top = Number(__ENV[`TOP_${route}`] || range[1]);
+	const out = [];
+	for (let i = 0; i < STEPS; i++) {
+		out.push(Math.round(STEPS === 1 ? top : start * (top / start) ** (i / (STEPS - 1))));
+	}
+	return out;
+}
+
+/** @type {Record<string, import("k6/options").Scenario>} */
+const scenarios = {};
+/** @type {Record<string, string[]>[]} */
+const tracked = [];
+let offset = 0;
+
+// Part 1, the capacity block: every route's closed loop back to back, before any overload, so the ratios compare
+// routes measured minutes apart at most (a machine's background load and the service's heap drift over a run).
+// /healthz, the denominator, is measured first and again last; the two tell how much the machine moved meanwhile.
+const capacityOrder = ["health"].concat(RUN_ROUTES.filter((r) => r !== "health"));
+if (RUN_ROUTES.indexOf("health") >= 0) capacityOrder.push("health");
+capacityOrder.forEach((route, i) => {
+	const last = i === capacityOrder.length - 1 && i > 0 && route === "health";
+	const tag = last ? "capacity_end" : "capacity";
+	// Warm-up at the route's first level (JIT, connections, the previous route's backlog drains): sent, not counted.
+	scenarios[`warmup__${route}${last ? "_end" : ""}`] = {
+		executor: "constant-arrival-rate",
+		rate: levelsOf(route)[0] || 1,
+		timeUnit: "1s",
+		duration: `${WARMUP_S}s`,
+		startTime: `${offset}s`,
+		preAllocatedVUs: 20,
+		maxVUs: 50,
+		gracefulStop: "2s",
+		exec: "hit",
+	};
+	offset += WARMUP_S + 2;
+	// Closed loop: CAPACITY_VUS requests always in flight, k6 doing little else — the route's capacity at a fixed
+	// concurrency, which the ratios use.
+	scenarios[`${tag}__${route}`] = {
+		executor: "constant-vus",
+		vus: CAPACITY_VUS,
+		duration: `${CAPACITY_S}s`,
+		startTime: `${offset}s`,
+		gracefulStop: "2s",
+		exec: "hit",
+	};
+	tracked.push(trackRoutes([route], { step: tag }));
+	offset += CAPACITY_S + 2;
+});
+
+// Part 2, the staircases, one route at a time: a jump (0 s stage) to each level, held for the step.
+for (const route of RUN_ROUTES) {
+	const levels = levelsOf(route);
+	/** @type {{ target: number; duration: string }[]} */
+	const stages = [];
+	for (const level of levels) stages.push({ target: level, duration: "0s" }, { target: level, duration: `${STEP_S}s` });
+	scenarios[`warmup__${route}_staircase`] = {
+		executor: "constant-arrival-rate",
+		rate: levels[0] || 1,
+		timeUnit: "1s",
+		duration: `${WARMUP_S}s`,
+		startTime: `${offset}s`,
+		preAllocatedVUs: 20,
+		maxVUs: 50,
+		gracefulStop: "2s",
+		exec: "hit",
+	};
+	offset += WARMUP_S + 2;
+	scenarios[route] = {
+		executor: "ramping-arrival-rate",
+		startRate: levels[0] || 1,
+		timeUnit: "1s",
+		startTime: `${offset}s`,
+		stages,
+		// VUs started mid-step cost k6 time (each loads the script) and show as dropped arrivals: start most up front.
+		preAllocatedVUs: Number(__ENV.PREALLOCATED_VUS || 100),
+		maxVUs: Number(__ENV.MAX_VUS || 300),
+		gracefulStop: `${GAP_S}s`,
+		exec: "hit",
+	};
+	for (let i = 0; i < levels.length; i++) tracked.push(trackRoutes([route], { step: String(i) }));
+	offset += levels.length * STEP_S + GAP_S;
+}
+
+export const options = {
+	scenarios,
+	systemTags: SYSTEM_TAGS,
+	summaryTrendStats: TREND_STATS,
+	thresholds: mergeThresholds.apply(null, tracked),
+};
+
+export function setup() {
+	return { bookmark: RUN_ROUTES.some((r) => /^rag_/.test(r)) ? ingestCorpus() : "" };
+}
+
+/** @type {import("./config.js").Ctx | undefined} */
+let ctx;
+
+export function hit() {
+	// Scenarios: `<route>` (its staircase), `warmup__<route>[_end|_staircase]`, `capacity__<route>` and
+	// `capacity_end__health`.
+	const name = exec.scenario.name;
+	const cut = name.indexOf("__");
+	const phase = cut >= 0 ? name.slice(0, cut) : "staircase";
+	const route = (cut >= 0 ? name.slice(cut + 2) : name).replace(/_(end|staircase)$/, "");
+	if (!ctx) ctx = newContext(__VU);
+	// A staircase request counts for the step that sent it, however long its answer takes.
+	const t = Date.now() - exec.scenario.startTime;
+	const step =
+		phase === "staircase" ? String(Math.min(STEPS - 1, Math.max(0, Math.floor(t / (STEP_S * 1000))))) : phase;
+	const sent = send(route, ctx, { tags: { step } });
+	checkCheap(route, sent.res);
+}
+
+/** @param {import("./analysis.js").Summary} data */
+export function handleSummary(data) {
+	const routes = RUN_ROUTES.map((r) => stressRoute(data, r, levelsOf(r), STEP_S, DROP_MAX, CAPACITY_S));
+	const healthEnd = routeStats(data, "health", CAPACITY_S, { step: "capacity_end" });
+	const startRps = routes.filter((r) => r.route === "health").map((r) => r.capacity_rps || 0)[0] || 0;
+	const drift = startRps > 0 && healthEnd.requests > 0 ? { start_rps: startRps, end_rps: healthEnd.rps } : null;
+	const markdown = [
+		`One route at a time: first every route's ${CAPACITY_S} s closed loop with ${CAPACITY_VUS} VUs back to back (the closed-loop column; /healthz first and last), then each route's staircase of ${STEPS} steps of ${STEP_S} s (ramping-arrival-rate, up to ${__ENV.MAX_VUS || 300} VUs), each after ${WARMUP_S} s of warm-up; a step is sustained when k6 started ≥ ${100 - DROP_MAX * 100} % of its arrivals. p95 is on the route's SLO metric (TTFB for chat and RAG answers).`,
+		"",
+		stressTable(routes),
+		drift
+			? `\n/healthz closed loop at the start and at the end of the capacity block: ${fmt(drift.start_rps)} and ${fmt(drift.end_rps)} req/s (how much the machine moved while the capacities were measured).`
+			: "",
+	].join("\n");
+	return summaryOutputs("stress", data, {
+		markdown,
+		report: {
+			step_s: STEP_S,
+			steps: STEPS,
+			capacity_vus: CAPACITY_VUS,
+			capacity_s: CAPACITY_S,
+			health_capacity_drift: drift,
+			routes,
+		},
+	});
+}

@@ -1,0 +1,261 @@
+#!/usr/bin/env node
+// `npm run load -- <script> [options]`: runs one k6 script of load/ (docs/load-testing.md#npm-run-load).
+//   - finds k6 (K6_BIN, else PATH) and says how to install it when it is missing;
+//   - without --base-url, starts the local service (scripts/load/service.mjs: wrangler.toml's local configuration
+//     under wrangler dev, with the load Worker's variants; raised rate limits for capacity scripts);
+//   - creates the run's credentials through the admin API (a tenant, API keys, an API client) and revokes them after;
+//   - runs k6 and writes its handleSummary JSON and a short markdown table to load/results/ (git-ignored), plus
+//     `latest-<script>.json`, which `npm run load -- report` and `npm run load:compare` read.
+// Exit code: k6's (0 passed, 99 thresholds failed, …); 2 for a usage or setup error.
+//
+//   npm run load -- smoke                                   # local service, fresh credentials
+//   npm run load -- baseline -e RATE=20 -e DURATION=2m
+//   npm run load -- smoke --base-url https://api.example.com --admin "$ADMIN_ID:$ADMIN_SECRET"
+//   npm run load -- smoke --base-url https://api.example.com --api-key "$KEY" -e VERSION_OVERRIDE='edge-ai-api="…"'
+//   npm run load -- report                                  # capacity section of docs/performance.md
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { adminToken, createRunCredentials, probePolicy } from "./load/credentials.mjs";
+import { findK6 } from "./load/k6-binary.mjs";
+import { memoryDrift, renderResultMarkdown, writeCapacitySection } from "./load/report.mjs";
+import { CAPACITY_POLICIES, startLocalService } from "./load/service.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit"];
+/** Scripts that measure capacity: the local service gets limits they cannot reach. */
+const CAPACITY = new Set(["baseline", "stress", "spike", "soak"]);
+const LOCAL_ADMIN = "admin:admin-secret";
+
+const USAGE = `usage: npm run load -- <${SCRIPTS.join("|")}> [options]
+       npm run load -- report [--results-dir DIR]
+
+  --base-url URL       run against this deployment (default: start the local service)
+  --admin ID:SECRET    admin client for creating the run's credentials (default LOAD_ADMIN; local: ${LOCAL_ADMIN})
+  --api-key KEY        use this API key instead of creating credentials (also API_KEY; CLIENT_ID/CLIENT_SECRET
+                       from the environment for the token route)
+  --subjects N         API keys (subjects) a capacity run spreads its VUs over (default 8)
+  --results-dir DIR    where results go (default load/results)
+  -e NAME=VALUE        passed to the script (k6 -e), e.g. -e RATE=20 -e DURATION=2m; repeatable
+  --k6-arg ARG         passed to k6 run as is; repeatable`;
+
+/** @param {string} message @returns {never} */
+function fail(message) {
+	console.error(`load: ${message}`);
+	process.exit(2);
+}
+
+/** @param {string[]} argv */
+function parseArgs(argv) {
+	/** @type {{ script?: string; baseUrl?: string; admin?: string; apiKey?: string; subjects: number; resultsDir: string; env: Record<string, string>; k6Args: string[] }} */
+	const args = { subjects: 8, resultsDir: path.join(root, "load", "results"), env: {}, k6Args: [] };
+	for (let i = 0; i < argv.length; i++) {
+		const a = argv[i] ?? "";
+		const value = () => {
+			const v = argv[++i];
+			if (v === undefined) fail(`${a} needs a value\n${USAGE}`);
+			return /** @type {string} */ (v);
+		};
+		if (a === "--base-url") args.baseUrl = value().replace(/\/+$/, "");
+		else if (a === "--admin") args.admin = value();
+		else if (a === "--api-key") args.apiKey = value();
+		else if (a === "--subjects") args.subjects = Number(value());
+		else if (a === "--results-dir") args.resultsDir = path.resolve(value());
+		else if (a === "--k6-arg") args.k6Args.push(value());
+		else if (a === "-e" || a === "--env") {
+			const pair = value();
+			const eq = pair.indexOf("=");
+			if (eq < 1) fail(`-e expects NAME=VALUE, got "${pair}"`);
+			args.env[pair.slice(0, eq)] = pair.slice(eq + 1);
+		} else if (a === "-h" || a === "--help") {
+			console.log(USAGE);
+			process.exit(0);
+		} else if (!a.startsWith("-") && !args.script) args.script = a.replace(/\.js$/, "").replace(/^load\//, "");
+		else fail(`unknown argument "${a}"\n${USAGE}`);
+	}
+	if (!Number.isInteger(args.subjects) || args.subjects < 1) fail("--subjects must be a positive integer");
+	return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+if (args.script === "report") {
+	const written = writeCapacitySection(root, args.resultsDir);
+	console.log(`load: capacity section written to docs/performance.md from ${written.join(", ")}`);
+	process.exit(0);
+}
+if (!args.script || !SCRIPTS.includes(args.script)) fail(`which script?\n${USAGE}`);
+const script = /** @type {string} */ (args.script);
+
+const k6 = findK6();
+if (!k6.ok) {
+	console.error(k6.message);
+	process.exit(2);
+}
+
+mkdirSync(args.resultsDir, { recursive: true });
+const stamp = new Date()
+	.toISOString()
+	.replace(/[-:]/g, "")
+	.replace(/\.\d+Z$/, "Z");
+const runId = `${stamp.slice(2, 15).replace("T", "")}${randomBytes(2).toString("hex")}`.toLowerCase();
+const prefix = path.join(args.resultsDir, `${stamp}-${script}`);
+
+/** @type {import("./load/service.mjs").LocalService | undefined} */
+let service;
+/** @type {import("./load/credentials.mjs").RunCredentials | undefined} */
+let credentials;
+let cleaned = false;
+const cleanup = async () => {
+	if (cleaned) return;
+	cleaned = true;
+	await credentials?.revoke();
+	await service?.stop();
+};
+// Ctrl-C while k6 runs reaches k6 too (same process group): it stops gracefully and still writes its summary,
+// after which the results are written and the credentials and service cleaned up as usual. Before or after k6,
+// a signal cleans up at once.
+let k6Running = false;
+for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
+	process.on(signal, () => {
+		if (!k6Running) void cleanup().then(() => process.exit(130));
+	});
+}
+
+try {
+	let base = args.baseUrl;
+	if (!base) {
+		console.log(
+			`load: starting the local service${CAPACITY.has(script) ? " (rate limits raised for a capacity run)" : ""}…`,
+		);
+		service = await startLocalService({
+			root,
+			policies: CAPACITY.has(script) ? CAPACITY_POLICIES : undefined,
+			logFile: `${prefix}.service.log`,
+		});
+		base = service.base;
+		console.log(`load: local service ready at ${base} in ${(service.readyMs / 1000).toFixed(1)} s`);
+	}
+
+	/** @type {Record<string, string>} */
+	const env = { BASE_URL: base, RUN_ID: runId, SUMMARY_JSON: `${prefix}.summary.json` };
+	if (service) env.VARIANTS = "1";
+	const apiKey = args.apiKey ?? (args.baseUrl ? process.env.API_KEY : undefined);
+	const admin = args.admin ?? process.env.LOAD_ADMIN ?? (service ? LOCAL_ADMIN : undefined);
+	if (apiKey && !args.admin) {
+		env.API_KEY = apiKey;
+		if (process.env.CLIENT_ID) env.CLIENT_ID = process.env.CLIENT_ID;
+		if (process.env.CLIENT_SECRET) env.CLIENT_SECRET = process.env.CLIENT_SECRET;
+	} else if (admin) {
+		const colon = admin.indexOf(":");
+		if (colon < 1) fail("--admin expects CLIENT_ID:CLIENT_SECRET");
+		const token = await adminToken(base, admin.slice(0, colon), admin.slice(colon + 1));
+		if (script === "rate-limit") {
+			const route = args.env.RL_ROUTE ?? "/v1/auth/me";
+			const policy = await probePolicy(base, token, route, runId);
+			if (!policy) fail(`GET ${route} is not rate limited on ${base}: nothing to test`);
+			env.RL_POLICY = policy.name;
+			env.RL_LIMIT = String(policy.limit);
+			env.RL_WINDOW_S = String(policy.windowS);
+			console.log(`load: GET ${route} is governed by "${policy.name}": ${policy.limit} per ${policy.windowS} s`);
+		}
+		credentials = await createRunCredentials(base, token, {
+			runId,
+			keys: CAPACITY.has(script) ? args.subjects : 1,
+			client: script !== "rate-limit",
+			label: `npm run load ${script} ${runId}`,
+		});
+		env.API_KEY = credentials.keys[0]?.key ?? "";
+		env.API_KEYS = credentials.keys.map((k) => k.key).join(",");
+		if (credentials.clientId) env.CLIENT_ID = credentials.clientId;
+		if (credentials.clientSecret) env.CLIENT_SECRET = credentials.clientSecret;
+		console.log(
+			`load: credentials of tenant ${credentials.tenant}: ${credentials.keys.length} API key(s)${credentials.clientId ? ", 1 client" : ""}`,
+		);
+	} else {
+		fail("against --base-url, give --admin ID:SECRET (or LOAD_ADMIN) to create credentials, or --api-key KEY");
+	}
+
+	// Credentials travel in the k6 process's environment (k6 reads it into __ENV), not on its command line;
+	// the user's -e values come last and win.
+	const k6Env = { ...process.env, ...env };
+	const k6Argv = [
+		"run",
+		...(process.stdout.isTTY ? [] : ["--no-color"]),
+		...args.k6Args,
+		...Object.entries(args.env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+		path.join(root, "load", `${script}.js`),
+	];
+	console.log(`load: ${k6.bin} ${k6Argv.join(" ")}`);
+	const started = new Date();
+	// The machine's 1-minute load average when the run starts and ends: figures from a busy machine say so.
+	const loadBefore = loadavg()[0] ?? 0;
+	/** @type {{ t_s: number; rss_mib: number }[]} */
+	const memory = [];
+	const sample = () => {
+		const rss = service?.memoryMiB();
+		if (rss !== null && rss !== undefined) memory.push({ t_s: (Date.now() - started.getTime()) / 1000, rss_mib: rss });
+	};
+	sample();
+	const sampler = setInterval(sample, 5_000);
+	k6Running = true;
+	const child = spawn(k6.bin, k6Argv, { cwd: root, env: k6Env, stdio: "inherit" });
+	const code = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+	k6Running = false;
+	clearInterval(sampler);
+	sample();
+
+	const summaryFile = `${prefix}.summary.json`;
+	if (!existsSync(summaryFile)) {
+		console.error(`load: k6 exited ${code} without a summary (${summaryFile})`);
+	} else {
+		const summary = JSON.parse(readFileSync(summaryFile, "utf8"));
+		const wrangler = spawnSync(
+			process.execPath,
+			[path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"), "--version"],
+			{
+				encoding: "utf8",
+			},
+		).stdout.trim();
+		const result = {
+			meta: {
+				script,
+				run_id: runId,
+				started_at: started.toISOString(),
+				finished_at: new Date().toISOString(),
+				exit_code: code,
+				target: service ? "local" : base,
+				local: service
+					? {
+							wrangler,
+							rate_limit_policies: CAPACITY.has(script) ? "capacity (limits 10^9 per 1 s)" : "defaults",
+							variants: true,
+						}
+					: null,
+				k6: k6.version,
+				cores: cpus().length,
+				cpu: cpus()[0]?.model ?? "unknown",
+				memory_gib: Math.round(totalmem() / 2 ** 30),
+				load_average: { start: Math.round(loadBefore * 100) / 100, end: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
+				env: args.env,
+			},
+			memory: service ? { samples: memory, ...memoryDrift(memory) } : null,
+			summary,
+		};
+		writeFileSync(`${prefix}.json`, `${JSON.stringify(result, null, 1)}\n`);
+		writeFileSync(`${prefix}.md`, renderResultMarkdown(result));
+		copyFileSync(`${prefix}.json`, path.join(args.resultsDir, `latest-${script}.json`));
+		rmSync(summaryFile);
+		console.log(
+			`load: results in ${path.relative(root, prefix)}.{json,md}${service ? ` (service log: ${path.relative(root, prefix)}.service.log)` : ""}`,
+		);
+	}
+	await cleanup();
+	process.exit(/** @type {number} */ (code));
+} catch (err) {
+	console.error(`load: ${err instanceof Error ? err.message : String(err)}`);
+	await cleanup();
+	process.exit(2);
+}

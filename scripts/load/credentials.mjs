@@ -1,0 +1,120 @@
+// Credentials of one load run, created through the admin API (docs/auth.md#clients-keys-and-revocation-admin-api)
+// and revoked when the run ends: a tenant of its own (`load-<run id>`), an API client for the token route, and
+// one API key per subject. Nothing is shared with the demo credentials or with another run, so a run's limiter
+// logs, documents and conversations start empty.
+
+const SCOPES = ["chat", "rag:read", "rag:write", "metrics:read"];
+
+/** @param {Response} res @param {string} what */
+async function expectOk(res, what) {
+	if (res.ok) return res;
+	throw new Error(`${what}: ${res.status} ${(await res.text()).slice(0, 400)}`);
+}
+
+/**
+ * An access token of an admin client (scope `admin`), by OAuth client credentials.
+ * @param {string} base @param {string} clientId @param {string} secret @returns {Promise<string>}
+ */
+export async function adminToken(base, clientId, secret) {
+	const res = await fetch(`${base}/v1/auth/token`, {
+		method: "POST",
+		headers: {
+			Authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64")}`,
+		},
+		body: new URLSearchParams({ grant_type: "client_credentials", scope: "admin" }),
+	});
+	await expectOk(res, "admin token");
+	return /** @type {{ access_token: string }} */ (await res.json()).access_token;
+}
+
+/**
+ * @typedef {{ tenant: string; clientId?: string; clientSecret?: string; keys: { id: string; key: string; subject: string }[]; revoke(): Promise<void> }} RunCredentials
+ */
+
+/**
+ * Creates the run's tenant credentials: `keys` API keys (subjects `<tenant>-<i>`) and, with `client`, an API client.
+ * `revoke()` deletes them all (best effort: it reports, never throws).
+ * @param {string} base @param {string} token admin access token
+ * @param {{ runId: string; keys: number; client: boolean; tenant?: string; label: string }} options
+ * @returns {Promise<RunCredentials>}
+ */
+export async function createRunCredentials(base, token, options) {
+	const tenant = options.tenant ?? `load-${options.runId}`;
+	const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+	/** @type {RunCredentials["keys"]} */
+	const keys = [];
+	/** @type {string | undefined} */
+	let clientId;
+	/** @type {string | undefined} */
+	let clientSecret;
+	const revoke = async () => {
+		const deletes = keys.map((k) => `${base}/v1/admin/api-keys/${encodeURIComponent(k.id)}`);
+		if (clientId) deletes.push(`${base}/v1/admin/clients/${encodeURIComponent(clientId)}`);
+		for (const url of deletes) {
+			const res = await fetch(url, { method: "DELETE", headers }).catch((err) => ({ ok: false, status: String(err) }));
+			if (!res.ok && res.status !== 404) console.error(`load: could not revoke ${url} (${res.status})`);
+		}
+	};
+	try {
+		for (let i = 0; i < options.keys; i++) {
+			const subject = `${tenant}-${i}`;
+			const res = await fetch(`${base}/v1/admin/api-keys`, {
+				method: "POST",
+				headers,
+				body: JSON.stringify({ tenant, subject, scopes: SCOPES, name: options.label }),
+			});
+			await expectOk(res, "creating an API key");
+			const created = /** @type {{ id: string; key: string }} */ (await res.json());
+			keys.push({ id: created.id, key: created.key, subject });
+		}
+		if (options.client) {
+			const res = await fetch(`${base}/v1/admin/clients`, {
+				method: "POST",
+				headers,
+				body: JSON.stringify({ client_id: tenant, tenant, scopes: SCOPES }),
+			});
+			await expectOk(res, "creating an API client");
+			const created = /** @type {{ client_id: string; client_secret: string }} */ (await res.json());
+			clientId = created.client_id;
+			clientSecret = created.client_secret;
+		}
+	} catch (err) {
+		await revoke();
+		throw err;
+	}
+	return { tenant, clientId, clientSecret, keys, revoke };
+}
+
+/**
+ * The rate-limit policy that governs `GET <route>` for a fresh subject, read from the `RateLimit-Policy` and
+ * `RateLimit` headers of one request with a throwaway key of another tenant (so the subject under test keeps its
+ * whole quota). Null when the route is not limited.
+ * @param {string} base @param {string} token admin access token @param {string} route @param {string} runId
+ * @returns {Promise<{ name: string; limit: number; windowS: number } | null>}
+ */
+export async function probePolicy(base, token, route, runId) {
+	const probe = await createRunCredentials(base, token, {
+		runId: `${runId}-probe`,
+		keys: 1,
+		client: false,
+		label: "npm run load: policy probe",
+	});
+	try {
+		const res = await fetch(`${base}${route}`, { headers: { Authorization: `Bearer ${probe.keys[0]?.key}` } });
+		await res.arrayBuffer();
+		const reported = /^"([^"]+)";r=\d+;t=\d+$/.exec(res.headers.get("ratelimit") ?? "");
+		if (!reported) return null;
+		const name = reported[1] ?? "";
+		for (const item of (res.headers.get("ratelimit-policy") ?? "").split(",")) {
+			const m = /^\s*"([^"]+)"((?:;[a-z]+=(?:\d+|"[^"]*"))*)\s*$/.exec(item);
+			if (!m || m[1] !== name) continue;
+			const params = Object.fromEntries(
+				[...(m[2] ?? "").matchAll(/;([a-z]+)=("?)([^;"]*)\2/g)].map((p) => [p[1], p[3]]),
+			);
+			return { name, limit: Number(params.q), windowS: Number(params.w) };
+		}
+		return null;
+	} finally {
+		await probe.revoke();
+	}
+}

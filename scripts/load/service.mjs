@@ -1,0 +1,217 @@
+// The local service `npm run load` starts when no --base-url is given: the API exactly as `npm start` serves it
+// (scripts/dev.mjs: D1 migrations, the local seed, `wrangler dev` on loopback), from wrangler.toml's local
+// configuration with two differences, both written into a generated copy of the configuration in a temporary
+// directory (wrangler.toml itself is never touched):
+//   - `main` is the load Worker (scripts/bench/load-worker.ts): src/index.ts at every path, plus the with/without
+//     variants of /v1/auth/me under /__load/… for the ratios;
+//   - optionally RATE_LIMIT_POLICIES, so a capacity run measures the service rather than its 429s.
+// Because the copy lives in its own directory, a developer's .dev.vars is not read: runs are reproducible.
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DEFAULT_POLICIES } from "../../src/rate-limit/policies.ts";
+
+/**
+ * The default policies (src/rate-limit/policies.ts) with the same names, routes, keys, units and fail modes — so
+ * every request still makes the same limiter calls, one object per key — but limits no load test reaches: 10⁹
+ * per 1 s window. The 1 s window keeps each key's sliding log as short as the defaults keep it (at most a
+ * second of admitted events, like 30–60 events a minute under the default limits).
+ */
+export const CAPACITY_POLICIES = DEFAULT_POLICIES.map((p) => ({ ...p, limit: 1_000_000_000, window_s: 1 }));
+
+/** A free TCP port on loopback. @returns {Promise<number>} */
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const address = server.address();
+			server.close(() =>
+				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port")),
+			);
+		});
+	});
+}
+
+/**
+ * wrangler.toml's text with `main` and the migrations directories made absolute (the copy lives elsewhere),
+ * `main` pointing at `entry`, and the top-level [vars] given `vars` (replacing a line of the same name). Throws
+ * when the file does not have the lines this relies on, rather than starting something else.
+ * @param {string} toml @param {string} root @param {string} entry @param {Record<string, string>} vars
+ */
+export function loadConfigToml(toml, root, entry, vars) {
+	const lines = toml.split("\n");
+	const mainAt = lines.findIndex((l) => /^main\s*=/.test(l));
+	if (mainAt < 0) throw new Error("wrangler.toml has no top-level `main =` line");
+	lines[mainAt] = `main = ${JSON.stringify(entry)}`;
+	let migrations = 0;
+	for (let i = 0; i < lines.length; i++) {
+		const m = /^(\s*migrations_dir\s*=\s*)"([^"]+)"\s*$/.exec(lines[i] ?? "");
+		if (m) {
+			lines[i] = `${m[1]}${JSON.stringify(path.resolve(root, m[2] ?? ""))}`;
+			migrations++;
+		}
+	}
+	if (migrations === 0) throw new Error("wrangler.toml has no `migrations_dir` line");
+	const varsAt = lines.findIndex((l) => l.trim() === "[vars]");
+	if (varsAt < 0) throw new Error("wrangler.toml has no top-level [vars] table");
+	let end = lines.findIndex((l, i) => i > varsAt && /^\s*\[/.test(l));
+	if (end < 0) end = lines.length;
+	for (const [name, value] of Object.entries(vars)) {
+		if (value.includes("'") || value.includes("\n")) throw new Error(`${name}: value must fit a TOML literal string`);
+		const line = `${name} = '${value}'`;
+		const at = lines.findIndex((l, i) => i > varsAt && i < end && new RegExp(`^${name}\\s*=`).test(l));
+		if (at >= 0) lines[at] = line;
+		else {
+			lines.splice(varsAt + 1, 0, line);
+			end++;
+		}
+	}
+	return lines.join("\n");
+}
+
+/**
+ * The workerd processes of a process group's tree (Linux /proc), for memory sampling.
+ * @param {number} rootPid @returns {number[]}
+ */
+export function workerdPids(rootPid) {
+	/** @type {Map<number, number[]>} */
+	const children = new Map();
+	/** @type {Map<number, string>} */
+	const names = new Map();
+	let entries = [];
+	try {
+		entries = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+	} catch {
+		return [];
+	}
+	for (const d of entries) {
+		try {
+			const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+			// pid (comm) state ppid …: comm may contain spaces, so read around the last parenthesis.
+			const close = stat.lastIndexOf(")");
+			const comm = stat.slice(stat.indexOf("(") + 1, close);
+			const ppid = Number(stat.slice(close + 2).split(" ")[1]);
+			names.set(Number(d), comm);
+			children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+		} catch {
+			// the process ended while we looked
+		}
+	}
+	const out = [];
+	const queue = [rootPid];
+	while (queue.length > 0) {
+		const pid = /** @type {number} */ (queue.shift());
+		if ((names.get(pid) ?? "").startsWith("workerd")) out.push(pid);
+		queue.push(...(children.get(pid) ?? []));
+	}
+	return out;
+}
+
+/** Resident memory of processes in MiB (VmRSS), or null when unreadable. @param {number[]} pids */
+export function rssMiB(pids) {
+	let kib = 0;
+	let read = 0;
+	for (const pid of pids) {
+		try {
+			const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+			if (m) {
+				kib += Number(m[1]);
+				read++;
+			}
+		} catch {
+			// gone
+		}
+	}
+	return read > 0 ? kib / 1024 : null;
+}
+
+/**
+ * @typedef {{ base: string; port: number; pid: number; logFile: string; stop(): Promise<void>; memoryMiB(): number | null; readyMs: number }} LocalService
+ */
+
+/**
+ * Starts the local service and resolves when it answers. The Worker's and wrangler's output go to `logFile`.
+ * @param {{ root: string; policies?: unknown[]; logFile: string; readyTimeoutMs?: number }} options
+ * @returns {Promise<LocalService>}
+ */
+export async function startLocalService(options) {
+	const { root, logFile } = options;
+	const port = await freePort();
+	const configDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-config-"));
+	const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-state-"));
+	/** @type {Record<string, string>} */
+	const vars = {};
+	if (options.policies) vars.RATE_LIMIT_POLICIES = JSON.stringify(options.policies);
+	const configFile = path.join(configDir, "wrangler.toml");
+	writeFileSync(
+		configFile,
+		loadConfigToml(
+			readFileSync(path.join(root, "wrangler.toml"), "utf8"),
+			root,
+			path.join(root, "scripts", "bench", "load-worker.ts"),
+			vars,
+		),
+	);
+	const out = openSync(logFile, "a");
+	const started = Date.now();
+	const child = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
+		cwd: root,
+		env: {
+			...process.env,
+			PORT: String(port),
+			PERSIST_DIR: persistDir,
+			WRANGLER_CONFIG: configFile,
+			// wrangler prints a line per request, and the Worker's log lines, at its `log` level: under load that costs
+			// the cores the service and k6 share. LOAD_WRANGLER_LOG_LEVEL=log keeps them (in the service log file).
+			WRANGLER_LOG_LEVEL: process.env.LOAD_WRANGLER_LOG_LEVEL ?? "warn",
+			READY_TIMEOUT_MS: String(options.readyTimeoutMs ?? 90_000),
+		},
+		stdio: ["ignore", out, out],
+		detached: true,
+	});
+	closeSync(out);
+	const base = `http://127.0.0.1:${port}`;
+	const cleanup = () => {
+		rmSync(configDir, { recursive: true, force: true });
+		rmSync(persistDir, { recursive: true, force: true });
+	};
+	const stop = async () => {
+		if (child.exitCode === null && child.pid) {
+			const exited = new Promise((r) => child.once("exit", r));
+			try {
+				process.kill(-child.pid, "SIGTERM");
+			} catch {
+				// already gone
+			}
+			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+			if (child.exitCode === null) {
+				try {
+					process.kill(-child.pid, "SIGKILL");
+				} catch {
+					// already gone
+				}
+			}
+		}
+		cleanup();
+	};
+	for (;;) {
+		if (readFileSync(logFile, "utf8").includes(`ready at ${base}`)) break;
+		if (child.exitCode !== null || Date.now() - started > (options.readyTimeoutMs ?? 90_000) + 5_000) {
+			await stop();
+			throw new Error(`the local service did not start; its output is in ${logFile}`);
+		}
+		await new Promise((r) => setTimeout(r, 200));
+	}
+	return {
+		base,
+		port,
+		pid: child.pid ?? 0,
+		logFile,
+		readyMs: Date.now() - started,
+		stop,
+		memoryMiB: () => rssMiB(workerdPids(child.pid ?? 0)),
+	};
+}
