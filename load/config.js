@@ -36,6 +36,13 @@ export const VERSION_OVERRIDE = __ENV.VERSION_OVERRIDE || "";
 export const EXPECT_VERSION = __ENV.EXPECT_VERSION || "";
 // Unique per run by default (init time in base 36): ids also carry the VU, so VUs initialised apart cannot collide.
 export const RUN_ID = (__ENV.RUN_ID || `k6${Date.now().toString(36)}`).replace(/[^A-Za-z0-9._:-]/g, "-").slice(0, 24);
+// A number of this run (FNV-1a of RUN_ID, below 1 000 000): the code words of the documents the run writes carry it,
+// so a document an aborted run left behind cannot win a later run's searches for "its" document.
+const RUN_SALT = (() => {
+	let h = 0x811c9dc5;
+	for (let i = 0; i < RUN_ID.length; i++) h = Math.imul(h ^ RUN_ID.charCodeAt(i), 0x01000193) >>> 0;
+	return h % 1000000;
+})();
 export const MAX_TOKENS = Number(__ENV.MAX_TOKENS || 32);
 export const CORPUS_DOCS = Number(__ENV.CORPUS_DOCS || 20);
 export const VARIANTS_ENABLED = __ENV.VARIANTS === "1";
@@ -170,7 +177,8 @@ function chatBody(n, stream, conversationId) {
  * @param {Ctx} ctx
  */
 function ingestBody(ctx) {
-	const n = 100000 + ctx.vu * 10000 + (ctx.seq % 10000);
+	// Past the setup corpus's numbers, unique per run, VU (below 1 000) and iteration (the last 10 000).
+	const n = (1 + RUN_SALT) * 1e7 + (ctx.vu % 1000) * 1e4 + (ctx.seq % 1e4);
 	const doc = corpusDocument(n);
 	doc.id = `${RUN_ID}-${ctx.vu}-${ctx.seq}`;
 	ctx.lastIngest = { id: doc.id, n };

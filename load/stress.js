@@ -8,7 +8,7 @@
 //
 // Stress is measured, not judged: thresholds here only keep the per-step figures in the summary (k6 exits 0 past
 // the knee). Env: ROUTES (default below; with VARIANTS=1 also the /v1/auth/me variants), STEPS (6), STEP_S (10),
-// WARMUP_S (5, at the first level, not counted), CAPACITY_VUS (8), CAPACITY_S (10), GAP_S (10, after each
+// WARMUP_S (5, at the first level, not counted), CAPACITY_VUS (8), CAPACITY_S (10), CAPACITY_ROUNDS (2), GAP_S (10, after each
 // staircase: the backlog drains),
 // LEVELS_<route> (explicit levels, e.g. LEVELS_chat=10,20,40), TOP_<route> / START_<route> (req/s),
 // PREALLOCATED_VUS (100), MAX_VUS (300), DROP_MAX (0.05).
@@ -62,6 +62,7 @@ const GAP_S = Number(__ENV.GAP_S || 10);
 const WARMUP_S = Number(__ENV.WARMUP_S || 5);
 const CAPACITY_VUS = Number(__ENV.CAPACITY_VUS || 8);
 const CAPACITY_S = Number(__ENV.CAPACITY_S || 10);
+const CAPACITY_ROUNDS = Number(__ENV.CAPACITY_ROUNDS || 2);
 const DROP_MAX = Number(__ENV.DROP_MAX || 0.05);
 
 /** The staircase of one route, in req/s. @param {string} route @returns {number[]} */
@@ -85,29 +86,47 @@ const tracked = [];
 let offset = 0;
 
 // Part 1, the capacity block: every route's closed loop back to back, before any overload, so the ratios compare
-// routes measured minutes apart at most (a machine's background load and the service's heap drift over a run).
-// /healthz, the denominator, is measured first and again last; the two tell how much the machine moved meanwhile.
-const capacityOrder = ["health"].concat(RUN_ROUTES.filter((r) => r !== "health"));
-if (RUN_ROUTES.indexOf("health") >= 0) capacityOrder.push("health");
-capacityOrder.forEach((route, i) => {
-	const last = i === capacityOrder.length - 1 && i > 0 && route === "health";
-	const tag = last ? "capacity_end" : "capacity";
-	// Warm-up at the route's first level (JIT, connections, the previous route's backlog drains): sent, not counted.
-	scenarios[`warmup__${route}${last ? "_end" : ""}`] = {
-		executor: "constant-arrival-rate",
-		rate: levelsOf(route)[0] || 1,
-		timeUnit: "1s",
-		duration: `${WARMUP_S}s`,
-		startTime: `${offset}s`,
-		preAllocatedVUs: 20,
-		maxVUs: 50,
-		gracefulStop: "2s",
-		exec: "hit",
-	};
-	offset += WARMUP_S + 2;
+// routes measured minutes apart at most. CAPACITY_ROUNDS rounds in alternating order (forward, then backward …):
+// a machine whose background load or service heap drifts during the block moves every route about equally, and
+// each route's capacity is its mean over the rounds. /healthz, the denominator, opens the first round and closes
+// the second: the two tell how much the machine moved meanwhile. The /v1/auth/me variants run right after
+// /v1/auth/me. Ingest grows the corpus the RAG routes search, and their cost grows with it: its closed loops come
+// after every round, so the RAG routes are measured on the setup corpus in each round.
+const firsts = ["health", "auth_me", "auth_me_no_limiter", "auth_me_bare"];
+const capacityOrder = firsts
+	.filter((r) => r === "health" || RUN_ROUTES.indexOf(r) >= 0)
+	.concat(RUN_ROUTES.filter((r) => firsts.indexOf(r) < 0 && r !== "ingest"));
+/** @type {{ route: string; round: number }[]} */
+const capacityRuns = [];
+for (let round = 0; round < CAPACITY_ROUNDS; round++) {
+	const order = round % 2 === 0 ? capacityOrder : capacityOrder.slice().reverse();
+	for (const route of order) capacityRuns.push({ route, round });
+}
+if (RUN_ROUTES.indexOf("ingest") >= 0) {
+	for (let round = 0; round < CAPACITY_ROUNDS; round++) capacityRuns.push({ route: "ingest", round });
+}
+for (const run of capacityRuns) {
+	const route = run.route;
+	const round = run.round;
+	if (route === "health" && RUN_ROUTES.indexOf("health") < 0) continue;
+	if (round === 0) {
+		// Warm-up at the route's first level (JIT, connections): sent, not counted. Later rounds run warm.
+		scenarios[`warmup__${route}__r0`] = {
+			executor: "constant-arrival-rate",
+			rate: levelsOf(route)[0] || 1,
+			timeUnit: "1s",
+			duration: `${WARMUP_S}s`,
+			startTime: `${offset}s`,
+			preAllocatedVUs: 20,
+			maxVUs: 50,
+			gracefulStop: "2s",
+			exec: "hit",
+		};
+		offset += WARMUP_S + 2;
+	}
 	// Closed loop: CAPACITY_VUS requests always in flight, k6 doing little else — the route's capacity at a fixed
 	// concurrency, which the ratios use.
-	scenarios[`${tag}__${route}`] = {
+	scenarios[`capacity__${route}__r${round}`] = {
 		executor: "constant-vus",
 		vus: CAPACITY_VUS,
 		duration: `${CAPACITY_S}s`,
@@ -115,9 +134,12 @@ capacityOrder.forEach((route, i) => {
 		gracefulStop: "2s",
 		exec: "hit",
 	};
-	tracked.push(trackRoutes([route], { step: tag }));
 	offset += CAPACITY_S + 2;
-});
+}
+tracked.push(trackRoutes(RUN_ROUTES, { step: "capacity" }));
+for (let round = 0; round < CAPACITY_ROUNDS; round++) {
+	tracked.push(trackRoutes(["health"], { step: "capacity", round: String(round) }));
+}
 
 // Part 2, the staircases, one route at a time: a jump (0 s stage) to each level, held for the step.
 for (const route of RUN_ROUTES) {
@@ -125,7 +147,7 @@ for (const route of RUN_ROUTES) {
 	/** @type {{ target: number; duration: string }[]} */
 	const stages = [];
 	for (const level of levels) stages.push({ target: level, duration: "0s" }, { target: level, duration: `${STEP_S}s` });
-	scenarios[`warmup__${route}_staircase`] = {
+	scenarios[`warmup__${route}__staircase`] = {
 		executor: "constant-arrival-rate",
 		rate: levels[0] || 1,
 		timeUnit: "1s",
@@ -168,33 +190,40 @@ export function setup() {
 let ctx;
 
 export function hit() {
-	// Scenarios: `<route>` (its staircase), `warmup__<route>[_end|_staircase]`, `capacity__<route>` and
-	// `capacity_end__health`.
+	// Scenarios: `<route>` (its staircase), `warmup__<route>__<r0|staircase>`, `capacity__<route>__r<round>`.
 	const name = exec.scenario.name;
-	const cut = name.indexOf("__");
-	const phase = cut >= 0 ? name.slice(0, cut) : "staircase";
-	const route = (cut >= 0 ? name.slice(cut + 2) : name).replace(/_(end|staircase)$/, "");
+	const parts = name.split("__");
+	const phase = parts.length > 1 ? parts[0] || "" : "staircase";
+	const route = parts.length > 1 ? parts[1] || "" : name;
 	if (!ctx) ctx = newContext(__VU);
 	// A staircase request counts for the step that sent it, however long its answer takes.
 	const t = Date.now() - exec.scenario.startTime;
 	const step =
 		phase === "staircase" ? String(Math.min(STEPS - 1, Math.max(0, Math.floor(t / (STEP_S * 1000))))) : phase;
-	const sent = send(route, ctx, { tags: { step } });
+	/** @type {Record<string, string>} */
+	const tags = { step };
+	if (phase === "capacity") tags.round = (parts[2] || "r0").slice(1);
+	const sent = send(route, ctx, { tags });
 	checkCheap(route, sent.res);
 }
 
 /** @param {import("./analysis.js").Summary} data */
 export function handleSummary(data) {
-	const routes = RUN_ROUTES.map((r) => stressRoute(data, r, levelsOf(r), STEP_S, DROP_MAX, CAPACITY_S));
-	const healthEnd = routeStats(data, "health", CAPACITY_S, { step: "capacity_end" });
-	const startRps = routes.filter((r) => r.route === "health").map((r) => r.capacity_rps || 0)[0] || 0;
-	const drift = startRps > 0 && healthEnd.requests > 0 ? { start_rps: startRps, end_rps: healthEnd.rps } : null;
+	const routes = RUN_ROUTES.map((r) =>
+		stressRoute(data, r, levelsOf(r), STEP_S, DROP_MAX, CAPACITY_S * CAPACITY_ROUNDS),
+	);
+	/** @type {number[]} */
+	const healthRounds = [];
+	for (let round = 0; round < CAPACITY_ROUNDS; round++) {
+		const st = routeStats(data, "health", CAPACITY_S, { step: "capacity", round: String(round) });
+		if (st.requests > 0) healthRounds.push(st.rps);
+	}
 	const markdown = [
-		`One route at a time: first every route's ${CAPACITY_S} s closed loop with ${CAPACITY_VUS} VUs back to back (the closed-loop column; /healthz first and last), then each route's staircase of ${STEPS} steps of ${STEP_S} s (ramping-arrival-rate, up to ${__ENV.MAX_VUS || 300} VUs), each after ${WARMUP_S} s of warm-up; a step is sustained when k6 started ≥ ${100 - DROP_MAX * 100} % of its arrivals. p95 is on the route's SLO metric (TTFB for chat and RAG answers).`,
+		`One route at a time: first every route's ${CAPACITY_S} s closed loop with ${CAPACITY_VUS} VUs back to back, ${CAPACITY_ROUNDS} rounds in alternating order (the closed-loop column: the mean), then each route's staircase of ${STEPS} steps of ${STEP_S} s (ramping-arrival-rate, up to ${__ENV.MAX_VUS || 300} VUs), each after ${WARMUP_S} s of warm-up; a step is sustained when k6 started ≥ ${100 - DROP_MAX * 100} % of its arrivals. p95 is on the route's SLO metric (TTFB for chat and RAG answers).`,
 		"",
 		stressTable(routes),
-		drift
-			? `\n/healthz closed loop at the start and at the end of the capacity block: ${fmt(drift.start_rps)} and ${fmt(drift.end_rps)} req/s (how much the machine moved while the capacities were measured).`
+		healthRounds.length > 1
+			? `\n/healthz closed loop in each round of the capacity block: ${healthRounds.map((x) => fmt(x)).join(" and ")} req/s (how much the machine moved while the capacities were measured).`
 			: "",
 	].join("\n");
 	return summaryOutputs("stress", data, {
@@ -204,7 +233,8 @@ export function handleSummary(data) {
 			steps: STEPS,
 			capacity_vus: CAPACITY_VUS,
 			capacity_s: CAPACITY_S,
-			health_capacity_drift: drift,
+			capacity_rounds: CAPACITY_ROUNDS,
+			health_capacity_by_round: healthRounds,
 			routes,
 		},
 	});

@@ -83,7 +83,10 @@ if (write) {
 				.map((k) => {
 					const r = /** @type {import("../load/analysis.js").Ratio} */ (current[k]);
 					const kept = previous.ratios?.[k]?.tolerance;
-					return [k, { ...r, value: round(r.value * 1000) / 1000, ...(kept === undefined ? {} : { tolerance: kept }) }];
+					return [
+						k,
+						{ ...r, value: Number(r.value.toPrecision(3)), ...(kept === undefined ? {} : { tolerance: kept }) },
+					];
 				}),
 		),
 	};
@@ -104,8 +107,8 @@ console.log(
 		["Ratio", "Baseline", "This run", "Change", "Verdict"],
 		rows.map((r) => [
 			`\`${r.key}\``,
-			round(r.baseline * 1000) / 1000,
-			r.current === null ? "—" : round(r.current * 1000) / 1000,
+			Number(r.baseline.toPrecision(3)),
+			r.current === null ? "—" : Number(r.current.toPrecision(3)),
 			r.change === null ? "—" : `${r.change >= 0 ? "+" : ""}${round(r.change * 100)} %`,
 			r.verdict === "regression" ? "**regression**" : r.verdict,
 		]),

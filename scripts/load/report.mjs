@@ -3,7 +3,7 @@
 // each capacity script. Figures, never assertions.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fmt, markdownTable, ratiosOf, round } from "../../load/analysis.js";
+import { fmt, markdownTable, ratiosOf } from "../../load/analysis.js";
 
 /**
  * @typedef {{ t_s: number; rss_mib: number }} MemorySample
@@ -164,7 +164,7 @@ export function capacitySection(dir) {
 				["Ratio", "Value", "Better", "What"],
 				keys.map((k) => {
 					const r = /** @type {import("../../load/analysis.js").Ratio} */ (ratios[k]);
-					return [`\`${k}\``, round(r.value * 1000) / 1000, r.direction, r.what];
+					return [`\`${k}\``, Number(r.value.toPrecision(3)), r.direction, r.what];
 				}),
 			),
 			"",
