@@ -177,8 +177,9 @@ function chatBody(n, stream, conversationId) {
  * @param {Ctx} ctx
  */
 function ingestBody(ctx) {
-	// Past the setup corpus's numbers, unique per run, VU (below 1 000) and iteration (the last 10 000).
-	const n = (1 + RUN_SALT) * 1e7 + (ctx.vu % 1000) * 1e4 + (ctx.seq % 1e4);
+	// Past the setup corpus's numbers, unique per run, VU (below 1 000) and iteration (below 10 000); VUs writing at
+	// the same moment get different topics (n mod 5: 10 001 per VU).
+	const n = (1 + RUN_SALT) * 1e7 + (ctx.vu % 1000) * 10001 + (ctx.seq % 1e4);
 	const doc = corpusDocument(n);
 	doc.id = `${RUN_ID}-${ctx.vu}-${ctx.seq}`;
 	ctx.lastIngest = { id: doc.id, n };

@@ -215,17 +215,21 @@ export default function (data) {
 	hit("documents_list");
 	hit("document_get");
 	hit("document_chunks");
-	// With the ingest's bookmark, search and answers must see the document at once (read-your-writes).
+	// With the ingest's bookmark, search and answers must see the document at once (read-your-writes). Among the
+	// hits, not first: the VUs ingest look-alike documents at the same moment, and hybrid search may rank a twin
+	// level with it (reciprocal-rank fusion ties when each wins one ranking).
+	/** @param {unknown} list @param {string} key */
+	const has = (list, key) => Array.isArray(list) && list.some((h) => pick(h, key) === ctx.docId);
 	const hits = hit("rag_search");
 	check(
 		hits,
-		{ "rag_search: the document just ingested comes first": (j) => pick(j, "data", 0, "document_id") === ctx.docId },
+		{ "rag_search: finds the document just ingested": (j) => has(pick(j, "data"), "document_id") },
 		{ route: "rag_search" },
 	);
 	const answer = hit("rag_query");
 	check(
 		answer,
-		{ "rag_query: cites the document just ingested": (j) => pick(j, "citations", 0, "document_id") === ctx.docId },
+		{ "rag_query: cites the document just ingested": (j) => has(pick(j, "citations"), "document_id") },
 		{ route: "rag_query" },
 	);
 	hit("rag_query_stream");

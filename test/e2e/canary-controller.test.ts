@@ -475,17 +475,17 @@ describe("smoke failure reasons (k6 --summary-export)", () => {
 
 	it("names every failed check (nested groups too) and every crossed threshold", () => {
 		const s = summary(
-			{ "health: status 200": [2, 0], "rag_search: the document just ingested comes first": [1, 1] },
+			{ "health: status 200": [2, 0], "rag_search: finds the document just ingested": [1, 1] },
 			{ "nested: body": [0, 2] },
 		);
 		expect(summaryFailures(s)).toEqual({
-			checks: ["rag_search: the document just ingested comes first (1/2 failed)", "nested: body (2/2 failed)"],
+			checks: ["rag_search: finds the document just ingested (1/2 failed)", "nested: body (2/2 failed)"],
 			thresholds: ["checks: rate==1"],
 		});
 		expect(
 			smokeFailureReason(CANARY, 99, s, "level=error msg=\"thresholds on metrics 'checks' have been crossed\""),
 		).toBe(
-			"smoke test failed (k6 exit 99): failed checks: rag_search: the document just ingested comes first (1/2 failed); nested: body (2/2 failed) — thresholds crossed: checks: rate==1",
+			"smoke test failed (k6 exit 99): failed checks: rag_search: finds the document just ingested (1/2 failed); nested: body (2/2 failed) — thresholds crossed: checks: rate==1",
 		);
 	});
 
