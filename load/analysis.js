@@ -153,15 +153,17 @@ export function routeTable(rows) {
  * @typedef {{ step: number; offered_rps: number; achieved_rps: number; drop_ratio: number; p95: number | null;
  *   p99: number | null; failed_ratio: number | null; sustained: boolean; within_slo: boolean }} StressStep
  * @typedef {{ route: string; steps: StressStep[]; knee: StressStep | null; past_knee: StressStep | null;
- *   past_knee_reason: string; peak_rps: number; saturated: boolean; capacity_rps: number | null;
- *   capacity_p50: number | null }} StressRoute
+ *   past_knee_reason: string; transient: StressStep[]; peak_rps: number; saturated: boolean;
+ *   capacity_rps: number | null; capacity_p50: number | null }} StressRoute
  */
 
 /**
  * Per step: offered rate (the step's level), achieved rate (requests started in the step ÷ its length), the share
  * of scheduled iterations k6 could not start (`drop_ratio`, > `maxDrop` means the route, or the generator, could not
  * keep up), latency on the route's SLO metric and its failed ratio. The knee is the last step before the first one
- * that was not sustained or missed the SLO; `saturated` says the ramp went past it, which makes `peak_rps` the
+ * that was not sustained or missed the SLO — unless the next step passes again: a failing step between two passing
+ * ones is `transient` (a pause of the machine, a major collection, work another phase left behind), reported beside
+ * the knee, not taken for it. `saturated` says the ramp went past the knee, which makes `peak_rps` the
  * route's capacity rather than the ramp's ceiling. With `capacitySeconds`, the closed-loop phase (`step:capacity`)
  * gives `capacity_rps`: requests completed at a fixed concurrency ÷ its length.
  * @param {Summary} data @param {string} route @param {number[]} levels @param {number} stepSeconds @param {number} [maxDrop]
@@ -191,24 +193,22 @@ export function stressRoute(data, route, levels, stepSeconds, maxDrop, capacityS
 			within_slo: slo ? s.slo_ok !== false : true,
 		};
 	});
+	/** @param {StressStep | undefined} st */
+	const passes = (st) => (st ? st.sustained && st.within_slo : false);
 	let knee = null;
 	let past = null;
-	for (const st of steps) {
-		if (st.sustained && st.within_slo) {
-			knee = st;
-			continue;
+	/** @type {StressStep[]} */
+	const transient = [];
+	for (let i = 0; i < steps.length; i++) {
+		const st = /** @type {StressStep} */ (steps[i]);
+		if (passes(st)) knee = st;
+		else if (passes(steps[i + 1])) transient.push(st);
+		else {
+			past = st;
+			break;
 		}
-		past = st;
-		break;
 	}
-	let reason = "";
-	if (past) {
-		/** @type {string[]} */
-		const why = [];
-		if (!past.sustained) why.push(`${pct(past.drop_ratio)} of arrivals dropped`);
-		if (!past.within_slo) why.push("SLO missed");
-		reason = why.join(", ");
-	}
+	const reason = past ? stepFailure(past) : "";
 	const capacity = capacitySeconds ? routeStats(data, route, capacitySeconds, { step: "capacity" }) : null;
 	return {
 		route,
@@ -216,11 +216,21 @@ export function stressRoute(data, route, levels, stepSeconds, maxDrop, capacityS
 		knee,
 		past_knee: past,
 		past_knee_reason: reason,
+		transient,
 		peak_rps: steps.reduce((m, st) => Math.max(m, st.achieved_rps), 0),
 		saturated: past !== null,
 		capacity_rps: capacity && capacity.requests > 0 ? capacity.rps : null,
 		capacity_p50: capacity ? (slo && slo.metric === "http_req_waiting" ? capacity.ttfb_p50 : capacity.p50) : null,
 	};
+}
+
+/** Why a step failed: arrivals dropped, SLO missed, or both. @param {StressStep} st */
+function stepFailure(st) {
+	/** @type {string[]} */
+	const why = [];
+	if (!st.sustained) why.push(`${pct(st.drop_ratio)} of arrivals dropped`);
+	if (!st.within_slo) why.push("SLO missed");
+	return why.join(", ");
 }
 
 /** The stress report's table: one row per route. @param {StressRoute[]} routes */
@@ -239,9 +249,12 @@ export function stressTable(routes) {
 			r.capacity_rps === null ? "—" : `${fmt(r.capacity_rps)} (${fmt(r.capacity_p50)})`,
 			r.knee ? fmt(r.knee.offered_rps) : "below the first step",
 			r.knee ? `${fmt(r.knee.achieved_rps)}, ${fmt(r.knee.p95)}` : "—",
-			r.past_knee
+			(r.past_knee
 				? `${fmt(r.past_knee.offered_rps)} req/s: ${r.past_knee_reason} (p95 ${fmt(r.past_knee.p95)} ms)`
-				: "not reached (raise the top step)",
+				: "not reached (raise the top step)") +
+				(r.transient || [])
+					.map((t) => `; transient at ${fmt(t.offered_rps)} req/s: ${stepFailure(t)} (p95 ${fmt(t.p95)} ms)`)
+					.join(""),
 			`${fmt(r.peak_rps)}${r.saturated ? "" : " (not saturated)"}`,
 		]),
 	);

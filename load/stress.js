@@ -1,10 +1,13 @@
 // Stress (docs/load-testing.md#stress): finds each route's knee. One route at a time (so routes do not share the
 // cores while measured). First the capacity block: every route's short closed loop (CAPACITY_VUS requests always in
 // flight: its capacity at a fixed concurrency, whose ratio to /healthz's is what npm run load:compare tracks), back
-// to back, /healthz first and last. Then per route a `ramping-arrival-rate` staircase of STEPS levels, geometric from
-// the route's start rate to its top rate, each held STEP_S seconds. Per step: offered vs achieved rate, the share of arrivals k6 could not start (no free VU: the
-// service is not keeping up), latency on the route's SLO metric, errors. The knee is the last step sustained
-// (≤ DROP_MAX dropped) within the SLO; past it, the peak achieved rate is what the route managed under overload.
+// to back in CAPACITY_ROUNDS rounds of alternating order, /healthz first and last. Then per route a
+// `ramping-arrival-rate` staircase of STEPS levels, geometric from the route's start rate to its top rate, each held
+// STEP_S seconds; ingest's closed loops and staircase come last (it grows the corpus the RAG routes search). Per
+// step: offered vs achieved rate, the share of arrivals k6 could not start (no free VU: the service is not keeping
+// up), latency on the route's SLO metric, errors. The knee is the last step sustained (≤ DROP_MAX dropped) within
+// the SLO, a lone failing step between passing ones being reported as transient; past the knee, the peak achieved
+// rate is what the route managed under overload.
 //
 // Stress is measured, not judged: thresholds here only keep the per-step figures in the summary (k6 exits 0 past
 // the knee). Env: ROUTES (default below; with VARIANTS=1 also the /v1/auth/me variants), STEPS (6), STEP_S (10),
@@ -85,47 +88,28 @@ const scenarios = {};
 const tracked = [];
 let offset = 0;
 
-// Part 1, the capacity block: every route's closed loop back to back, before any overload, so the ratios compare
-// routes measured minutes apart at most. CAPACITY_ROUNDS rounds in alternating order (forward, then backward …):
-// a machine whose background load or service heap drifts during the block moves every route about equally, and
-// each route's capacity is its mean over the rounds. /healthz, the denominator, opens the first round and closes
-// the second: the two tell how much the machine moved meanwhile. The /v1/auth/me variants run right after
-// /v1/auth/me. Ingest grows the corpus the RAG routes search, and their cost grows with it: its closed loops come
-// after every round, so the RAG routes are measured on the setup corpus in each round.
-const firsts = ["health", "auth_me", "auth_me_no_limiter", "auth_me_bare"];
-const capacityOrder = firsts
-	.filter((r) => r === "health" || RUN_ROUTES.indexOf(r) >= 0)
-	.concat(RUN_ROUTES.filter((r) => firsts.indexOf(r) < 0 && r !== "ingest"));
-/** @type {{ route: string; round: number }[]} */
-const capacityRuns = [];
-for (let round = 0; round < CAPACITY_ROUNDS; round++) {
-	const order = round % 2 === 0 ? capacityOrder : capacityOrder.slice().reverse();
-	for (const route of order) capacityRuns.push({ route, round });
+/** A warm-up at the route's first level (JIT, connections): sent, not counted. @param {string} route @param {string} tag */
+function warmUpScenario(route, tag) {
+	scenarios[`warmup__${route}__${tag}`] = {
+		executor: "constant-arrival-rate",
+		rate: levelsOf(route)[0] || 1,
+		timeUnit: "1s",
+		duration: `${WARMUP_S}s`,
+		startTime: `${offset}s`,
+		preAllocatedVUs: 20,
+		maxVUs: 50,
+		gracefulStop: "2s",
+		exec: "hit",
+	};
+	offset += WARMUP_S + 2;
 }
-if (RUN_ROUTES.indexOf("ingest") >= 0) {
-	for (let round = 0; round < CAPACITY_ROUNDS; round++) capacityRuns.push({ route: "ingest", round });
-}
-for (const run of capacityRuns) {
-	const route = run.route;
-	const round = run.round;
-	if (route === "health" && RUN_ROUTES.indexOf("health") < 0) continue;
-	if (round === 0) {
-		// Warm-up at the route's first level (JIT, connections): sent, not counted. Later rounds run warm.
-		scenarios[`warmup__${route}__r0`] = {
-			executor: "constant-arrival-rate",
-			rate: levelsOf(route)[0] || 1,
-			timeUnit: "1s",
-			duration: `${WARMUP_S}s`,
-			startTime: `${offset}s`,
-			preAllocatedVUs: 20,
-			maxVUs: 50,
-			gracefulStop: "2s",
-			exec: "hit",
-		};
-		offset += WARMUP_S + 2;
-	}
-	// Closed loop: CAPACITY_VUS requests always in flight, k6 doing little else — the route's capacity at a fixed
-	// concurrency, which the ratios use.
+
+/**
+ * Closed loop: CAPACITY_VUS requests always in flight, k6 doing little else — the route's capacity at a fixed
+ * concurrency, which the ratios use. @param {string} route @param {number} round
+ */
+function closedLoop(route, round) {
+	if (round === 0) warmUpScenario(route, "r0");
 	scenarios[`capacity__${route}__r${round}`] = {
 		executor: "constant-vus",
 		vus: CAPACITY_VUS,
@@ -136,29 +120,38 @@ for (const run of capacityRuns) {
 	};
 	offset += CAPACITY_S + 2;
 }
+
+// Part 1, the capacity block: every route's closed loop back to back, before any overload, so the ratios compare
+// routes measured minutes apart at most. CAPACITY_ROUNDS rounds in alternating order (forward, then backward …):
+// a machine whose background load or service heap drifts during the block moves every route about equally, and
+// each route's capacity is its mean over the rounds. /healthz, the denominator, opens the first round and closes
+// the second: the two tell how much the machine moved meanwhile. The /v1/auth/me variants run right after
+// /v1/auth/me. Ingest is not in the block: it grows the corpus the RAG routes search (their cost grows with it) and
+// leaves the local vector index work to do after it, so its closed loops and staircase come last (part 3).
+const firsts = ["health", "auth_me", "auth_me_no_limiter", "auth_me_bare"];
+const capacityOrder = firsts
+	.filter((r) => RUN_ROUTES.indexOf(r) >= 0)
+	.concat(RUN_ROUTES.filter((r) => firsts.indexOf(r) < 0 && r !== "ingest"));
+for (let round = 0; round < CAPACITY_ROUNDS; round++) {
+	const order = round % 2 === 0 ? capacityOrder : capacityOrder.slice().reverse();
+	for (const route of order) closedLoop(route, round);
+}
 tracked.push(trackRoutes(RUN_ROUTES, { step: "capacity" }));
 for (let round = 0; round < CAPACITY_ROUNDS; round++) {
 	tracked.push(trackRoutes(["health"], { step: "capacity", round: String(round) }));
 }
 
-// Part 2, the staircases, one route at a time: a jump (0 s stage) to each level, held for the step.
-for (const route of RUN_ROUTES) {
+// Part 2, the staircases, one route at a time: a jump (0 s stage) to each level, held for the step. Part 3: ingest's
+// closed loops and its staircase.
+const staircaseOrder = RUN_ROUTES.filter((r) => r !== "ingest");
+if (RUN_ROUTES.indexOf("ingest") >= 0) staircaseOrder.push("ingest");
+for (const route of staircaseOrder) {
+	if (route === "ingest") for (let round = 0; round < CAPACITY_ROUNDS; round++) closedLoop(route, round);
 	const levels = levelsOf(route);
 	/** @type {{ target: number; duration: string }[]} */
 	const stages = [];
 	for (const level of levels) stages.push({ target: level, duration: "0s" }, { target: level, duration: `${STEP_S}s` });
-	scenarios[`warmup__${route}__staircase`] = {
-		executor: "constant-arrival-rate",
-		rate: levels[0] || 1,
-		timeUnit: "1s",
-		duration: `${WARMUP_S}s`,
-		startTime: `${offset}s`,
-		preAllocatedVUs: 20,
-		maxVUs: 50,
-		gracefulStop: "2s",
-		exec: "hit",
-	};
-	offset += WARMUP_S + 2;
+	warmUpScenario(route, "staircase");
 	scenarios[route] = {
 		executor: "ramping-arrival-rate",
 		startRate: levels[0] || 1,

@@ -166,6 +166,7 @@ try {
 			keys: CAPACITY.has(script) ? args.subjects : 1,
 			client: script !== "rate-limit",
 			label: `npm run load ${script} ${runId}`,
+			renew: () => adminToken(base, admin.slice(0, colon), admin.slice(colon + 1)),
 		});
 		env.API_KEY = credentials.keys[0]?.key ?? "";
 		env.API_KEYS = credentials.keys.map((k) => k.key).join(",");

@@ -33,9 +33,10 @@ export async function adminToken(base, clientId, secret) {
 
 /**
  * Creates the run's tenant credentials: `keys` API keys (subjects `<tenant>-<i>`) and, with `client`, an API client.
- * `revoke()` deletes them all (best effort: it reports, never throws).
+ * `revoke()` deletes them all (best effort: it reports, never throws), with a token from `options.renew` when given:
+ * a long run outlives the admin token it started with.
  * @param {string} base @param {string} token admin access token
- * @param {{ runId: string; keys: number; client: boolean; tenant?: string; label: string }} options
+ * @param {{ runId: string; keys: number; client: boolean; tenant?: string; label: string; renew?: () => Promise<string> }} options
  * @returns {Promise<RunCredentials>}
  */
 export async function createRunCredentials(base, token, options) {
@@ -48,10 +49,15 @@ export async function createRunCredentials(base, token, options) {
 	/** @type {string | undefined} */
 	let clientSecret;
 	const revoke = async () => {
+		const renewed = options.renew ? await options.renew().catch(() => null) : null;
+		const auth = renewed ? { ...headers, Authorization: `Bearer ${renewed}` } : headers;
 		const deletes = keys.map((k) => `${base}/v1/admin/api-keys/${encodeURIComponent(k.id)}`);
 		if (clientId) deletes.push(`${base}/v1/admin/clients/${encodeURIComponent(clientId)}`);
 		for (const url of deletes) {
-			const res = await fetch(url, { method: "DELETE", headers }).catch((err) => ({ ok: false, status: String(err) }));
+			const res = await fetch(url, { method: "DELETE", headers: auth }).catch((err) => ({
+				ok: false,
+				status: String(err),
+			}));
 			if (!res.ok && res.status !== 404) console.error(`load: could not revoke ${url} (${res.status})`);
 		}
 	};

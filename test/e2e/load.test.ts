@@ -4,7 +4,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type Se
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compareRatios, ratiosOf, type Summary, spikeReport, stressRoute } from "../../load/analysis.js";
+import { compareRatios, ratiosOf, type Summary, spikeReport, stressRoute, stressTable } from "../../load/analysis.js";
 import { ROUTES, THRESHOLDS } from "../../load/thresholds.gen.js";
 import { findK6 } from "../../scripts/load/k6-binary.mjs";
 import { memoryDrift } from "../../scripts/load/report.mjs";
@@ -88,7 +88,7 @@ function summaryOf(metrics: Record<string, Record<string, number>>): Summary {
 }
 
 describe("load analysis (pure)", () => {
-	it("stress: the knee is the last step sustained within the SLO; past it the peak is the capacity", () => {
+	it("stress: the knee is the last step sustained within the SLO (a lone failing step is transient); past it the peak is the capacity", () => {
 		const step = (i: number, count: number, p95: number, failed = 0): Record<string, Record<string, number>> => ({
 			[`http_reqs{route:health,step:${i}}`]: { count },
 			[`http_req_duration{route:health,step:${i}}`]: { "p(95)": p95, "p(99)": p95 * 1.5, med: p95 / 2 },
@@ -107,6 +107,26 @@ describe("load analysis (pure)", () => {
 		expect(unsaturated.saturated).toBe(false);
 		const errors = stressRoute(summaryOf({ ...step(0, 100, 10, 0.01) }), "health", [10], 10);
 		expect(errors.knee).toBeNull();
+		// One slow step between passing ones is transient, reported, not the knee; two in a row are the knee.
+		const blip = stressRoute(
+			summaryOf({ ...step(0, 100, 10), ...step(1, 200, 900), ...step(2, 400, 20), ...step(3, 500, 2000) }),
+			"health",
+			[10, 20, 40, 80],
+			10,
+		);
+		expect(blip.knee?.offered_rps).toBe(40);
+		expect(blip.transient.map((t) => t.offered_rps)).toEqual([20]);
+		expect(blip.past_knee?.offered_rps).toBe(80);
+		expect(stressTable([blip])).toMatch(/80 req\/s: .*SLO missed.*; transient at 20 req\/s: SLO missed \(p95 900 ms\)/);
+		const twice = stressRoute(
+			summaryOf({ ...step(0, 100, 10), ...step(1, 200, 900), ...step(2, 400, 900), ...step(3, 800, 20) }),
+			"health",
+			[10, 20, 40, 80],
+			10,
+		);
+		expect(twice.knee?.offered_rps).toBe(10);
+		expect(twice.past_knee?.offered_rps).toBe(20);
+		expect(twice.transient).toEqual([]);
 	});
 
 	it("spike: recovery is the first of three seconds back within 2 × the pre-spike p95 at the base rate", () => {
@@ -132,6 +152,7 @@ describe("load analysis (pure)", () => {
 			knee: null,
 			past_knee: null,
 			past_knee_reason: "",
+			transient: [],
 			peak_rps: peak,
 			saturated,
 			capacity_rps: capacity,
