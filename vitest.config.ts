@@ -44,6 +44,10 @@ export default defineConfig({
 					include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts", "test/durable-objects/**/*.test.ts"],
 					globalSetup: ["test/helpers/node/jwks-server.ts", "test/helpers/node/fake-openai.ts"],
 					setupFiles: ["test/helpers/workers/apply-migrations.ts"],
+					// A budget, not a timing assertion: these files share 2 cores with the e2e project's wrangler dev,
+					// Prometheus and k6, and the property tests make thousands of Durable Object calls (5 s, the
+					// default, was exceeded in CI by the rate limiter's 150-run agreement test).
+					testTimeout: 30_000,
 				},
 			},
 			{
