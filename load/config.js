@@ -2,7 +2,8 @@
 // and the routes — how to call each one and what a right answer looks like. Thresholds come from the generated
 // thresholds.gen.js (the SLO spec), never from here.
 //
-// ES2017 only (k6 0.48's compiler has no `?.`, `??` or object spread); every script is proved with `k6 inspect`.
+// ES2017 only (k6 0.48's compiler has no optional chaining, nullish coalescing or object spread); every script is proved
+// with `k6 inspect`.
 //
 // Environment (k6 `-e NAME=value` or the process environment; `npm run load` sets them):
 //   BASE_URL          the API (default http://127.0.0.1:8787)
