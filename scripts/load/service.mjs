@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_POLICIES } from "../../src/rate-limit/policies.ts";
+import { stopProcessGroup } from "../lib/process-group.mjs";
 
 /**
  * The default policies (src/rate-limit/policies.ts) with the same names, routes, keys, units and fail modes — so
@@ -179,22 +180,7 @@ export async function startLocalService(options) {
 		rmSync(persistDir, { recursive: true, force: true });
 	};
 	const stop = async () => {
-		if (child.exitCode === null && child.pid) {
-			const exited = new Promise((r) => child.once("exit", r));
-			try {
-				process.kill(-child.pid, "SIGTERM");
-			} catch {
-				// already gone
-			}
-			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-			if (child.exitCode === null) {
-				try {
-					process.kill(-child.pid, "SIGKILL");
-				} catch {
-					// already gone
-				}
-			}
-		}
+		await stopProcessGroup(child);
 		cleanup();
 	};
 	for (;;) {

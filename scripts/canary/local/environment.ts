@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { stopProcessGroup } from "../../lib/process-group.mjs";
 import { readWranglerConfig } from "../wrangler.ts";
 import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
 
@@ -325,24 +326,6 @@ export async function startRehearsalEnvironment(options: {
 	};
 	child.stdout?.on("data", onData);
 	child.stderr?.on("data", onData);
-	const stopChild = async () => {
-		if (child.exitCode === null && child.pid) {
-			const exited = new Promise((r) => child.once("exit", r));
-			try {
-				process.kill(-child.pid, "SIGTERM");
-			} catch {
-				// already gone
-			}
-			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-			if (child.exitCode === null) {
-				try {
-					process.kill(-child.pid, "SIGKILL");
-				} catch {
-					// already gone
-				}
-			}
-		}
-	};
 	const url = `http://127.0.0.1:${port}`;
 	const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
 	for (;;) {
@@ -352,7 +335,7 @@ export async function startRehearsalEnvironment(options: {
 		);
 		if (ok) break;
 		if (child.exitCode !== null || Date.now() > deadline) {
-			await stopChild();
+			await stopProcessGroup(child);
 			await api.stop();
 			throw new Error(`the rehearsal's wrangler dev did not become ready:\n${output.slice(-3000)}`);
 		}
@@ -375,7 +358,7 @@ export async function startRehearsalEnvironment(options: {
 		output: () => output,
 		tenantKey: (tenant) => createTenantKey(url, tenant),
 		async stop() {
-			await stopChild();
+			await stopProcessGroup(child);
 			await api.stop();
 			rmSync(dir, { recursive: true, force: true });
 		},

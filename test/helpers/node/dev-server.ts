@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { stopProcessGroup } from "../../../scripts/lib/process-group.mjs";
 
 const root = path.resolve(import.meta.dirname, "../../..");
 
@@ -67,12 +68,7 @@ export async function startDevServer(
 		output += String(d);
 	});
 	const stop = async (stopOptions: { keepState?: boolean } = {}) => {
-		if (child.exitCode === null && child.pid) {
-			const exited = new Promise((r) => child.once("exit", r));
-			process.kill(-child.pid, "SIGTERM");
-			await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-			if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
-		}
+		await stopProcessGroup(child);
 		if (!stopOptions.keepState) rmSync(persistDir, { recursive: true, force: true });
 	};
 	const base = `http://127.0.0.1:${port}`;
