@@ -13,12 +13,12 @@
 import exec from "k6/execution";
 import { routeStats, routeTable, stat } from "./analysis.js";
 import {
-	CLIENT_ID,
 	checkCheap,
 	ingestCorpus,
 	mergeThresholds,
 	newContext,
 	rateFor,
+	runRoutes,
 	SYSTEM_TAGS,
 	seconds,
 	send,
@@ -26,24 +26,13 @@ import {
 	stagger,
 	TREND_STATS,
 	trackRoutes,
-	VARIANTS,
-	VARIANTS_ENABLED,
 	warmUp,
 } from "./config.js";
 import { summaryOutputs } from "./summary.js";
 
 const DEFAULT_ROUTES = ["health", "auth_token", "auth_me", "chat", "chat_stream", "rag_search", "rag_query", "ingest"];
-const requested = __ENV.ROUTES ? __ENV.ROUTES.split(",").map((s) => s.trim()) : DEFAULT_ROUTES;
-/** The routes of this run: without a client the token route has nothing to measure; variants only on the load Worker. */
-const RUN_ROUTES = requested
-	.filter((r) => {
-		if (r === "auth_token" && !CLIENT_ID) {
-			console.warn("baseline: no CLIENT_ID/CLIENT_SECRET, so the token route is left out");
-			return false;
-		}
-		return true;
-	})
-	.concat(VARIANTS_ENABLED && !__ENV.ROUTES ? Object.keys(VARIANTS) : []);
+/** The routes of this run (the variants only on the load Worker). */
+const RUN_ROUTES = runRoutes("baseline", DEFAULT_ROUTES, true);
 
 const RATE = 3;
 const DURATION = __ENV.DURATION || "60s";

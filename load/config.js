@@ -126,6 +126,22 @@ export const VARIANTS = {
 };
 
 /**
+ * The routes a capacity script runs: `ROUTES` (comma-separated), else its defaults, plus the /v1/auth/me variants
+ * when `withVariants` and VARIANTS=1 (the load Worker) and no explicit `ROUTES`. The token route is left out, with a
+ * warning, without a client: it has nothing to measure then.
+ * @param {string} script @param {string[]} defaults @param {boolean} withVariants @returns {string[]}
+ */
+export function runRoutes(script, defaults, withVariants) {
+	const requested = __ENV.ROUTES ? __ENV.ROUTES.split(",").map((s) => s.trim()) : defaults;
+	const routes = requested.filter((r) => {
+		if (r !== "auth_token" || CLIENT_ID) return true;
+		console.warn(`${script}: no CLIENT_ID/CLIENT_SECRET, so the token route is left out`);
+		return false;
+	});
+	return withVariants && VARIANTS_ENABLED && !__ENV.ROUTES ? routes.concat(Object.keys(VARIANTS)) : routes;
+}
+
+/**
  * Headers every request of every script carries, setup's included: the version pin when VERSION_OVERRIDE is set.
  * @param {Record<string, string>} [extra] @returns {Record<string, string>}
  */

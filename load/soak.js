@@ -10,12 +10,12 @@
 import exec from "k6/execution";
 import { fmt, markdownTable, routeStats, routeTable, soakRoute } from "./analysis.js";
 import {
-	CLIENT_ID,
 	checkCheap,
 	ingestCorpus,
 	mergeThresholds,
 	newContext,
 	rateFor,
+	runRoutes,
 	SYSTEM_TAGS,
 	seconds,
 	send,
@@ -28,8 +28,7 @@ import {
 import { summaryOutputs } from "./summary.js";
 
 const DEFAULT_ROUTES = ["health", "auth_token", "auth_me", "chat", "chat_stream", "rag_search", "rag_query", "ingest"];
-const requested = __ENV.ROUTES ? __ENV.ROUTES.split(",").map((s) => s.trim()) : DEFAULT_ROUTES;
-const RUN_ROUTES = requested.filter((r) => r !== "auth_token" || !!CLIENT_ID);
+const RUN_ROUTES = runRoutes("soak", DEFAULT_ROUTES, false);
 const DURATION = __ENV.DURATION || "30m";
 const DURATION_S = seconds(DURATION);
 const SEGMENTS = Number(__ENV.SEGMENTS || 6);

@@ -19,17 +19,15 @@
 import exec from "k6/execution";
 import { fmt, routeStats, stressRoute, stressTable } from "./analysis.js";
 import {
-	CLIENT_ID,
 	checkCheap,
 	ingestCorpus,
 	mergeThresholds,
 	newContext,
+	runRoutes,
 	SYSTEM_TAGS,
 	send,
 	TREND_STATS,
 	trackRoutes,
-	VARIANTS,
-	VARIANTS_ENABLED,
 } from "./config.js";
 import { summaryOutputs } from "./summary.js";
 
@@ -48,16 +46,7 @@ const RANGES = {
 };
 const DEFAULT_ROUTES = ["health", "auth_me", "auth_token", "chat", "chat_stream", "rag_search", "rag_query", "ingest"];
 
-const requested = __ENV.ROUTES ? __ENV.ROUTES.split(",").map((s) => s.trim()) : DEFAULT_ROUTES;
-const RUN_ROUTES = requested
-	.filter((r) => {
-		if (r === "auth_token" && !CLIENT_ID) {
-			console.warn("stress: no CLIENT_ID/CLIENT_SECRET, so the token route is left out");
-			return false;
-		}
-		return true;
-	})
-	.concat(VARIANTS_ENABLED && !__ENV.ROUTES ? Object.keys(VARIANTS) : []);
+const RUN_ROUTES = runRoutes("stress", DEFAULT_ROUTES, true);
 
 const STEPS = Number(__ENV.STEPS || 6);
 const STEP_S = Number(__ENV.STEP_S || 10);
