@@ -2,8 +2,8 @@
 // policy's limit for less than one window, from many VUs at once (concurrent requests race for the same key). The
 // exact sliding window must admit exactly `limit` requests in the window — no more, no fewer — and every answer's
 // headers must agree with that:
-//   - each admitted request reports a different `remaining`: together exactly limit − 1 … 0 (a thresholds per
-//     value, `rl_admitted{r:N}` count == 1), and X-RateLimit-Remaining/-Reset/-Limit match `RateLimit`;
+//   - each admitted request reports a different `remaining`: together exactly limit − 2 … 0 (setup's took limit − 1;
+//     a threshold per value, `rl_admitted{r:N}` count == 1), and X-RateLimit-Remaining/-Reset/-Limit match `RateLimit`;
 //   - every `t` (seconds until quota returns, rounded up) and `Retry-After` point at one instant: when the first
 //     admitted request leaves the window (its time is known to within setup's request round trip);
 //   - a 429 is a problem+json `quota-exceeded` naming the policy. 429s are expected answers here, not failures
@@ -29,6 +29,7 @@ import {
 	ROUTES,
 	RUN_ID,
 	SYSTEM_TAGS,
+	seconds,
 	TREND_STATS,
 } from "./config.js";
 import { summaryOutputs } from "./summary.js";
@@ -39,7 +40,7 @@ const WINDOW_S = Number(__ENV.RL_WINDOW_S || 60);
 const ROUTE = __ENV.RL_ROUTE || "/v1/auth/me";
 const RATE = Number(__ENV.RL_RATE || 25);
 const DURATION = __ENV.RL_DURATION || "4s";
-const DURATION_S = Number((/^(\d+(?:\.\d+)?)s$/.exec(DURATION) || [])[1] || NaN);
+const DURATION_S = seconds(DURATION);
 const SLACK_MS = Number(__ENV.RL_CLOCK_SLACK_MS || 250);
 /** Per-value thresholds are one line each in the summary: beyond this limit only the totals are checked. */
 const MAX_PER_VALUE = 500;

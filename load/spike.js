@@ -66,6 +66,8 @@ export const options = {
 	summaryTrendStats: TREND_STATS,
 	thresholds: mergeThresholds(
 		slo ? { [`http_req_failed{route:${ROUTE}}`]: [`rate<=${slo.error_ratio}`] } : {},
+		// A spike answered by the limiter (fast 429s) is not a recovery: the route's status is checked.
+		{ checks: [`rate>=${__ENV.CHECKS_MIN || 0.999}`] },
 		mergeThresholds.apply(null, tracked),
 	),
 };

@@ -157,6 +157,10 @@ for (const route of staircaseOrder) {
 	offset += levels.length * STEP_S + GAP_S;
 }
 
+/** Steps per route (LEVELS_<route> may differ from STEPS), for tagging requests. @type {Record<string, number>} */
+const stepCount = {};
+for (const r of RUN_ROUTES) stepCount[r] = levelsOf(r).length;
+
 export const options = {
 	scenarios,
 	systemTags: SYSTEM_TAGS,
@@ -181,7 +185,9 @@ export function hit() {
 	// A staircase request counts for the step that sent it, however long its answer takes.
 	const t = Date.now() - exec.scenario.startTime;
 	const step =
-		phase === "staircase" ? String(Math.min(STEPS - 1, Math.max(0, Math.floor(t / (STEP_S * 1000))))) : phase;
+		phase === "staircase"
+			? String(Math.min((stepCount[route] || STEPS) - 1, Math.max(0, Math.floor(t / (STEP_S * 1000)))))
+			: phase;
 	/** @type {Record<string, string>} */
 	const tags = { step };
 	if (phase === "capacity") tags.round = (parts[2] || "r0").slice(1);
@@ -201,7 +207,7 @@ export function handleSummary(data) {
 		if (st.requests > 0) healthRounds.push(st.rps);
 	}
 	const markdown = [
-		`One route at a time: first every route's ${CAPACITY_S} s closed loop with ${CAPACITY_VUS} VUs back to back, ${CAPACITY_ROUNDS} rounds in alternating order (the closed-loop column: the mean), then each route's staircase of ${STEPS} steps of ${STEP_S} s (ramping-arrival-rate, up to ${__ENV.MAX_VUS || 300} VUs), each after ${WARMUP_S} s of warm-up; a step is sustained when k6 started ≥ ${100 - DROP_MAX * 100} % of its arrivals. p95 is on the route's SLO metric (TTFB for chat and RAG answers).`,
+		`One route at a time: first every route's ${CAPACITY_S} s closed loop with ${CAPACITY_VUS} VUs back to back, ${CAPACITY_ROUNDS} rounds in alternating order (the closed-loop column: the mean), then each route's staircase (${STEPS} steps unless LEVELS_<route> says otherwise) of ${STEP_S} s per step (ramping-arrival-rate, up to ${__ENV.MAX_VUS || 300} VUs), each after ${WARMUP_S} s of warm-up; a step is sustained when k6 started ≥ ${100 - DROP_MAX * 100} % of its arrivals. p95 is on the route's SLO metric (TTFB for chat and RAG answers).`,
 		"",
 		stressTable(routes),
 		healthRounds.length > 1

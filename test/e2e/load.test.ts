@@ -10,7 +10,7 @@ import { findK6 } from "../../scripts/load/k6-binary.mjs";
 import { memoryDrift } from "../../scripts/load/report.mjs";
 import { CAPACITY_POLICIES, loadConfigToml } from "../../scripts/load/service.mjs";
 import { K6_ROUTES, renderK6Thresholds } from "../../scripts/observability/k6-thresholds.ts";
-import { DEFAULT_POLICIES } from "../../src/rate-limit/policies";
+import { DEFAULT_POLICIES, PoliciesSchema, type Policy, policiesFor } from "../../src/rate-limit/policies";
 import { sloFor } from "../../src/slo/spec";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
 
@@ -223,10 +223,21 @@ describe("load analysis (pure)", () => {
 		const twice = loadConfigToml(out, root, entry, { RATE_LIMIT_POLICIES: "[]" });
 		expect(twice.match(/RATE_LIMIT_POLICIES =/g)).toHaveLength(1);
 		expect(() => loadConfigToml("name = 'x'", root, entry, {})).toThrow(/main/);
-		// Capacity policies keep the defaults' shape, so every request makes the same limiter calls.
-		expect(CAPACITY_POLICIES.map(({ limit, window_s, ...p }) => p)).toEqual(
-			DEFAULT_POLICIES.map(({ limit, window_s, ...p }) => p),
-		);
+		// The service accepts the capacity policies as RATE_LIMIT_POLICIES (the same schema parses them), and every
+		// route meets the same policies as with the defaults, so each request makes the same limiter calls.
+		const parsed = PoliciesSchema.parse(JSON.parse(JSON.stringify(CAPACITY_POLICIES)));
+		for (const [method, route] of [
+			["GET", "/v1/auth/me"],
+			["POST", "/v1/chat/completions"],
+			["POST", "/v1/auth/token"],
+			["POST", "/v1/documents"],
+			["POST", "/v1/rag/query"],
+		] as const) {
+			const names = (ps: readonly Policy[]) =>
+				policiesFor(ps, method, route).map((p) => `${p.name}:${p.key}:${p.unit}`);
+			expect(names(parsed), `${method} ${route}`).toEqual(names(DEFAULT_POLICIES));
+			expect(names(parsed).length, `${method} ${route}`).toBeGreaterThan(0);
+		}
 	});
 });
 
