@@ -11,8 +11,12 @@ const TOPICS = [
 	["token", "client", "secret", "scope", "rotation", "issuer"],
 ];
 
-/** A small seeded PRNG (mulberry32): the same run id always yields the same texts. @param {number} seed */
-function prng(seed) {
+/**
+ * A small seeded PRNG (mulberry32): the same seed always yields the same numbers in [0, 1) — the load corpus's texts,
+ * and the RAG evaluation set (scripts/gen-rag-eval.mjs). Plain ES2017, so k6 and Node both load it.
+ * @param {number} seed
+ */
+export function prng(seed) {
 	let a = seed >>> 0;
 	return () => {
 		a = (a + 0x6d2b79f5) >>> 0;

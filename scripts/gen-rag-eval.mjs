@@ -6,21 +6,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { prng } from "../load/corpus.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dir = path.join(root, "test", "fixtures", "rag-eval");
 
-/** @param {number} seed */
-function prng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 const rnd = prng(20261124);
 /** @template T @param {readonly T[]} xs @returns {T} */
 const pick = (xs) => /** @type {T} */ (xs[Math.floor(rnd() * xs.length)]);

@@ -355,10 +355,11 @@ export class Controller {
 		const source = this.o.source;
 		if (!source) throw new CanaryError("no SLO source configured (--url and CANARY_API_KEY, or PROMETHEUS_URL)");
 		const versions = { canary: state.canary_version ?? "", stable: state.stable_version };
-		let verdict = judgeStep(await source.read(versions, this.o.window), this.o.policy);
+		const samples = await source.read(versions, this.o.window);
+		let verdict = judgeStep(samples, this.o.policy);
 		if (verdict.outcome === "inconclusive" && this.o.topUp) {
-			// The largest shortfall of either side on any route (every route of the window, or none seen at all).
-			const samples = await source.read(versions, this.o.window);
+			// The largest shortfall of either side on any route (every route of the window, or none seen at all), from
+			// the numbers the verdict was judged on.
 			const min = this.o.policy.minRequests;
 			const deficit =
 				samples.length === 0

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { sloFor } from "../../src/slo/spec.ts";
+import { VERSION_WINDOWS } from "../observability/slo-rules.ts";
 import type { HistogramBucket, LatencyStat, RouteSample, VersionStats } from "./verdict.ts";
 
 /**
@@ -160,8 +161,8 @@ const PromVectorSchema = z.object({
 	}),
 });
 
-/** Windows the version recording rules exist for (scripts/observability/slo-rules.ts, VERSION_WINDOWS). */
-export const PROMETHEUS_WINDOWS = ["5m", "30m", "1h", "2h", "6h"];
+/** Windows the version recording rules exist for. */
+const PROMETHEUS_WINDOWS: readonly string[] = VERSION_WINDOWS;
 
 /**
  * Reads the per-version recording rules from Prometheus: `slo_version:requests:increase<w>`,

@@ -3,7 +3,7 @@
  * counters carry). Under `wrangler dev` miniflare fills the binding with a random id per start and a blank tag; in
  * tests the binding may be absent or blank, so blank fields are `dev`.
  *
- * Locally only (`ENVIRONMENT` `local` or `test`), `VERSION_ID` / `VERSION_TAG` vars replace the binding's values, so
+ * Locally only (`ENVIRONMENT` `local`, `test` or unset, as in the vitest pool), `VERSION_ID` / `VERSION_TAG` vars replace the binding's values, so
  * two local Workers can act as two versions (the canary rehearsal, docs/canary.md). In staging and production they
  * are ignored: there the id is the platform's, the one gradual deployments and version overrides name.
  */

@@ -10,6 +10,7 @@ import {
 	type VerdictPolicy,
 	type VersionStats,
 } from "../../scripts/canary/verdict";
+import { LATENCY_BUCKETS_S } from "../../src/slo/spec";
 
 // The canary verdict as pure functions over tables of per-version numbers (scripts/canary/verdict.ts).
 const DEFAULT_OBJECTIVES = {
@@ -344,6 +345,7 @@ describe("judgeStep", () => {
  * produced (noted beside each).
  */
 describe("judgeStep error rates (seeded simulations)", () => {
+	// The same generator as load/corpus.js's prng (this project's tsconfig loads no JavaScript).
 	function mulberry32(seed: number) {
 		let a = seed;
 		return () => {
@@ -353,17 +355,19 @@ describe("judgeStep error rates (seeded simulations)", () => {
 			return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
 		};
 	}
+	/** Successes in n Bernoulli(p) draws of `random`. */
+	const binomialOf = (random: () => number) => (n: number, p: number) => {
+		let k = 0;
+		for (let i = 0; i < n; i++) if (random() < p) k++;
+		return k;
+	};
 	const runs = 300;
 	const rate = (outcomes: Outcome[], which: Outcome) => outcomes.filter((o) => o === which).length / outcomes.length;
 
 	it("both versions at 2 % errors during an outage: the canary is rolled back by at most ~α of evaluations", () => {
 		// Before rule 4 accepted an inconclusive comparison, 32 % of these evaluations failed.
 		const random = mulberry32(4);
-		const binomial = (n: number, p: number) => {
-			let k = 0;
-			for (let i = 0; i < n; i++) if (random() < p) k++;
-			return k;
-		};
+		const binomial = binomialOf(random);
 		const outcomes = Array.from({ length: runs }, () => {
 			const canary = binomial(1_000, 0.02);
 			const stable = binomial(20_000, 0.02);
@@ -376,11 +380,7 @@ describe("judgeStep error rates (seeded simulations)", () => {
 	it("a 9× error regression that stays within the SLO is caught by most evaluations", () => {
 		// 0.09 % vs 0.01 % at 20 000 / 100 000 requests: with the whole budget as the minimum effect, 27 % failed.
 		const random = mulberry32(9);
-		const binomial = (n: number, p: number) => {
-			let k = 0;
-			for (let i = 0; i < n; i++) if (random() < p) k++;
-			return k;
-		};
+		const binomial = binomialOf(random);
 		const outcomes = Array.from({ length: runs }, () =>
 			judgeStep([route(v(20_000, binomial(20_000, 0.0009)), v(100_000, binomial(100_000, 0.0001)))], policy),
 		).map((verdict) => verdict.outcome);
@@ -391,7 +391,7 @@ describe("judgeStep error rates (seeded simulations)", () => {
 	it("identical latency on both versions: the quantile check fails at most ~α of evaluations (Prometheus)", () => {
 		// Histogram buckets of the default route (src/slo/spec.ts), and Prometheus's histogram_quantile: the rank's
 		// bucket, linearly interpolated. With a bare estimate comparison, canary 100 / stable 5 000 failed 13.5 %.
-		const bounds = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000];
+		const bounds = LATENCY_BUCKETS_S.map((b) => b * 1_000);
 		const random = mulberry32(7);
 		const gaussian = () => Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
 		const quantileOf = (q: number, h: HistogramBucket[]) => {
