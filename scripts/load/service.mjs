@@ -8,10 +8,10 @@
 // Because the copy lives in its own directory, a developer's .dev.vars is not read: runs are reproducible.
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_POLICIES } from "../../src/rate-limit/policies.ts";
+import { freePort } from "../lib/net.mjs";
 import { stopProcessGroup } from "../lib/process-group.mjs";
 
 /**
@@ -21,20 +21,6 @@ import { stopProcessGroup } from "../lib/process-group.mjs";
  * second of admitted events, like 30–60 events a minute under the default limits).
  */
 export const CAPACITY_POLICIES = DEFAULT_POLICIES.map((p) => ({ ...p, limit: 1_000_000_000, window_s: 1 }));
-
-/** A free TCP port on loopback. @returns {Promise<number>} */
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			server.close(() =>
-				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port")),
-			);
-		});
-	});
-}
 
 /**
  * wrangler.toml's text with `main` and the migrations directories made absolute (the copy lives elsewhere),

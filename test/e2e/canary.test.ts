@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findK6, runSmoke } from "../../scripts/canary/k6.ts";
@@ -16,6 +15,7 @@ import {
 import { runController, startTraffic, type Transition } from "../../scripts/canary/local/rehearsal.ts";
 import { prometheusSource, sloApiSource } from "../../scripts/canary/slo-source.ts";
 import { DEFAULT_POLICY, judgeStep } from "../../scripts/canary/verdict.ts";
+import { freePort } from "../../scripts/lib/net.mjs";
 
 // The canary controller end to end: the real `wrangler` (4.155.0) against the fake Cloudflare API on loopback, the
 // real Worker (two local versions behind the rehearsal router, sharing Durable Objects and D1), the real k6 smoke
@@ -46,19 +46,6 @@ afterAll(async () => {
 	prometheus?.kill("SIGTERM");
 	await env?.stop();
 });
-
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			server.close(() =>
-				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-			);
-		});
-	});
-}
 
 /** A real Prometheus scraping the rehearsal (every version reads the same shards) with the generated version rules. */
 async function startPrometheus(): Promise<string> {

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "../../lib/net.mjs";
 import { stopProcessGroup } from "../../lib/process-group.mjs";
 import { readWranglerConfig } from "../wrangler.ts";
 import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
@@ -129,19 +129,6 @@ async function createTenantKey(url: string, tenant: string): Promise<string> {
 	});
 	if (!res.ok) throw new Error(`creating an API key of ${tenant}: ${res.status} ${(await res.text()).slice(0, 300)}`);
 	return ((await res.json()) as { key: string }).key;
-}
-
-function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			server.close(() =>
-				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-			);
-		});
-	});
 }
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {

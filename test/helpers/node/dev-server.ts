@@ -1,25 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "../../../scripts/lib/net.mjs";
 import { stopProcessGroup } from "../../../scripts/lib/process-group.mjs";
 
-const root = path.resolve(import.meta.dirname, "../../..");
+export { freePort };
 
-/** A free TCP port on loopback (bind to 0, read, release). */
-export function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			server.close(() =>
-				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-			);
-		});
-	});
-}
+const root = path.resolve(import.meta.dirname, "../../..");
 
 export type DevServer = {
 	base: string;

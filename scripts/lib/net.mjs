@@ -1,0 +1,16 @@
+// Loopback helpers shared by the scripts and the e2e tests.
+import { createServer } from "node:net";
+
+/** A free TCP port on loopback (bind to 0, read it, release it). @returns {Promise<number>} */
+export function freePort() {
+	return new Promise((resolve, reject) => {
+		const server = createServer();
+		server.once("error", reject);
+		server.listen(0, "127.0.0.1", () => {
+			const address = server.address();
+			server.close(() =>
+				typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port")),
+			);
+		});
+	});
+}
