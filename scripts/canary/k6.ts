@@ -1,8 +1,9 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { findK6 as findK6Binary } from "../load/k6-binary.mjs";
 
 /**
  * k6 for the controller: the 0 % smoke test (load/smoke.js, owned by the load tests) against the new version only,
@@ -23,15 +24,16 @@ import { z } from "zod";
  */
 export class K6Error extends Error {}
 
+/** scripts/load/k6-binary.mjs's search (K6_BIN, else PATH; 0.48 or newer), then `../shared/bin/k6` beside the project. */
 export function findK6(cwd: string, env: NodeJS.ProcessEnv = process.env): string {
-	const candidates = [env.K6_BIN, "k6", path.resolve(cwd, "..", "shared", "bin", "k6")].filter(
-		(c): c is string => typeof c === "string" && c.length > 0,
-	);
-	for (const c of candidates) {
-		if (c.includes(path.sep) && !existsSync(c)) continue;
-		if (spawnSync(c, ["version"], { stdio: "ignore" }).status === 0) return c;
+	const found = findK6Binary(env);
+	if (found.ok) return found.bin;
+	const workplace = path.resolve(cwd, "..", "shared", "bin", "k6");
+	if (!env.K6_BIN && existsSync(workplace)) {
+		const there = findK6Binary({ ...env, K6_BIN: workplace });
+		if (there.ok) return there.bin;
 	}
-	throw new K6Error(`k6 not found (tried ${candidates.join(", ")}): put it on PATH or set K6_BIN`);
+	throw new K6Error(found.message);
 }
 
 /** `<script>="<id>"`: an RFC 8941 dictionary member, as Cloudflare reads the override header. */
