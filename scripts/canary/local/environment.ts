@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "../../lib/net.mjs";
 import { stopProcessGroup } from "../../lib/process-group.mjs";
+import { adminToken, createRunCredentials } from "../../load/credentials.mjs";
 import { readWranglerConfig } from "../wrangler.ts";
 import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
 
@@ -108,27 +109,17 @@ export type RehearsalEnvironment = {
 	stop(): Promise<void>;
 };
 
-/** Creates an API key of `tenant` through the admin API (an access token of the local admin client first). */
+/** An API key of its own tenant, through the admin API (as `npm run load` creates its credentials). */
 async function createTenantKey(url: string, tenant: string): Promise<string> {
-	const token = await fetch(`${url}/v1/auth/token`, {
-		method: "POST",
-		headers: { Authorization: `Basic ${Buffer.from(`${LOCAL_ADMIN.id}:${LOCAL_ADMIN.secret}`).toString("base64")}` },
-		body: new URLSearchParams({ grant_type: "client_credentials", scope: "admin" }),
+	const token = await adminToken(url, LOCAL_ADMIN.id, LOCAL_ADMIN.secret);
+	const credentials = await createRunCredentials(url, token, {
+		runId: tenant,
+		tenant,
+		keys: 1,
+		client: false,
+		label: `canary rehearsal ${tenant}`,
 	});
-	if (!token.ok) throw new Error(`admin token: ${token.status} ${(await token.text()).slice(0, 300)}`);
-	const { access_token } = (await token.json()) as { access_token: string };
-	const res = await fetch(`${url}/v1/admin/api-keys`, {
-		method: "POST",
-		headers: { Authorization: `Bearer ${access_token}`, "Content-Type": "application/json" },
-		body: JSON.stringify({
-			tenant,
-			subject: tenant,
-			scopes: ["chat", "rag:read", "rag:write", "metrics:read"],
-			name: `canary rehearsal ${tenant}`,
-		}),
-	});
-	if (!res.ok) throw new Error(`creating an API key of ${tenant}: ${res.status} ${(await res.text()).slice(0, 300)}`);
-	return ((await res.json()) as { key: string }).key;
+	return credentials.keys[0]?.key ?? "";
 }
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
