@@ -90,7 +90,7 @@ export const DEFAULT_LEASE_MS = 360_000;
  * const stub = env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName("sub:demo/demo"));
  * const r = await stub.consume([
  *   { policy: "chat", limit: 30, windowMs: 60_000, cost: 1 },
- *   { policy: "chat-tokens", limit: 200_000, windowMs: 3_600_000, cost: 4_096, reserve: true },
+ *   { policy: "llm-tokens", limit: 200_000, windowMs: 3_600_000, cost: 4_096, reserve: true },
  * ]);
  * if (r.allowed && r.event) await stub.commit(r.event, 1_234); // refunds 2 862 tokens
  * ```

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { LabelCap } from "../src/slo/label-cap";
 import { isError, LATENCY_BUCKETS_S, SLO_WINDOWS, sloFor } from "../src/slo/spec";
 import { applySchema, type SchemaStep } from "./sqlite-schema";
 
@@ -126,6 +127,22 @@ const RETAIN_BATCH_IDS_MS = 24 * 3_600_000;
  * ```
  */
 export class SloCounter extends DurableObject<Env> {
+	/** Caps the caller-derived labels (tenant, subject) of the counters this shard keeps (src/slo/label-cap.ts). */
+	readonly #cap = new LabelCap(
+		(metric, label) =>
+			new Set(
+				this.ctx.storage.sql
+					.exec<{ v: string | null }>(
+						"SELECT DISTINCT json_extract(labels, '$.' || ?) AS v FROM counters WHERE metric = ?",
+						label,
+						metric,
+					)
+					.toArray()
+					.map((r) => r.v)
+					.filter((v): v is string => typeof v === "string"),
+			),
+	);
+
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		void ctx.blockConcurrencyWhile(async () => {
@@ -218,7 +235,7 @@ export class SloCounter extends DurableObject<Env> {
 			);
 		}
 		for (const c of batch.counters) {
-			const labels = labelKey(c.labels);
+			const labels = labelKey(this.#cap.apply(c.metric, c.labels));
 			sql.exec(
 				"INSERT INTO counters (metric, labels, value) VALUES (?, ?, ?) ON CONFLICT (metric, labels) DO UPDATE SET value = value + excluded.value",
 				c.metric,

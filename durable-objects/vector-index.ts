@@ -48,6 +48,11 @@ export const LIMITS = {
 	topKWithValuesOrAllMetadata: 20,
 	namespaceBytes: 64,
 	indexedStringBytes: 64,
+	/**
+	 * A query's filter: its compact JSON (`JSON.stringify`, UTF-8) must be under this many bytes
+	 * (https://developers.cloudflare.com/vectorize/reference/metadata-filtering/#supported-operations).
+	 */
+	filterJsonBytes: 2048,
 };
 
 const encoder = new TextEncoder();
@@ -95,11 +100,11 @@ function outcome<T>(run: () => T): Outcome<T> {
 /**
  * The offline stand-in for Vectorize (V2), one object per index name, following its contract
  * (src/ports/vector-index.ts): cosine scores, namespaces, `topK` ≤ 100 (≤ 20 with values or all metadata),
- * `returnMetadata` none / indexed / all, metadata filters, `insert` keeping existing ids and `upsert` replacing
- * them, and asynchronous mutations: each write returns a `mutationId` and becomes visible `indexingDelayMs` later
- * (0 by default), with `describe()` reporting how far processing got. Unlike Vectorize, filters need no metadata
- * indexes (every field is filterable) and "indexed" metadata is every field with strings cut to 64 bytes.
- * Brute-force search: fine for the tens of thousands of vectors a local setup holds.
+ * `returnMetadata` none / indexed / all, metadata filters (under 2048 bytes of compact JSON), `insert` keeping
+ * existing ids and `upsert` replacing them, and asynchronous mutations: each write returns a `mutationId` and
+ * becomes visible `indexingDelayMs` later (0 by default), with `describe()` reporting how far processing got.
+ * Unlike Vectorize, filters need no metadata indexes (every field is filterable) and "indexed" metadata is every
+ * field with strings cut to 64 bytes. Brute-force search: fine for the tens of thousands of vectors a local setup holds.
  *
  * @example
  * ```ts
@@ -299,6 +304,14 @@ export class LocalVectorIndex extends DurableObject<Env> {
 			throw new Error(
 				`VECTOR_QUERY_ERROR: topK must be 1-${cap}${cap === 20 ? " when returning values or all metadata" : ""} (got ${topK})`,
 			);
+		}
+		if (options.filter !== undefined) {
+			const filterBytes = bytes(JSON.stringify(options.filter));
+			if (filterBytes >= LIMITS.filterJsonBytes) {
+				throw new Error(
+					`VECTOR_QUERY_ERROR: a filter's compact JSON must be under ${LIMITS.filterJsonBytes} bytes (got ${filterBytes})`,
+				);
+			}
 		}
 		const meta = sql.exec<{ dimensions: number }>("SELECT dimensions FROM meta WHERE id = 1").toArray()[0];
 		if (meta && vector.length !== meta.dimensions) {

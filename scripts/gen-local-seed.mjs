@@ -14,18 +14,30 @@ const target = path.join(root, "migrations", "local", "seed.sql");
 const ITERATIONS = 100_000;
 const CREATED_AT = Date.UTC(2026, 0, 1);
 
+// The demo tenant holds tenant scopes only; the operator scopes (admin, metrics:read) live in the operator tenant
+// `platform` (docs/security.md#operator-scopes): the admin client, and the key Prometheus scrapes /metrics with.
 export const LOCAL_CLIENTS = [
-	{ id: "demo", secret: "demo-secret", tenant: "demo", scopes: "chat rag:read rag:write metrics:read" },
+	{ id: "demo", secret: "demo-secret", tenant: "demo", scopes: "chat rag:read rag:write usage:read" },
 	{ id: "admin", secret: "admin-secret", tenant: "platform", scopes: "admin" },
 ];
-export const LOCAL_API_KEY = {
-	idHex: "00000000d3e0",
-	key: "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
-	tenant: "demo",
-	subject: "demo",
-	scopes: "chat rag:read rag:write metrics:read",
-	name: "local demo key",
-};
+export const LOCAL_API_KEYS = [
+	{
+		idHex: "00000000d3e0",
+		key: "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
+		tenant: "demo",
+		subject: "demo",
+		scopes: "chat rag:read rag:write usage:read",
+		name: "local demo key",
+	},
+	{
+		idHex: "00000000a0b5",
+		key: "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000",
+		tenant: "platform",
+		subject: "prometheus",
+		scopes: "metrics:read",
+		name: "local operator metrics key",
+	},
+];
 
 /** @param {Buffer} b */
 const b64url = (b) => b.toString("base64url");
@@ -48,22 +60,24 @@ for (const c of LOCAL_CLIENTS) {
 			sqlString(b64url(salt)),
 			ITERATIONS,
 			CREATED_AT,
-		].join(", ")}) ON CONFLICT(client_id) DO NOTHING;`,
+		].join(", ")}) ON CONFLICT(client_id) DO UPDATE SET tenant = excluded.tenant, scopes = excluded.scopes;`,
 	);
 }
-const k = LOCAL_API_KEY;
-lines.push(
-	`INSERT INTO api_keys (key_id, prefix, key_hash, tenant, subject, scopes, name, created_at) VALUES (${[
-		sqlString(`key_${k.idHex}`),
-		sqlString(`eak_${k.idHex}`),
-		sqlString(createHash("sha256").update(k.key).digest("hex")),
-		sqlString(k.tenant),
-		sqlString(k.subject),
-		sqlString(k.scopes),
-		sqlString(k.name),
-		CREATED_AT,
-	].join(", ")}) ON CONFLICT DO NOTHING;`,
-);
+// Upserts: a local database seeded by an older version gets the documented scopes, not whatever it held.
+for (const k of LOCAL_API_KEYS) {
+	lines.push(
+		`INSERT INTO api_keys (key_id, prefix, key_hash, tenant, subject, scopes, name, created_at) VALUES (${[
+			sqlString(`key_${k.idHex}`),
+			sqlString(`eak_${k.idHex}`),
+			sqlString(createHash("sha256").update(k.key).digest("hex")),
+			sqlString(k.tenant),
+			sqlString(k.subject),
+			sqlString(k.scopes),
+			sqlString(k.name),
+			CREATED_AT,
+		].join(", ")}) ON CONFLICT(key_id) DO UPDATE SET tenant = excluded.tenant, subject = excluded.subject, scopes = excluded.scopes;`,
+	);
+}
 const sql = `${lines.join("\n")}\n`;
 
 if (process.argv.includes("--check")) {

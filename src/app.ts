@@ -8,6 +8,7 @@ import { authenticate } from "./middleware/auth";
 import { bodyLimit } from "./middleware/body-limit";
 import { configGate } from "./middleware/config-gate";
 import { cors } from "./middleware/cors";
+import { d1Limits } from "./middleware/d1-limits";
 import { errorHandler, notFoundHandler, validationHook } from "./middleware/errors";
 import { type RateLimitOptions, rateLimit } from "./middleware/rate-limit";
 import { requestId } from "./middleware/request-id";
@@ -23,7 +24,8 @@ import { mountDocs } from "./routes/docs";
 import { documents } from "./routes/documents";
 import { metricsRouter } from "./routes/metrics";
 import { ops } from "./routes/ops";
-import { rag } from "./routes/rag";
+import { estimateRagQueryTokens, rag } from "./routes/rag";
+import { usage } from "./routes/usage";
 import type { Recorder } from "./slo/recorder";
 
 /** Which timeout budget a route pattern gets; unlisted routes get the default (30 s). */
@@ -31,6 +33,7 @@ export const ROUTE_TIMEOUT_CLASS: Record<string, "health" | "chat"> = {
 	"/healthz": "health",
 	"/readyz": "health",
 	"/v1/chat/completions": "chat",
+	"/v1/rag/query": "chat",
 };
 
 function routeBudgetMs(c: Context<AppEnv>): number {
@@ -48,7 +51,7 @@ function routeBudgetMs(c: Context<AppEnv>): number {
 
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
- * security headers → CORS → config gate → body limit → timeout → authentication → rate limit → routes; one error
+ * security headers → CORS → config gate → D1 limits (local) → body limit → timeout → authentication → rate limit → routes; one error
  * path for all of it.
  * Exported separately so tests can exercise the pipeline with their own routes.
  *
@@ -74,6 +77,7 @@ export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEn
 		securityHeaders(),
 		cors(),
 		configGate(),
+		d1Limits(),
 		bodyLimit(),
 		timeout(routeBudgetMs),
 		authenticate(),
@@ -86,7 +90,13 @@ export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEn
 
 /** The whole API: pipeline, every resource router, then the OpenAPI document and reference page. */
 export function createApp(options: Pick<PipelineOptions, "slo"> = {}): OpenAPIHono<AppEnv> {
-	const app = createPipeline({ ...options, rateLimit: { tokenCost: { "/v1/chat/completions": estimateChatTokens } } });
+	const app = createPipeline({
+		...options,
+		rateLimit: {
+			// Every route in MODEL_ROUTES (src/rate-limit/policies.ts) registers its worst case for `tokens` policies.
+			tokenCost: { "/v1/chat/completions": estimateChatTokens, "/v1/rag/query": estimateRagQueryTokens },
+		},
+	});
 	app.route("/", ops);
 	app.route("/", auth);
 	app.route("/", chat);
@@ -96,6 +106,7 @@ export function createApp(options: Pick<PipelineOptions, "slo"> = {}): OpenAPIHo
 		"/",
 		metricsRouter(() => app.routes.filter((r) => r.method !== "ALL").map((r) => r.path)),
 	);
+	app.route("/", usage);
 	app.route("/", admin);
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);

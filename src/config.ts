@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { IDENTIFIER, parseScopes, SCOPES, type Scope } from "./auth/principal";
 import { DEFAULT_MODELS, type ModelEntry, ModelsSchema, type Prices, PricesSchema } from "./chat/config";
-import { DEFAULT_POLICIES, PoliciesSchema, type Policy } from "./rate-limit/policies";
+import { DEFAULT_POLICIES, MODEL_ROUTES, PoliciesSchema, type Policy } from "./rate-limit/policies";
 import { parseHeaders } from "./telemetry/otlp";
 
 /**
@@ -79,7 +80,26 @@ const algList = z
 	)
 	.pipe(z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"])).min(1));
 
+/** A space-separated scope list (RFC 6749 §3.3) of known scopes. */
+const scopeList = z
+	.string()
+	.transform((s) => s.split(" ").filter(Boolean))
+	.pipe(z.array(z.enum(SCOPES)));
+
+/** A fraction in [0, 1], written as a plain decimal. */
+const fraction = (fallback: number) =>
+	z
+		.string()
+		.regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
+		.transform(Number)
+		.optional()
+		.transform((v) => v ?? fallback);
+
 export const ConfigSchema = z.object({
+	/**
+	 * Which environment this is. Required (see crossFieldIssues): an `[env.*]` of wrangler.toml does not inherit the
+	 * top level's `[vars]`, so a new environment without it would otherwise run with local defaults.
+	 */
 	ENVIRONMENT: z.enum(["local", "test", "staging", "production"]).default("local"),
 	LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 	/** Comma-separated allowed origins for CORS, or `*`; empty disables CORS headers. */
@@ -114,6 +134,11 @@ export const ConfigSchema = z.object({
 	JWT_JWKS_ALGORITHMS: algList.optional().transform((v) => v ?? ["RS256", "ES256", "EdDSA"]),
 	/** Claim holding the tenant in external tokens. */
 	JWT_JWKS_TENANT_CLAIM: z.string().min(1).default("tenant"),
+	/**
+	 * Scopes an external IdP's token may grant (space-separated); the token's scopes outside this list are dropped.
+	 * The operator scopes (`admin`, `metrics:read`) are not in the default: an IdP grants them only when listed here.
+	 */
+	JWT_JWKS_ALLOWED_SCOPES: scopeList.optional().transform((v) => v ?? ["chat", "rag:read", "rag:write", "usage:read"]),
 	/** How long a fetched key set is trusted, s; and the least time between refetches for an unknown kid, s. */
 	JWT_JWKS_CACHE_S: intString(0, 86_400, 600),
 	JWT_JWKS_COOLDOWN_S: intString(0, 3_600, 30),
@@ -125,6 +150,13 @@ export const ConfigSchema = z.object({
 	AUTH_FAILURE_LIMIT: intString(1, 10_000, 10),
 	AUTH_IP_FAILURE_LIMIT: intString(1, 100_000, 30),
 	AUTH_FAILURE_WINDOW_S: intString(1, 86_400, 300),
+	/** Invalid API keys or bearer tokens one IP may present within AUTH_FAILURE_WINDOW_S before getting 429. */
+	AUTH_INVALID_CREDENTIAL_LIMIT: intString(1, 1_000_000, 60),
+	/**
+	 * The operators' tenant: only its principals hold the operator scopes (`admin`, `metrics:read`); in any other
+	 * tenant those scopes are ignored, and the admin API refuses to grant them.
+	 */
+	OPERATOR_TENANT: z.string().regex(IDENTIFIER, "must be a tenant identifier").default("platform"),
 
 	/** Rate-limit policies (JSON array, docs/rate-limits.md); unset: the defaults; `[]`: no limits. */
 	RATE_LIMIT_POLICIES: jsonString.pipe(PoliciesSchema).optional(),
@@ -161,16 +193,15 @@ export const ConfigSchema = z.object({
 	 * Fault injection into the local model (alert drills, the canary rehearsal): the fraction of its calls that fail
 	 * like an upstream 5xx, and a pause before its first token, ms. Retries and fallbacks apply as to a real upstream.
 	 */
-	LOCAL_MODEL_FAULT_RATE: z
-		.string()
-		.regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
-		.transform(Number)
-		.optional()
-		.transform((v) => v ?? 0),
+	LOCAL_MODEL_FAULT_RATE: fraction(0),
 	LOCAL_MODEL_EXTRA_LATENCY_MS: intString(0, 600_000, 0),
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),
+	/** A conversation untouched for this long is deleted (s; default 30 days). */
+	CONVERSATION_TTL_S: intString(60, 366 * 86_400, 30 * 86_400),
+	/** Who owns a conversation: its `subject` (default: other subjects of the tenant cannot read it) or the `tenant`. */
+	CONVERSATION_SCOPE: z.enum(["subject", "tenant"]).default("subject"),
 
 	/** RAG (docs/rag.md): which vector index (`local`: the Durable Object stand-in; `vectorize`: the binding). */
 	RAG_VECTOR_INDEX: z.enum(["local", "vectorize"]).default("local"),
@@ -186,10 +217,30 @@ export const ConfigSchema = z.object({
 	/** Chunk size and overlap, characters. */
 	RAG_CHUNK_CHARS: intString(200, 8_000, 1_000),
 	RAG_CHUNK_OVERLAP_CHARS: intString(0, 2_000, 150),
+	/**
+	 * A section shorter than this (characters) continues into the next section's chunk; 0: never. Default 200, or a
+	 * quarter of RAG_CHUNK_CHARS when that is smaller.
+	 */
+	RAG_MIN_CHUNK_CHARS: z
+		.string()
+		.trim()
+		.regex(/^\d+$/, "must be a whole number")
+		.transform(Number)
+		.pipe(z.number().int().min(0).max(4_000))
+		.optional(),
 	/** Limits of one ingest request: bytes of one document's text, documents, chunks in all (413 above). */
 	RAG_MAX_DOCUMENT_BYTES: intString(1, 10 * 1024 * 1024, 256 * 1024),
 	RAG_MAX_BATCH_DOCUMENTS: intString(1, 1_000, 50),
 	RAG_MAX_CHUNKS_PER_REQUEST: intString(1, 10_000, 1_000),
+	/** What one document may carry: metadata (compact JSON, bytes; copied into every vector) and a heading path (chars). */
+	RAG_MAX_METADATA_BYTES: intString(64, 10 * 1024, 2_048),
+	RAG_MAX_HEADING_CHARS: intString(16, 1_024, 256),
+	/** Per-tenant storage quotas: documents, chunks and stored bytes (chunk text, headings, metadata, vectors). */
+	RAG_TENANT_MAX_DOCUMENTS: intString(1, 100_000_000, 10_000),
+	RAG_TENANT_MAX_CHUNKS: intString(1, 1_000_000_000, 100_000),
+	RAG_TENANT_MAX_BYTES: intString(1_024, 1_000_000_000_000, 256 * 1024 * 1024),
+	/** How long an ingest's Idempotency-Key is remembered (s; default 24 h). */
+	IDEMPOTENCY_TTL_S: intString(60, 30 * 86_400, 86_400),
 	/** Largest top_k a search may ask. */
 	RAG_MAX_TOP_K: intString(1, 100, 50),
 	/** Below this best vector score, and with no keyword hit, a question is "not in the documents". */
@@ -205,14 +256,11 @@ export const ConfigSchema = z.object({
 	OTLP_HEADERS: z.string().optional(),
 	OTLP_SERVICE_NAME: z.string().min(1).default("edge-ai-api"),
 	/** Head sampling ratio of traces (errors and slow requests are kept anyway): 1 locally, 0.1 in production. */
-	TRACE_SAMPLE_RATIO: z
-		.string()
-		.regex(/^(0(\.\d+)?|1(\.0+)?)$/, "must be a number from 0 to 1")
-		.transform(Number)
-		.optional()
-		.transform((v) => v ?? 1),
+	TRACE_SAMPLE_RATIO: fraction(1),
 	/** Inputs per POST /v1/embeddings request. */
 	EMBEDDINGS_MAX_INPUTS: intString(1, 2_048, 256),
+	/** How long a tenant's usage (GET /v1/usage) is kept, days. */
+	USAGE_RETENTION_DAYS: intString(1, 3_660, 400),
 });
 
 type Parsed = z.infer<typeof ConfigSchema>;
@@ -236,8 +284,13 @@ export type AuthConfig = {
 				tenantClaim: string;
 				cacheS: number;
 				cooldownS: number;
+				/** Scopes the IdP may grant; others in its tokens are dropped. */
+				allowedScopes: readonly Scope[];
 		  }
 		| undefined;
+	/** The operators' tenant (OPERATOR_TENANT): the only one whose principals hold operator scopes. */
+	operatorTenant: string;
+	invalidCredentialLimit: number;
 	maxCredentialBytes: number;
 	revocationCacheS: number;
 	failureLimit: number;
@@ -264,7 +317,7 @@ export type ChatConfig = {
 	localTokenDelayMs: number;
 	/** Fault injection into the local model: failing fraction of calls, and latency before the first token (ms). */
 	localFaults: { rate: number; extraLatencyMs: number };
-	conversation: { maxMessages: number; maxTokens: number };
+	conversation: { maxMessages: number; maxTokens: number; ttlMs: number; scope: "subject" | "tenant" };
 };
 
 export type RagConfig = {
@@ -272,14 +325,18 @@ export type RagConfig = {
 	embedder: "local" | "workers-ai";
 	indexName: string;
 	indexingDelayMs: number;
-	chunk: { maxChars: number; overlapChars: number };
+	chunk: { maxChars: number; overlapChars: number; minChars: number; headingChars: number };
 	limits: {
 		documentBytes: number;
 		batchDocuments: number;
 		chunksPerRequest: number;
+		metadataBytes: number;
 		topK: number;
 		embeddingInputs: number;
 	};
+	/** Per-tenant storage quotas. */
+	quotas: { documents: number; chunks: number; bytes: number };
+	idempotencyTtlMs: number;
 	minVectorScore: number;
 };
 
@@ -297,6 +354,7 @@ export type Config = {
 	rag: RagConfig;
 	otlp: OtlpConfig;
 	tracing: { sampleRatio: number };
+	usage: { retentionDays: number };
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -340,8 +398,11 @@ function toConfig(v: Parsed): Config {
 							tenantClaim: v.JWT_JWKS_TENANT_CLAIM,
 							cacheS: v.JWT_JWKS_CACHE_S,
 							cooldownS: v.JWT_JWKS_COOLDOWN_S,
+							allowedScopes: parseScopes(v.JWT_JWKS_ALLOWED_SCOPES),
 						}
 					: undefined,
+			operatorTenant: v.OPERATOR_TENANT,
+			invalidCredentialLimit: v.AUTH_INVALID_CREDENTIAL_LIMIT,
 			maxCredentialBytes: v.AUTH_MAX_CREDENTIAL_BYTES,
 			revocationCacheS: v.AUTH_REVOCATION_CACHE_S,
 			failureLimit: v.AUTH_FAILURE_LIMIT,
@@ -370,42 +431,102 @@ function toConfig(v: Parsed): Config {
 			keepAliveMs: v.CHAT_KEEPALIVE_MS,
 			localTokenDelayMs: v.LOCAL_MODEL_TOKEN_DELAY_MS,
 			localFaults: { rate: v.LOCAL_MODEL_FAULT_RATE, extraLatencyMs: v.LOCAL_MODEL_EXTRA_LATENCY_MS },
-			conversation: { maxMessages: v.CONVERSATION_MAX_MESSAGES, maxTokens: v.CONVERSATION_MAX_TOKENS },
+			conversation: {
+				maxMessages: v.CONVERSATION_MAX_MESSAGES,
+				maxTokens: v.CONVERSATION_MAX_TOKENS,
+				ttlMs: v.CONVERSATION_TTL_S * 1000,
+				scope: v.CONVERSATION_SCOPE,
+			},
 		},
 		rag: {
 			vectorIndex: v.RAG_VECTOR_INDEX,
 			embedder: v.RAG_EMBEDDER,
 			indexName: v.RAG_INDEX_NAME,
 			indexingDelayMs: v.RAG_INDEXING_DELAY_MS,
-			chunk: { maxChars: v.RAG_CHUNK_CHARS, overlapChars: v.RAG_CHUNK_OVERLAP_CHARS },
+			chunk: {
+				maxChars: v.RAG_CHUNK_CHARS,
+				overlapChars: v.RAG_CHUNK_OVERLAP_CHARS,
+				minChars: v.RAG_MIN_CHUNK_CHARS ?? Math.min(200, Math.floor(v.RAG_CHUNK_CHARS / 4)),
+				headingChars: v.RAG_MAX_HEADING_CHARS,
+			},
 			limits: {
 				documentBytes: v.RAG_MAX_DOCUMENT_BYTES,
 				batchDocuments: v.RAG_MAX_BATCH_DOCUMENTS,
 				chunksPerRequest: v.RAG_MAX_CHUNKS_PER_REQUEST,
+				metadataBytes: v.RAG_MAX_METADATA_BYTES,
 				topK: v.RAG_MAX_TOP_K,
 				embeddingInputs: v.EMBEDDINGS_MAX_INPUTS,
 			},
+			quotas: {
+				documents: v.RAG_TENANT_MAX_DOCUMENTS,
+				chunks: v.RAG_TENANT_MAX_CHUNKS,
+				bytes: v.RAG_TENANT_MAX_BYTES,
+			},
+			idempotencyTtlMs: v.IDEMPOTENCY_TTL_S * 1000,
 			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
 		},
 		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
 		tracing: { sampleRatio: v.TRACE_SAMPLE_RATIO },
+		usage: { retentionDays: v.USAGE_RETENTION_DAYS },
 	};
 }
 
-/** Rules that span variables: deployed environments need a real signing key; JWKS mode needs its iss and aud. */
+/** `local` and `test` run on a developer's machine or in CI; `staging` and `production` are deployed. */
+export function isLocalEnvironment(environment: Config["environment"]): boolean {
+	return environment === "local" || environment === "test";
+}
+
+/**
+ * Rules that span variables — secure by default outside local environments (docs/security.md#configuration):
+ * `ENVIRONMENT` named; a real signing key, the public dev secret in neither slot; `https://` for upstreams, the
+ * IdP's key set and the OTLP collector; no `CORS_ORIGINS=*` in production; `tokens` policies only on routes that
+ * call a model; JWKS mode with its iss and aud.
+ */
 function crossFieldIssues(v: Parsed, vars: Record<string, unknown>): ConfigIssue[] {
 	const issues: ConfigIssue[] = [];
-	const deployed = v.ENVIRONMENT === "staging" || v.ENVIRONMENT === "production";
-	if (deployed && !v.JWT_PRIVATE_JWK) {
-		if (!v.JWT_SIGNING_SECRET) {
+	if (typeof vars.ENVIRONMENT !== "string") {
+		issues.push({
+			variable: "ENVIRONMENT",
+			message:
+				"must be set (local, test, staging or production): an [env.*] of wrangler.toml does not inherit the top level's [vars]",
+		});
+	}
+	const deployed = !isLocalEnvironment(v.ENVIRONMENT);
+	if (deployed && !v.JWT_PRIVATE_JWK && !v.JWT_SIGNING_SECRET) {
+		issues.push({
+			variable: "JWT_SIGNING_SECRET",
+			message: `required in ${v.ENVIRONMENT} (or set JWT_PRIVATE_JWK): wrangler secret put JWT_SIGNING_SECRET`,
+		});
+	}
+	if (deployed) {
+		for (const name of ["JWT_SIGNING_SECRET", "JWT_PREVIOUS_SIGNING_SECRET"] as const) {
+			if (v[name] === LOCAL_DEV_SIGNING_SECRET) {
+				issues.push({ variable: name, message: `is the public local default; not allowed in ${v.ENVIRONMENT}` });
+			}
+		}
+		const plain = (url: string | undefined) => url !== undefined && new URL(url).protocol !== "https:";
+		for (const name of ["JWT_JWKS_URL", "OTLP_ENDPOINT"] as const) {
+			if (plain(v[name])) issues.push({ variable: name, message: `must be https:// in ${v.ENVIRONMENT}` });
+		}
+		for (const m of v.CHAT_MODELS ?? []) {
+			if (m.provider === "openai" && plain(m.base_url)) {
+				issues.push({
+					variable: "CHAT_MODELS",
+					message: `model '${m.id}': base_url must be https:// in ${v.ENVIRONMENT}`,
+				});
+			}
+		}
+	}
+	if (v.ENVIRONMENT === "production" && v.CORS_ORIGINS.includes("*")) {
+		issues.push({ variable: "CORS_ORIGINS", message: "'*' is not allowed in production: list the origins" });
+	}
+	for (const p of v.RATE_LIMIT_POLICIES ?? []) {
+		if (p.unit !== "tokens") continue;
+		const other = p.routes.filter((r) => !MODEL_ROUTES.has(r.replace(/^POST /, "")) || /^(?!POST )[A-Z]+ /.test(r));
+		if (other.length > 0) {
 			issues.push({
-				variable: "JWT_SIGNING_SECRET",
-				message: `required in ${v.ENVIRONMENT} (or set JWT_PRIVATE_JWK): wrangler secret put JWT_SIGNING_SECRET`,
-			});
-		} else if (v.JWT_SIGNING_SECRET === LOCAL_DEV_SIGNING_SECRET) {
-			issues.push({
-				variable: "JWT_SIGNING_SECRET",
-				message: `is the public local default; not allowed in ${v.ENVIRONMENT}`,
+				variable: "RATE_LIMIT_POLICIES",
+				message: `tokens policy '${p.name}' names ${other.map((r) => `'${r}'`).join(", ")}, which call${other.length === 1 ? "s" : ""} no model (tokens policies may name ${[...MODEL_ROUTES].join(", ")})`,
 			});
 		}
 	}
@@ -432,6 +553,9 @@ function crossFieldIssues(v: Parsed, vars: Record<string, unknown>): ConfigIssue
 	}
 	if (v.RAG_CHUNK_OVERLAP_CHARS >= v.RAG_CHUNK_CHARS) {
 		issues.push({ variable: "RAG_CHUNK_OVERLAP_CHARS", message: "must be smaller than RAG_CHUNK_CHARS" });
+	}
+	if ((v.RAG_MIN_CHUNK_CHARS ?? 0) * 2 > v.RAG_CHUNK_CHARS) {
+		issues.push({ variable: "RAG_MIN_CHUNK_CHARS", message: "must be at most half of RAG_CHUNK_CHARS" });
 	}
 	if (v.JWT_JWKS_URL) {
 		for (const name of ["JWT_JWKS_ISSUER", "JWT_JWKS_AUDIENCE"] as const) {

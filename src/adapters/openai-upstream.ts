@@ -8,6 +8,7 @@ import {
 	type ChatStreamEvent,
 	type FinishReason,
 	ProviderError,
+	safeCode,
 } from "../ports/chat-model";
 
 /**
@@ -104,11 +105,16 @@ export class OpenAICompatibleModel implements ChatModel {
 		if (res.ok) return res;
 		const text = await res.text().catch(() => "");
 		let message = text.slice(0, 500);
+		let code: string | undefined;
 		try {
-			const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; detail?: unknown };
+			const parsed = JSON.parse(text) as {
+				error?: { message?: unknown; code?: unknown; type?: unknown } | string;
+				detail?: unknown;
+			};
 			const e = parsed.error;
 			message =
 				typeof e === "string" ? e : typeof e?.message === "string" ? e.message : String(parsed.detail ?? message);
+			code = typeof e === "object" ? (safeCode(e?.code) ?? safeCode(e?.type)) : undefined;
 		} catch {
 			// not JSON: keep the text
 		}
@@ -119,6 +125,7 @@ export class OpenAICompatibleModel implements ChatModel {
 			res.status,
 			parseRetryAfter(res.headers.get("Retry-After")),
 			message,
+			code,
 		);
 	}
 

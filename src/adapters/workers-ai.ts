@@ -9,6 +9,7 @@ import {
 	type ChatStreamEvent,
 	type FinishReason,
 	ProviderError,
+	safeCode,
 } from "../ports/chat-model";
 
 /**
@@ -46,7 +47,14 @@ export function classifyAiError(err: unknown): ProviderError {
 		return new ProviderError(`Workers AI: ${message}`, "rate-limited", 429);
 	}
 	if (/\b5006\b|\b400\b|invalid|validation|required propert/i.test(message)) {
-		return new ProviderError(`Workers AI: ${message}`, "client", 400, undefined, message);
+		return new ProviderError(
+			`Workers AI: ${message}`,
+			"client",
+			400,
+			undefined,
+			message,
+			safeCode(/\b(\d{4})\b/.exec(message)?.[1]),
+		);
 	}
 	return new ProviderError(`Workers AI: ${message}`, "server", 500);
 }

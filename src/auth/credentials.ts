@@ -1,8 +1,10 @@
 import type { AuthConfig } from "../config";
+import { AppError } from "../http/app-error";
 import type { Logger } from "../telemetry/logger";
 import { keyMatches, keyPrefix, looksLikeApiKey } from "./api-key";
 import { unauthorized } from "./errors";
-import type { Principal } from "./principal";
+import { credentialThrottle } from "./failed-attempts";
+import { effectiveScopes, type Principal, type Scope } from "./principal";
 import { type ApiKeyRecord, findClient, findKeyByPrefix, touchKey } from "./store";
 import { verifyAccessToken } from "./tokens";
 import { TtlCache } from "./ttl-cache";
@@ -10,11 +12,22 @@ import { TtlCache } from "./ttl-cache";
 /** RFC 6750 §2.1 b64token after "Bearer ". */
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 
-// Per isolate: how long D1's answer about a key or a client's revocation may be reused (AUTH_REVOCATION_CACHE_S).
-const keyCache = new TtlCache<ApiKeyRecord | null>(10_000);
-const clientRevoked = new TtlCache<boolean>(10_000);
+/** What a token is reconciled with: its client's current tenant, scopes and revocation (null: no such client). */
+type ClientState = { tenant: string; scopes: readonly Scope[]; revoked: boolean } | null;
 
-export type CredentialSource = { authorization: string | undefined; apiKey: string | undefined };
+// Per isolate: how long D1's answer about a key or a client may be reused (AUTH_REVOCATION_CACHE_S).
+const keyCache = new TtlCache<ApiKeyRecord | null>(10_000);
+const clientCache = new TtlCache<ClientState>(10_000);
+
+export type CredentialSource = {
+	authorization: string | undefined;
+	apiKey: string | undefined;
+	/** The caller's address (CF-Connecting-IP), for the invalid-credential throttle. */
+	ip: string;
+};
+
+/** What resolving a credential may use besides D1: the throttle's limiter objects, background work, a log. */
+export type ResolveDeps = { env: Env; waitUntil: (p: Promise<unknown>) => void; log: Logger };
 
 /**
  * Forgets cached state of a key (by prefix) or a client (by id). The admin routes call it so the isolate that
@@ -22,19 +35,29 @@ export type CredentialSource = { authorization: string | undefined; apiKey: stri
  */
 export function forgetCached(kind: "key-prefix" | "client", id: string): void {
 	if (kind === "key-prefix") keyCache.delete(id);
-	else clientRevoked.delete(id);
+	else clientCache.delete(id);
+}
+
+/** Forgets everything cached (tests). */
+export function clearCredentialCaches(): void {
+	keyCache.clear();
+	clientCache.clear();
+	credentialThrottle.clear();
 }
 
 async function fromApiKey(
 	db: D1Database,
 	auth: AuthConfig,
 	key: string,
+	source: CredentialSource,
 	waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Principal> {
 	const prefix = keyPrefix(key);
 	if (!prefix) throw unauthorized("The API key is malformed", "invalid_token");
 	let record = keyCache.get(prefix);
 	if (record === undefined) {
+		// A blocked address is refused before its guess costs a D1 lookup; cached keys cost nothing and still pass.
+		credentialThrottle.assertNotBlocked(source.ip);
 		record = await findKeyByPrefix(db, prefix);
 		keyCache.set(prefix, record, auth.revocationCacheS * 1000);
 	}
@@ -46,32 +69,81 @@ async function fromApiKey(
 	return {
 		tenant: record.tenant,
 		subject: record.subject,
-		scopes: record.scopes,
+		scopes: effectiveScopes(record.tenant, record.scopes, auth.operatorTenant),
 		via: "api-key",
 		credentialId: record.keyId,
 	};
 }
 
-async function isClientRevoked(db: D1Database, auth: AuthConfig, clientId: string): Promise<boolean> {
-	let revoked = clientRevoked.get(clientId);
-	if (revoked === undefined) {
+async function clientState(
+	db: D1Database,
+	auth: AuthConfig,
+	clientId: string,
+	source: CredentialSource,
+): Promise<ClientState> {
+	let state = clientCache.get(clientId);
+	if (state === undefined) {
+		credentialThrottle.assertNotBlocked(source.ip);
 		const client = await findClient(db, clientId);
-		revoked = !client || client.revokedAt !== null;
-		clientRevoked.set(clientId, revoked, auth.revocationCacheS * 1000);
+		state = client ? { tenant: client.tenant, scopes: client.scopes, revoked: client.revokedAt !== null } : null;
+		clientCache.set(clientId, state, auth.revocationCacheS * 1000);
 	}
-	return revoked;
+	return state;
+}
+
+/**
+ * Our own token, reconciled with its client's row as it is now (at most AUTH_REVOCATION_CACHE_S old): a revoked or
+ * deleted client's tokens stop working, a client moved to another tenant loses its old tokens, and a client whose
+ * scopes were narrowed keeps only what its token and its row both grant.
+ */
+async function reconcile(
+	db: D1Database,
+	auth: AuthConfig,
+	principal: Principal,
+	source: CredentialSource,
+	log: Logger,
+): Promise<Principal> {
+	const client = await clientState(db, auth, principal.subject, source);
+	if (!client || client.revoked) {
+		log.info("token of a revoked client refused", { subject: principal.subject });
+		throw unauthorized("The token's client has been revoked", "invalid_token");
+	}
+	if (client.tenant !== principal.tenant) {
+		log.warn("token tenant differs from its client's", { subject: principal.subject });
+		throw unauthorized("The token no longer matches its client", "invalid_token");
+	}
+	const scopes = principal.scopes.filter((s) => client.scopes.includes(s));
+	return { ...principal, scopes: effectiveScopes(principal.tenant, scopes, auth.operatorTenant) };
 }
 
 /**
  * Resolves the caller from `X-API-Key` or `Authorization: Bearer` (a JWT, or an API key recognised by its
- * `eak_` prefix, which is what the OpenAI SDKs send). Throws 401 `AppError`s; never logs a credential.
+ * `eak_` prefix, which is what the OpenAI SDKs send). Throws 401 `AppError`s — or 429 once the caller's address
+ * has presented too many invalid credentials; never logs a credential.
  */
 export async function resolvePrincipal(
 	db: D1Database,
 	auth: AuthConfig,
 	source: CredentialSource,
-	waitUntil: (p: Promise<unknown>) => void,
-	log: Logger,
+	deps: ResolveDeps,
+): Promise<Principal> {
+	try {
+		return await resolve(db, auth, source, deps);
+	} catch (err) {
+		// Invalid credentials count against the address (missing ones cost nothing and are not counted).
+		const presented = source.authorization !== undefined || source.apiKey !== undefined;
+		if (err instanceof AppError && err.status === 401 && presented) {
+			throw (await credentialThrottle.recordInvalid(deps.env, auth, source.ip, deps.log)) ?? err;
+		}
+		throw err;
+	}
+}
+
+async function resolve(
+	db: D1Database,
+	auth: AuthConfig,
+	source: CredentialSource,
+	{ waitUntil, log }: ResolveDeps,
 ): Promise<Principal> {
 	const { authorization, apiKey } = source;
 	if (authorization === undefined && apiKey === undefined) throw unauthorized("Authentication is required");
@@ -82,16 +154,16 @@ export async function resolvePrincipal(
 	if (new TextEncoder().encode(raw).byteLength > auth.maxCredentialBytes) {
 		throw unauthorized(`The credential exceeds ${auth.maxCredentialBytes} bytes`, "invalid_token");
 	}
-	if (apiKey !== undefined) return fromApiKey(db, auth, raw, waitUntil);
+	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, waitUntil);
 
 	const bearer = BEARER.exec(raw)?.[1];
 	if (!bearer) throw unauthorized('The Authorization header must be "Bearer <token>"', "invalid_request");
-	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, waitUntil);
+	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, source, waitUntil);
 
 	const verified = await verifyAccessToken(auth, bearer);
-	if (verified.ownToken && (await isClientRevoked(db, auth, verified.principal.subject))) {
-		log.info("token of a revoked client refused", { subject: verified.principal.subject });
-		throw unauthorized("The token's client has been revoked", "invalid_token");
-	}
-	return verified.principal;
+	if (verified.ownToken) return reconcile(db, auth, verified.principal, source, log);
+	return {
+		...verified.principal,
+		scopes: effectiveScopes(verified.principal.tenant, verified.principal.scopes, auth.operatorTenant),
+	};
 }

@@ -1,6 +1,18 @@
 /** Scopes a credential can carry; routes require one of them. */
-export const SCOPES = ["chat", "rag:read", "rag:write", "metrics:read", "admin"] as const;
+export const SCOPES = ["chat", "rag:read", "rag:write", "usage:read", "metrics:read", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
+
+/**
+ * Scopes that reach across tenants (the admin API, every tenant's metrics and SLOs): held only by principals of the
+ * operator tenant (`OPERATOR_TENANT`). In any other tenant they are dropped when the principal is resolved, and the
+ * admin API refuses to grant them (docs/security.md#operator-scopes).
+ */
+export const OPERATOR_SCOPES: ReadonlySet<Scope> = new Set(["admin", "metrics:read"]);
+
+/** The scopes a principal of `tenant` actually holds: operator scopes only in the operator tenant. */
+export function effectiveScopes(tenant: string, scopes: readonly Scope[], operatorTenant: string): Scope[] {
+	return tenant === operatorTenant ? [...scopes] : scopes.filter((s) => !OPERATOR_SCOPES.has(s));
+}
 
 /**
  * Who is calling: attached to every authenticated request. `tenant` isolates data in every feature; `subject`

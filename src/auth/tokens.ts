@@ -229,7 +229,7 @@ export async function verifyAccessToken(
 				currentDate: now,
 				requiredClaims: ["iss", "aud", "sub", "exp"],
 			});
-			return { ownToken: false, principal: externalPrincipal(payload, ext.tenantClaim) };
+			return { ownToken: false, principal: externalPrincipal(payload, ext.tenantClaim, ext.allowedScopes) };
 		}
 	} catch (err) {
 		throw rejection(err);
@@ -237,7 +237,8 @@ export async function verifyAccessToken(
 	throw unauthorized("The token's issuer is not trusted", "invalid_token");
 }
 
-function externalPrincipal(payload: JWTPayload, tenantClaim: string): Principal {
+/** An IdP's principal; its scopes are limited to JWT_JWKS_ALLOWED_SCOPES (no operator scope unless listed there). */
+function externalPrincipal(payload: JWTPayload, tenantClaim: string, allowed: readonly Scope[]): Principal {
 	const sub = z.string().regex(IDENTIFIER).safeParse(payload.sub);
 	const tenant = z.string().regex(IDENTIFIER).safeParse(payload[tenantClaim]);
 	if (!sub.success || !tenant.success) {
@@ -245,7 +246,7 @@ function externalPrincipal(payload: JWTPayload, tenantClaim: string): Principal 
 	}
 	// IdPs put scopes in `scope` (space-separated, RFC 8693) or `scp` (array or string).
 	const raw = payload.scope ?? payload.scp ?? "";
-	const scopes = parseScopes(Array.isArray(raw) ? raw.map(String) : String(raw));
+	const scopes = parseScopes(Array.isArray(raw) ? raw.map(String) : String(raw)).filter((s) => allowed.includes(s));
 	return {
 		tenant: tenant.data,
 		subject: sub.data,

@@ -9,6 +9,7 @@ import {
 	type ChatResult,
 	type ChatStreamEvent,
 	ProviderError,
+	redactSecrets,
 } from "../ports/chat-model";
 import type { Logger } from "../telemetry/logger";
 import type { ModelEntry } from "./config";
@@ -141,15 +142,23 @@ function exhausted(errors: { model: string; error: unknown }[]): AppError {
 	return new AppError({ status: 502, slug: "bad-gateway", detail: `The model provider failed (tried ${tried})` });
 }
 
-function passThrough(error: ProviderError, model: string): AppError {
+/**
+ * A provider's 4xx, passed through with its status and its error code when that is a plain identifier — never its
+ * message, which may echo request details or a fragment of our API key (the log gets it, redacted).
+ */
+function passThrough(error: ProviderError, model: string, log: Logger): AppError {
 	const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 400;
+	log.warn("model provider rejected the request", {
+		model,
+		upstream_status: error.status,
+		upstream_code: error.upstreamCode,
+		upstream_message: redactSecrets(error.upstreamMessage ?? error.message).slice(0, 500),
+	});
 	return new AppError({
 		status: status as 400,
 		slug: "upstream-rejected",
-		detail: `The model provider rejected the request (${model}): ${error.upstreamMessage ?? error.message}`.slice(
-			0,
-			1_000,
-		),
+		detail: `The model provider rejected the request (${model})${error.upstreamCode ? `: ${error.upstreamCode}` : ""}`,
+		extensions: { upstream_status: status, ...(error.upstreamCode ? { upstream_code: error.upstreamCode } : {}) },
 	});
 }
 
@@ -173,7 +182,7 @@ export async function complete(
 		} catch (err) {
 			if (deps.signal.aborted) throw err;
 			countRefusal(deps, model, entry, err);
-			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
+			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id, deps.log);
 			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
 			errors.push({ model: entry.id, error: err });
 		}
@@ -214,7 +223,7 @@ export async function openStream(
 		} catch (err) {
 			if (deps.signal.aborted) throw err;
 			countRefusal(deps, model, entry, err);
-			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id);
+			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id, deps.log);
 			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
 			errors.push({ model: entry.id, error: err });
 		}

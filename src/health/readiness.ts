@@ -1,5 +1,6 @@
 import { loadConfig } from "../config";
 import { D1_MIGRATIONS_TABLE, EXPECTED_D1_MIGRATIONS } from "../db/migrations";
+import type { Logger } from "../telemetry/logger";
 
 export type CheckResult = { ok: boolean; duration_ms: number; detail?: string; extra?: Record<string, unknown> };
 type CheckOutcome = Omit<CheckResult, "duration_ms">;
@@ -14,18 +15,23 @@ export const CHECK_TIMEOUT_MS = 2_000;
 /** The name of the object the readiness probe pings in each Durable Object namespace. */
 export const PROBE_OBJECT_NAME = "__readiness-probe__";
 
-async function timed(run: () => Promise<CheckOutcome>): Promise<CheckResult> {
+class CheckTimeout extends Error {}
+
+/** Runs a check within CHECK_TIMEOUT_MS; a failure's own text goes to the log only (the route is public). */
+async function timed(name: string, run: () => Promise<CheckOutcome>, log: Logger | undefined): Promise<CheckResult> {
 	const started = Date.now();
 	let timer: ReturnType<typeof setTimeout> | undefined;
 	try {
 		const timeout = new Promise<never>((_, reject) => {
-			timer = setTimeout(() => reject(new Error(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+			timer = setTimeout(() => reject(new CheckTimeout(`timed out after ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
 		});
 		const result = await Promise.race([run(), timeout]);
 		return { ...result, duration_ms: Date.now() - started };
 	} catch (err) {
-		// Readiness reports the failure's message, never a stack: it is public.
-		return { ok: false, detail: err instanceof Error ? err.message : String(err), duration_ms: Date.now() - started };
+		// Readiness is public: it says that a dependency failed, not what the dependency said (that is logged).
+		log?.warn("readiness check failed", { check: name, error_message: String(err) });
+		const detail = err instanceof CheckTimeout ? err.message : "did not answer";
+		return { ok: false, detail, duration_ms: Date.now() - started };
 	} finally {
 		clearTimeout(timer);
 	}
@@ -51,14 +57,35 @@ async function checkDurableObjects(env: Env): Promise<CheckOutcome> {
  * Readiness: valid configuration, D1 reachable with every expected migration applied, and each Durable Object
  * namespace answering an RPC ping. Checks run concurrently, each bounded by {@link CHECK_TIMEOUT_MS}.
  */
-export async function checkReadiness(env: Env): Promise<Readiness> {
+export async function checkReadiness(env: Env, log?: Logger): Promise<Readiness> {
 	const loaded = loadConfig(env);
 	const config: CheckResult = loaded.ok
 		? { ok: true, duration_ms: 0 }
 		: { ok: false, duration_ms: 0, detail: "invalid configuration", extra: { issues: loaded.issues } };
-	const [d1, durableObjects] = await Promise.all([timed(() => checkD1(env.DB)), timed(() => checkDurableObjects(env))]);
+	const [d1, durableObjects] = await Promise.all([
+		timed("d1", () => checkD1(env.DB), log),
+		timed("durable_objects", () => checkDurableObjects(env), log),
+	]);
 	return {
 		ready: config.ok && d1.ok && durableObjects.ok,
 		checks: { config, d1, durable_objects: durableObjects },
 	};
+}
+
+/** How long one isolate reuses a readiness result, ms. */
+export const READINESS_CACHE_MS = 1_000;
+
+const recent = new WeakMap<object, { atMs: number; result: Promise<Readiness> }>();
+
+/**
+ * {@link checkReadiness} at most once per {@link READINESS_CACHE_MS} per isolate, concurrent callers sharing the check
+ * in flight: `/readyz` is public, and without this every probe (or every request of a flood) would cost a D1 query
+ * and a Durable Object call — an amplifier onto the dependencies it reports on.
+ */
+export function cachedReadiness(env: Env, log?: Logger, nowMs: number = Date.now()): Promise<Readiness> {
+	const hit = recent.get(env);
+	if (hit && nowMs - hit.atMs < READINESS_CACHE_MS) return hit.result;
+	const result = checkReadiness(env, log);
+	recent.set(env, { atMs: nowMs, result });
+	return result;
 }

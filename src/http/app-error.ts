@@ -12,6 +12,7 @@ export type ProblemSlug =
 	| "invalid-scope"
 	| "unsupported-grant-type"
 	| "quota-exceeded"
+	| "storage-quota-exceeded"
 	| "conflict"
 	| "upstream-unavailable"
 	| "limiter-unavailable"

@@ -16,17 +16,18 @@ export const SECURITY_SCHEMES = {
 				tokenUrl: "/v1/auth/token",
 				scopes: {
 					chat: "Chat completions",
-					"rag:read": "Search and ask over documents",
+					"rag:read": "Search documents (answering also needs chat: it calls a model)",
 					"rag:write": "Ingest and delete documents",
-					"metrics:read": "Read metrics and SLOs",
-					admin: "Manage clients and API keys",
+					"usage:read": "Read the tenant's own usage (GET /v1/usage)",
+					"metrics:read": "Operators only: every tenant's metrics and SLOs",
+					admin: "Operators only: manage clients and API keys",
 				},
 			},
 		},
 	},
 } as const;
 
-/** The `security` requirement of a route needing `scope` (any of the three schemes). */
-export function securedBy(scope?: Scope): Record<string, string[]>[] {
-	return [{ bearerAuth: [] }, { apiKeyHeader: [] }, { oauth2: scope ? [scope] : [] }];
+/** The `security` requirement of a route needing every one of `scopes` (any of the three schemes). */
+export function securedBy(...scopes: Scope[]): Record<string, string[]>[] {
+	return [{ bearerAuth: [] }, { apiKeyHeader: [] }, { oauth2: scopes }];
 }

@@ -56,8 +56,13 @@ export class ProviderError extends Error {
 		readonly status: number | undefined,
 		/** From the upstream's `Retry-After`, ms. */
 		readonly retryAfterMs?: number,
-		/** The upstream's error body for 4xx pass-through (message only, never its headers). */
+		/**
+		 * The upstream's error message, for the log only (redacted there): providers echo request details, API key
+		 * fragments among them, so it never reaches a client.
+		 */
 		readonly upstreamMessage?: string,
+		/** A machine-readable code of the provider's (e.g. `context_length_exceeded`), shown to clients: see {@link safeCode}. */
+		readonly upstreamCode?: string,
 	) {
 		super(message);
 		this.name = "ProviderError";
@@ -66,4 +71,20 @@ export class ProviderError extends Error {
 	get retryable(): boolean {
 		return this.kind !== "client";
 	}
+}
+
+/** A provider's error code, only if it is a plain identifier (`context_length_exceeded`, `5006`): never free text. */
+export function safeCode(raw: unknown): string | undefined {
+	return typeof raw === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(raw) ? raw : undefined;
+}
+
+/**
+ * Replaces what looks like a credential (`sk-…`, `eak_…`, `Bearer …`, long base64/hex runs) in a provider's message
+ * before it is logged.
+ */
+export function redactSecrets(text: string): string {
+	return text
+		.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9+/=._~-]+/gi, "$1 [redacted]")
+		.replace(/\b(sk|eak|rk|pk)[-_][A-Za-z0-9_*-]{6,}/g, "$1-[redacted]")
+		.replace(/[A-Za-z0-9+/_-]{32,}={0,2}/g, "[redacted]");
 }

@@ -4,7 +4,7 @@ import { AppError } from "../http/app-error";
 import type { Embedder } from "../ports/embedder";
 import type { VectorIndex } from "../ports/vector-index";
 import type { Logger } from "../telemetry/logger";
-import { chunk } from "./chunker";
+import { capHeading, chunk } from "./chunker";
 import { type MetadataFilter, matches } from "./filter";
 import {
 	type ChunkRow,
@@ -63,7 +63,7 @@ export type IngestDocument = {
 };
 export type IngestResult = {
 	object: "list";
-	data: { id: string; status: "created" | "replaced" | "unchanged"; chunks: number }[];
+	data: { id: string; status: "created" | "replaced" | "unchanged"; chunks: number; stored_bytes: number }[];
 	bookmark: string;
 };
 
@@ -150,11 +150,95 @@ function scalarMetadata(m: Record<string, unknown>): Record<string, string | num
 	return out;
 }
 
+/** What one ingest request is about to add to its tenant's storage (net of the documents it replaces). */
+type StorageDelta = { documents: number; chunks: number; bytes: number };
+
+const utf8 = (s: string | null | undefined) => (s ? encoder.encode(s).length : 0);
+/** Hex SHA-256 of a content hash, bytes. */
+const HASH_BYTES = 64;
+
+/**
+ * Bytes a chunk costs (docs/rag.md#storage-bounds): its text and heading, its embedding twice (the D1 copy that
+ * scores the fresh tail, and the vector index's), its id twice, its hash, and its vector's metadata.
+ */
+export function chunkStoredBytes(
+	c: { id: string; heading: string; text: string },
+	dimensions: number,
+	vectorMetadataBytes: number,
+): number {
+	return utf8(c.text) + utf8(c.heading) + 2 * 4 * dimensions + 2 * utf8(c.id) + HASH_BYTES + vectorMetadataBytes;
+}
+
+/** Bytes a document row costs: id, title, metadata and hash. */
+export function documentStoredBytes(id: string, doc: IngestDocument): number {
+	return utf8(id) + utf8(doc.title) + utf8(JSON.stringify(doc.metadata ?? {})) + HASH_BYTES;
+}
+
+/** The tenant's stored documents, chunks and bytes (tenant_storage, kept exact by triggers). */
+export async function storageOf(db: D1Database, tenant: string): Promise<StorageDelta> {
+	const row = await db
+		.prepare("SELECT documents, chunks, bytes FROM tenant_storage WHERE tenant = ?")
+		.bind(tenant)
+		.first<StorageDelta>();
+	return row ?? { documents: 0, chunks: 0, bytes: 0 };
+}
+
+const QUOTA_NAMES = {
+	documents: "RAG_TENANT_MAX_DOCUMENTS",
+	chunks: "RAG_TENANT_MAX_CHUNKS",
+	bytes: "RAG_TENANT_MAX_BYTES",
+};
+
+/**
+ * The problem for a quota a write would exceed: 413 when this request alone is larger than the whole quota (it can
+ * never fit), 429 when the tenant's stored data leaves no room for it (delete documents, or ask for a larger quota).
+ */
+function quotaExceeded(
+	quota: keyof StorageDelta,
+	limits: StorageDelta,
+	used: StorageDelta | null,
+	delta: StorageDelta,
+): AppError {
+	const extensions = {
+		quota,
+		quota_variable: QUOTA_NAMES[quota],
+		limit: limits[quota],
+		...(used ? { used: used[quota] } : {}),
+		requested: delta[quota],
+	};
+	if (delta[quota] > limits[quota]) {
+		return new AppError({
+			status: 413,
+			slug: "content-too-large",
+			detail: `This request alone needs ${delta[quota]} ${quota}, more than the tenant's quota of ${limits[quota]} (${QUOTA_NAMES[quota]}); split it`,
+			extensions,
+		});
+	}
+	return new AppError({
+		status: 429,
+		slug: "storage-quota-exceeded",
+		detail: `The tenant's ${quota} quota (${limits[quota]}, ${QUOTA_NAMES[quota]}) leaves no room for this request${used ? ` (${used[quota]} in use, ${delta[quota]} more asked)` : ""}; delete documents or ask for a larger quota`,
+		extensions,
+	});
+}
+
+/** The first quota `used + delta` exceeds (only quotas the write grows are checked), else null. */
+function firstExceeded(limits: StorageDelta, used: StorageDelta, delta: StorageDelta): keyof StorageDelta | null {
+	for (const q of ["documents", "chunks", "bytes"] as const) {
+		if (delta[q] > 0 && used[q] + delta[q] > limits[q]) return q;
+	}
+	return null;
+}
+
 /**
  * Ingests a batch, all or nothing: chunks and embeddings are computed first, vectors upserted, then every D1 row
- * (documents, chunks — and through triggers the FTS index — and the idempotency record) is written in one batch,
- * which D1 runs as a transaction. If anything fails, D1 holds nothing of the batch and the vectors written are
- * deleted (and, being unknown to D1, could never be returned anyway): retrying is safe.
+ * (documents, chunks — and through triggers the FTS index and the tenant's storage totals — and the idempotency
+ * record) is written in one batch, which D1 runs as a transaction. If anything fails, D1 holds nothing of the batch
+ * and the vectors written are deleted (and, being unknown to D1, could never be returned anyway): retrying is safe.
+ *
+ * Storage is bounded: per request by the chunk limit and the chunker's bounds, per tenant by quotas on documents,
+ * chunks and bytes — checked before any work (413/429 naming the quota), and enforced again inside the batch by
+ * triggers, so concurrent ingests cannot together exceed them.
  */
 export async function ingest(
 	deps: RagDeps,
@@ -176,31 +260,39 @@ export async function ingest(
 		doc: IngestDocument;
 		hash: string;
 		status: "created" | "replaced" | "unchanged";
-		chunks: { id: string; position: number; heading: string; text: string; hash: string }[];
+		storedBytes: number;
+		vectorMetadata: Record<string, string | number | boolean>;
+		chunks: { id: string; position: number; heading: string; text: string; hash: string; storedBytes: number }[];
 	};
 	const planned: Planned[] = [];
 	let total = 0;
+	const dimensions = deps.embedder.dimensions;
 	for (const [i, doc] of documents.entries()) {
 		const id = ids[i] as string;
 		const hash = await sha256(JSON.stringify([doc.title ?? null, doc.text, doc.metadata ?? {}]));
 		const before = existing.get(id);
+		const vectorMetadata = { ...scalarMetadata(doc.metadata ?? {}), document_id: id };
+		const base = { id, doc, hash, vectorMetadata, storedBytes: documentStoredBytes(id, doc) };
 		if (before && before.content_hash === hash) {
-			planned.push({ id, doc, hash, status: "unchanged", chunks: [] });
+			planned.push({ ...base, status: "unchanged", chunks: [], storedBytes: before.stored_bytes });
 			continue;
 		}
+		const metadataBytes = utf8(JSON.stringify(vectorMetadata));
 		const pieces = chunk(doc.text, config.chunk);
 		const seen = new Set<string>();
 		const chunks: Planned["chunks"] = [];
 		for (const p of pieces) {
-			const heading = [doc.title, p.heading].filter(Boolean).join(" > ");
+			// The title leads the path; the whole path is capped, so no chunk carries an unbounded copy of it.
+			const heading = capHeading([doc.title, p.heading].filter(Boolean).join(" > "), config.chunk.headingChars);
 			const textHash = await sha256(`${heading}\u0000${p.text}`);
 			if (seen.has(textHash)) continue; // the same passage twice in one document is stored once
 			seen.add(textHash);
 			const cid = `c_${(await sha256(`${tenant}\u0000${id}\u0000${chunks.length}\u0000${textHash}`)).slice(0, 40)}`;
-			chunks.push({ id: cid, position: chunks.length, heading, text: p.text, hash: textHash });
+			const row = { id: cid, position: chunks.length, heading, text: p.text, hash: textHash };
+			chunks.push({ ...row, storedBytes: chunkStoredBytes(row, dimensions, metadataBytes) });
 		}
 		total += chunks.length;
-		planned.push({ id, doc, hash, status: before ? "replaced" : "created", chunks });
+		planned.push({ ...base, status: before ? "replaced" : "created", chunks });
 	}
 	if (total > config.limits.chunksPerRequest) {
 		throw new AppError({
@@ -210,6 +302,23 @@ export async function ingest(
 			extensions: { max_chunks: config.limits.chunksPerRequest },
 		});
 	}
+
+	// Quotas, before any embedding is paid for: what the batch adds, net of the documents it replaces.
+	const delta: StorageDelta = { documents: 0, chunks: 0, bytes: 0 };
+	for (const p of planned) {
+		if (p.status === "unchanged") continue;
+		const before = existing.get(p.id);
+		delta.documents += before ? 0 : 1;
+		delta.chunks += p.chunks.length - (before?.chunk_count ?? 0);
+		delta.bytes +=
+			p.storedBytes +
+			p.chunks.reduce((s, c) => s + c.storedBytes, 0) -
+			(before ? await documentBytes(db, tenant, p.id) : 0);
+	}
+	const quotas = config.quotas;
+	const used = await storageOf(db, tenant);
+	const exceeded = firstExceeded(quotas, used, delta);
+	if (exceeded) throw quotaExceeded(exceeded, quotas, used, delta);
 
 	// Embeddings: reuse stored ones for identical text (content hash), embed the rest in batches.
 	const all = planned.flatMap((p) => p.chunks);
@@ -224,7 +333,7 @@ export async function ingest(
 		throw new AppError({
 			status: 503,
 			slug: "upstream-unavailable",
-			detail: `Embedding failed; nothing was stored: ${String(err)}`,
+			detail: "Embedding failed; nothing was stored — retry shortly",
 			headers: { "Retry-After": "5" },
 			cause: err,
 		});
@@ -239,7 +348,7 @@ export async function ingest(
 			id: c.id,
 			values: Array.from(vectorOf.get(c.hash) ?? []),
 			namespace,
-			metadata: { ...scalarMetadata(p.doc.metadata ?? {}), document_id: p.id },
+			metadata: p.vectorMetadata,
 		})),
 	);
 	let mutationId: string | null = null;
@@ -256,27 +365,37 @@ export async function ingest(
 		throw new AppError({
 			status: 503,
 			slug: "upstream-unavailable",
-			detail: `The vector index refused the write; nothing was stored: ${String(err)}`,
+			detail: "The vector index refused the write; nothing was stored — retry shortly",
 			headers: { "Retry-After": "5" },
 			cause: err,
 		});
 	}
 
-	// One D1 batch: replaced documents lose their old chunks, new rows go in, the idempotency record with them.
+	// One D1 batch: the quotas this write runs under, replaced documents losing their old chunks, the new rows, and
+	// the tenant's expired idempotency records purged.
 	const oldChunkIds: string[] = [];
 	for (const p of planned) if (p.status === "replaced") oldChunkIds.push(...(await chunkIdsOf(db, tenant, p.id)));
-	const statements: D1PreparedStatement[] = [];
+	const statements: D1PreparedStatement[] = [
+		db
+			.prepare(
+				`INSERT INTO tenant_storage (tenant, max_documents, max_chunks, max_bytes) VALUES (?, ?, ?, ?)
+				ON CONFLICT (tenant) DO UPDATE SET max_documents = excluded.max_documents, max_chunks = excluded.max_chunks,
+					max_bytes = excluded.max_bytes`,
+			)
+			.bind(tenant, quotas.documents, quotas.chunks, quotas.bytes),
+	];
 	for (const p of planned) {
 		if (p.status === "unchanged") continue;
 		statements.push(db.prepare("DELETE FROM chunks WHERE tenant = ? AND document_id = ?").bind(tenant, p.id));
 		statements.push(
 			db
 				.prepare(
-					`INSERT INTO documents (tenant, id, title, metadata, content_hash, chars, chunk_count, embedding_model, mutation_id, created_at, updated_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					`INSERT INTO documents (tenant, id, title, metadata, content_hash, chars, chunk_count, embedding_model, mutation_id, created_at, updated_at, stored_bytes)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 					ON CONFLICT (tenant, id) DO UPDATE SET title = excluded.title, metadata = excluded.metadata,
 						content_hash = excluded.content_hash, chars = excluded.chars, chunk_count = excluded.chunk_count,
-						embedding_model = excluded.embedding_model, mutation_id = excluded.mutation_id, updated_at = excluded.updated_at`,
+						embedding_model = excluded.embedding_model, mutation_id = excluded.mutation_id, updated_at = excluded.updated_at,
+						stored_bytes = excluded.stored_bytes`,
 				)
 				.bind(
 					tenant,
@@ -290,17 +409,18 @@ export async function ingest(
 					mutationId,
 					now,
 					now,
+					p.storedBytes,
 				),
 		);
-		// Ten rows per INSERT (90 bound parameters, under D1's 100), so a large batch stays well inside D1's
+		// Nine rows per INSERT (90 bound parameters, under D1's 100), so a large batch stays well inside D1's
 		// per-invocation query limit.
 		for (let i = 0; i < p.chunks.length; i += CHUNK_ROWS_PER_INSERT) {
 			const rows = p.chunks.slice(i, i + CHUNK_ROWS_PER_INSERT);
 			statements.push(
 				db
 					.prepare(
-						`INSERT INTO chunks (id, tenant, document_id, position, heading, text, content_hash, embedding, created_at) VALUES ${rows
-							.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+						`INSERT INTO chunks (id, tenant, document_id, position, heading, text, content_hash, embedding, created_at, stored_bytes) VALUES ${rows
+							.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 							.join(", ")}`,
 					)
 					.bind(
@@ -314,23 +434,35 @@ export async function ingest(
 							c.hash,
 							encodeVector(Array.from(vectorOf.get(c.hash) ?? [])),
 							now,
+							c.storedBytes,
 						]),
 					),
 			);
 		}
 	}
+	statements.push(
+		db
+			.prepare("DELETE FROM ingest_requests WHERE tenant = ? AND created_at < ?")
+			.bind(tenant, now - config.idempotencyTtlMs),
+	);
 	const pendingResult = {
 		object: "list" as const,
 		data: planned.map((p) => ({
 			id: p.id,
 			status: p.status,
 			chunks: p.status === "unchanged" ? (existing.get(p.id)?.chunk_count ?? 0) : p.chunks.length,
+			stored_bytes: p.storedBytes + p.chunks.reduce((s, c) => s + c.storedBytes, 0),
 		})),
 	};
 	try {
-		if (statements.length > 0) await db.batch(statements);
+		await db.batch(statements);
 	} catch (err) {
 		deps.defer(deps.index.deleteByIds(written));
+		// A concurrent write took the room: the trigger names the quota (D1 rolled the whole batch back).
+		const quota = /tenant quota exceeded: (documents|chunks|bytes)/.exec(String(err))?.[1] as
+			| keyof StorageDelta
+			| undefined;
+		if (quota) throw quotaExceeded(quota, quotas, null, delta);
 		throw err;
 	}
 	const stale = oldChunkIds.filter((id) => !written.includes(id));
@@ -348,6 +480,18 @@ export async function ingest(
 			.run();
 	}
 	return result;
+}
+
+/** The stored bytes of a document and its chunks, as D1 holds them now. */
+async function documentBytes(db: D1Database, tenant: string, id: string): Promise<number> {
+	const row = await db
+		.prepare(
+			`SELECT (SELECT stored_bytes FROM documents WHERE tenant = ?1 AND id = ?2)
+				+ (SELECT coalesce(sum(stored_bytes), 0) FROM chunks WHERE tenant = ?1 AND document_id = ?2) AS bytes`,
+		)
+		.bind(tenant, id)
+		.first<{ bytes: number | null }>();
+	return row?.bytes ?? 0;
 }
 
 /** Deletes a document: its D1 rows (and FTS rows, by trigger) at once, its vectors from the index. */
@@ -384,8 +528,8 @@ export type SearchHit = {
 	fresh: boolean;
 };
 
-/** Chunk rows per multi-row INSERT: 10 × 9 bound parameters stays under D1's limit of 100 per statement. */
-const CHUNK_ROWS_PER_INSERT = 10;
+/** Chunk rows per multi-row INSERT: 9 × 10 bound parameters stays under D1's limit of 100 per statement. */
+const CHUNK_ROWS_PER_INSERT = 9;
 
 /** Reciprocal rank fusion constant (Cormack et al.): 60. */
 export const RRF_K = 60;
@@ -404,7 +548,10 @@ async function vectorHits(
 			topK,
 			namespace,
 			returnMetadata: "none",
-			...(req.filter ? { filter: req.filter as VectorizeVectorMetadataFilter } : {}),
+			// Vectorize refuses an empty filter object; `{}` means no filter.
+			...(req.filter && Object.keys(req.filter).length > 0
+				? { filter: req.filter as VectorizeVectorMetadataFilter }
+				: {}),
 		}),
 	);
 	// D1 decides what exists: deleted chunks and anything not the tenant's are dropped here.
@@ -534,6 +681,10 @@ export function relevant(hits: SearchHit[], minVectorScore: number): SearchHit[]
 	return hits.filter((h) => h.scores.keyword !== null || (h.scores.vector ?? -1) >= minVectorScore);
 }
 
+/** The system prompt of a grounded answer. */
+export const GROUNDING_PROMPT =
+	"Answer the question using only the numbered sources. Cite every statement with its source number in square brackets, like [1]. If the sources do not contain the answer, say that you do not know.";
+
 /** The grounded prompt: numbered sources and the question; the model must cite with [n] and admit ignorance. */
 export function groundedMessages(question: string, hits: SearchHit[]) {
 	const sources = hits
@@ -543,11 +694,7 @@ export function groundedMessages(question: string, hits: SearchHit[]) {
 		)
 		.join("\n\n");
 	return [
-		{
-			role: "system" as const,
-			content:
-				"Answer the question using only the numbered sources. Cite every statement with its source number in square brackets, like [1]. If the sources do not contain the answer, say that you do not know.",
-		},
+		{ role: "system" as const, content: GROUNDING_PROMPT },
 		{ role: "user" as const, content: `Sources:\n\n${sources}\n\nQuestion: ${question}` },
 	];
 }

@@ -11,6 +11,7 @@ export type DocumentRow = {
 	content_hash: string;
 	chars: number;
 	chunk_count: number;
+	stored_bytes: number;
 	embedding_model: string;
 	mutation_id: string | null;
 	created_at: number;
@@ -246,15 +247,25 @@ export async function maxChunkSeq(db: D1Database, tenant: string): Promise<numbe
 	return row?.seq ?? 0;
 }
 
+/** The stored answer of an Idempotency-Key, if it was recorded at or after `notBeforeMs` (older ones have expired). */
 export async function storedIngest(
 	db: D1Database,
 	tenant: string,
 	key: string,
+	notBeforeMs: number,
 ): Promise<{ request_hash: string; response: string } | null> {
 	return db
-		.prepare("SELECT request_hash, response FROM ingest_requests WHERE tenant = ? AND idempotency_key = ?")
-		.bind(tenant, key)
+		.prepare(
+			"SELECT request_hash, response FROM ingest_requests WHERE tenant = ? AND idempotency_key = ? AND created_at >= ?",
+		)
+		.bind(tenant, key, notBeforeMs)
 		.first<{ request_hash: string; response: string }>();
+}
+
+/** Deletes every idempotency record older than `beforeMs` (the cron's sweep; ingests purge their own tenant's). */
+export async function purgeExpiredIngests(db: D1Database, beforeMs: number): Promise<number> {
+	const r = await db.prepare("DELETE FROM ingest_requests WHERE created_at < ?").bind(beforeMs).run();
+	return r.meta.changes ?? 0;
 }
 
 export async function indexMeta(

@@ -6,6 +6,7 @@ import type { AiBinding } from "../adapters/workers-ai";
 import { WorkersAiEmbedder } from "../adapters/workers-ai-embedder";
 import type { AppEnv } from "../app-env";
 import type { RagConfig } from "../config";
+import { deferrer } from "../http/background";
 import type { Embedder } from "../ports/embedder";
 import type { VectorIndex } from "../ports/vector-index";
 import type { RagDeps } from "./service";
@@ -43,13 +44,6 @@ export function ragDeps(c: Context<AppEnv>): RagDeps {
 		count: (operation, outcome) => c.get("metrics")?.count("rag_operations", { operation, outcome }),
 		observeRetrieval: (mode, outcome, seconds) =>
 			c.get("metrics")?.observe("rag_retrieval_duration_seconds", { mode, outcome }, seconds),
-		defer: (p) => {
-			const quiet = p.catch((err: unknown) => log.warn("vector index cleanup failed", { error_message: String(err) }));
-			try {
-				c.executionCtx.waitUntil(quiet);
-			} catch {
-				void quiet;
-			}
-		},
+		defer: deferrer(c, "vector index cleanup failed"),
 	};
 }

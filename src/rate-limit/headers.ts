@@ -11,7 +11,7 @@ import type { Policy } from "./policies";
  *
  * @example
  * ```ts
- * policyField([chat, chatTokens]); // "chat";q=30;w=60, "chat-tokens";q=200000;qu="tokens";w=3600
+ * policyField([chat, chatTokens]); // "chat";q=30;w=60, "llm-tokens";q=200000;qu="tokens";w=3600
  * ```
  */
 

@@ -20,6 +20,12 @@ import type { Principal } from "../auth/principal";
  * ```
  */
 
+/**
+ * The routes that call a model and so spend LLM tokens: the only routes a `tokens` policy may name (a `tokens`
+ * policy elsewhere would reserve nothing and is refused as a configuration error, src/config.ts).
+ */
+export const MODEL_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/rag/query"]);
+
 /** Routes no policy may govern: probes, docs, version and the metrics scrape must answer however busy a caller is. */
 export const NEVER_LIMITED = new Set(["/healthz", "/readyz", "/version", "/docs", "/openapi.json", "/metrics"]);
 
@@ -75,8 +81,9 @@ export const PoliciesSchema = z
 export const DEFAULT_POLICIES: readonly Policy[] = PoliciesSchema.parse([
 	{ name: "chat", routes: ["POST /v1/chat/completions"], key: "subject", limit: 30, window_s: 60 },
 	{
-		name: "chat-tokens",
-		routes: ["POST /v1/chat/completions"],
+		// One LLM token budget per subject across every route that calls a model.
+		name: "llm-tokens",
+		routes: ["POST /v1/chat/completions", "POST /v1/rag/query"],
 		key: "subject",
 		limit: 200_000,
 		window_s: 3_600,

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { generateApiKey } from "../auth/api-key";
 import { forgetCached } from "../auth/credentials";
-import { IDENTIFIER, SCOPES } from "../auth/principal";
+import { IDENTIFIER, OPERATOR_SCOPES, SCOPES, type Scope } from "../auth/principal";
 import { base64url, hashSecret, randomBytes } from "../auth/secret-hash";
 import {
 	type ApiKeyRecord,
@@ -193,9 +193,25 @@ const revokeKeyRoute = createRoute({
 	responses: { 204: { description: "Revoked (idempotent)" }, ...denied, 404: problem("No such key") },
 });
 
+/**
+ * Operator scopes (`admin`, `metrics:read`) are granted only to credentials of the operator tenant: an admin cannot
+ * mint a tenant credential that reaches across tenants (docs/security.md#operator-scopes).
+ */
+function assertGrantable(tenant: string, scopes: readonly Scope[], operatorTenant: string): void {
+	const refused = scopes.filter((s) => OPERATOR_SCOPES.has(s));
+	if (tenant === operatorTenant || refused.length === 0) return;
+	throw new AppError({
+		status: 422,
+		slug: "validation-failed",
+		detail: `${refused.join(" and ")} ${refused.length === 1 ? "is an operator scope" : "are operator scopes"}: only credentials of the operator tenant '${operatorTenant}' may hold ${refused.length === 1 ? "it" : "them"}`,
+		errors: [{ path: "scopes", message: `not grantable to tenant '${tenant}': ${refused.join(", ")}` }],
+	});
+}
+
 export const admin = createRouter()
 	.openapi(createClientRoute, async (c) => {
 		const body = c.req.valid("json");
+		assertGrantable(body.tenant, body.scopes, c.get("config").auth.operatorTenant);
 		const clientId =
 			body.client_id ?? `cli_${[...randomBytes(8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 		// 256-bit server-generated secret: PBKDF2 guards it at rest, its entropy guards it against guessing.
@@ -236,6 +252,7 @@ export const admin = createRouter()
 	})
 	.openapi(createKeyRoute, async (c) => {
 		const body = c.req.valid("json");
+		assertGrantable(body.tenant, body.scopes, c.get("config").auth.operatorTenant);
 		const generated = await generateApiKey();
 		const now = Date.now();
 		await insertKey(c.env.DB, {

@@ -2,12 +2,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { REALM } from "../auth/errors";
-import { assertNotThrottled, recordFailure } from "../auth/failed-attempts";
-import { IDENTIFIER, isScope, parseScopes, SCOPES } from "../auth/principal";
+import { chargeAttempt } from "../auth/failed-attempts";
+import { effectiveScopes, IDENTIFIER, isScope, parseScopes, SCOPES } from "../auth/principal";
 import { decoyHash, verifySecret } from "../auth/secret-hash";
 import { findClient } from "../auth/store";
 import { issueAccessToken, publicJwks } from "../auth/tokens";
 import { AppError, type ProblemSlug } from "../http/app-error";
+import { deferrer } from "../http/background";
+import { clientIp } from "../http/client-ip";
 import { createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
@@ -169,25 +171,36 @@ export const auth = createRouter()
 			throw oauthError(400, "unsupported-grant-type", "unsupported_grant_type", "Only client_credentials is supported");
 		}
 		const creds = readCredentials(c, body);
-		const ip = c.req.header("CF-Connecting-IP") ?? "unknown";
+		const ip = clientIp(c.req.raw);
 		// Ids that cannot exist are still throttled and hashed, under a fixed placeholder, so they look like any miss.
 		const throttleId = IDENTIFIER.test(creds.clientId) ? creds.clientId : "(invalid-id)";
-		await assertNotThrottled(c.env, config, throttleId, ip, log);
+		// Charged before the secret is checked (atomically per key), given back on success: concurrent guesses cannot
+		// all slip past a check made before any of them counted.
+		const attempt = await chargeAttempt(
+			c.env,
+			config,
+			throttleId,
+			ip,
+			log,
+			deferrer(c, "auth throttle cleanup failed"),
+		);
 
 		const client = IDENTIFIER.test(creds.clientId) ? await findClient(c.env.DB, creds.clientId) : null;
 		const secretOk = await verifySecret(creds.clientSecret, client?.secret ?? (await decoyHash()));
 		if (!client || client.revokedAt !== null || !secretOk) {
-			await recordFailure(c.env, config, throttleId, ip, log);
 			log.info("token request refused", { reason: "invalid_client" });
 			throw oauthError(401, "invalid-client", "invalid_client", "Client authentication failed", {
 				"WWW-Authenticate": `Basic realm="${REALM}"`,
 			});
 		}
+		attempt.succeeded();
 
-		let scopes = client.scopes;
+		// Operator scopes only for the operator tenant's clients, whatever an old row says.
+		const granted = effectiveScopes(client.tenant, client.scopes, config.operatorTenant);
+		let scopes = granted;
 		if (body.scope !== undefined) {
 			const requested = body.scope.split(" ").filter(Boolean);
-			const unknown = requested.filter((s) => !isScope(s) || !client.scopes.includes(s));
+			const unknown = requested.filter((s) => !isScope(s) || !granted.includes(s));
 			if (requested.length === 0 || unknown.length > 0) {
 				throw oauthError(
 					400,

@@ -1,17 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { recordUsage } from "../chat/accounting";
+import { usageBody } from "../chat/completion-stream";
 import { fallbackChain } from "../chat/config";
-import { complete, type OpenedStream, openStream } from "../chat/service";
-import { SSE_KEEPALIVE, sseEvent } from "../chat/sse";
-import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
+import { complete, openStream } from "../chat/service";
+import { estimatePromptTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
 import { createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
-import type { ChatMessage, ChatStreamEvent, FinishReason, Usage } from "../ports/chat-model";
+import type { ChatMessage, Usage } from "../ports/chat-model";
+import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
 
 /**
  * OpenAI-compatible chat (docs/chat.md): `POST /v1/chat/completions` (plain and SSE streaming), `GET /v1/models`,
@@ -170,240 +170,36 @@ export const estimateChatTokens: TokenCostEstimator = async (c) => {
 	return estimatePromptTokens(toMessages(body.data)) + maxTokensOf(body.data, config.defaultMaxTokens);
 };
 
+/**
+ * Who owns a conversation: the subject within its tenant (default), or the whole tenant with
+ * CONVERSATION_SCOPE=tenant. The object's name and its owner row both carry it.
+ */
+function conversationOwner(c: Context<AppEnv>): string {
+	const { tenant, subject } = c.get("principal");
+	return c.get("config").chat.conversation.scope === "tenant" ? tenant : `${tenant}/${subject}`;
+}
+
 function conversationStub(c: Context<AppEnv>, id: string) {
-	const tenant = c.get("principal").tenant;
-	return c.env.CONVERSATIONS.get(c.env.CONVERSATIONS.idFromName(`${tenant}/${id}`));
+	return c.env.CONVERSATIONS.get(c.env.CONVERSATIONS.idFromName(`${conversationOwner(c)}/${id}`));
 }
 
-function background(c: Context<AppEnv>, p: Promise<unknown>): void {
-	const quiet = p.catch((err: unknown) =>
-		c.get("log").error("chat bookkeeping failed", { error_message: String(err) }),
-	);
-	try {
-		c.executionCtx.waitUntil(quiet);
-	} catch {
-		void quiet;
-	}
-}
+const ROUTE = "/v1/chat/completions";
 
-function chunk(id: string, created: number, model: string, delta: object, finish: FinishReason | null) {
-	return {
-		id,
-		object: "chat.completion.chunk",
-		created,
-		model,
-		choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
-	};
-}
-
-function usageBody(u: Usage) {
-	return {
-		prompt_tokens: u.promptTokens,
-		completion_tokens: u.completionTokens,
-		total_tokens: u.promptTokens + u.completionTokens,
-	};
-}
-
-/** The request's counter for the metrics export, as the chat service takes it. */
-export function metricsCount(c: Context<AppEnv>): (metric: string, labels: Record<string, string>) => void {
-	return (metric, labels) => c.get("metrics")?.count(metric, labels);
-}
-
-/** Tokens and cost into the metrics export (llm_tokens_total, llm_cost_usd_total). */
-export function countUsage(c: Context<AppEnv>, model: string, route: string, usage: Usage, cost: number): void {
-	const metrics = c.get("metrics");
-	if (!metrics) return;
-	const tenant = c.get("principal").tenant;
-	metrics.count("llm_tokens", { model, tenant, http_route: route, type: "prompt" }, usage.promptTokens);
-	metrics.count("llm_tokens", { model, tenant, http_route: route, type: "completion" }, usage.completionTokens);
-	metrics.count("llm_cost_usd", { model, tenant, http_route: route }, cost);
-}
-
-/** After a call: commit the token reservation, account the usage, remember the conversation. */
-async function settle(
+/** After a call that produced an answer: remember the conversation. */
+async function remember(
 	c: Context<AppEnv>,
-	model: string,
 	usage: Usage,
 	finished: { userMessages: ChatMessage[]; reply: string } | null,
 	conversationId: string | undefined,
 ): Promise<void> {
-	const config = c.get("config").chat;
-	const principal = c.get("principal");
-	await c.get("tokenBudget")?.commit(usage.promptTokens + usage.completionTokens);
-	// A call that produced nothing (failed before any token) refunds its reservation and is not accounted.
-	if (usage.promptTokens + usage.completionTokens === 0) return;
-	const cost = recordUsage({ tenant: principal.tenant, model, route: "/v1/chat/completions" }, usage, config.prices);
-	countUsage(c, model, "/v1/chat/completions", usage, cost);
-	c.get("log").info("chat usage", {
-		model,
-		prompt_tokens: usage.promptTokens,
-		completion_tokens: usage.completionTokens,
-		cost_usd: cost,
-	});
-	if (finished && conversationId) {
+	if (finished && conversationId && usage.promptTokens + usage.completionTokens > 0) {
+		const { conversation } = c.get("config").chat;
 		await conversationStub(c, conversationId).append(
-			principal.tenant,
+			conversationOwner(c),
 			[...finished.userMessages, { role: "assistant", content: finished.reply }],
-			config.conversation,
+			conversation,
 		);
 	}
-}
-
-/** Waits for the next stream event, writing a keep-alive comment every `everyMs` while none comes. */
-async function nextWithKeepAlive(
-	rest: AsyncIterator<ChatStreamEvent>,
-	everyMs: number,
-	keepAlive: () => Promise<void>,
-): Promise<IteratorResult<ChatStreamEvent>> {
-	const next = rest.next();
-	for (;;) {
-		let timer: ReturnType<typeof setTimeout> | undefined;
-		const tick = new Promise<"tick">((r) => {
-			timer = setTimeout(() => r("tick"), everyMs);
-		});
-		const winner = await Promise.race([next, tick]);
-		clearTimeout(timer);
-		if (winner !== "tick") return winner;
-		await keepAlive();
-	}
-}
-
-async function streamCompletion(
-	c: Context<AppEnv>,
-	body: ChatRequestBody,
-	chain: ReturnType<typeof fallbackChain>,
-	params: {
-		messages: ChatMessage[];
-		maxTokens: number;
-		temperature?: number;
-		topP?: number;
-		stop: string[];
-		user?: string;
-	},
-	userMessages: ChatMessage[],
-): Promise<Response> {
-	const config = c.get("config");
-	const deadline = c.get("deadline");
-	deadline.extend(config.timeouts.streamMs);
-	c.get("tokenBudget")?.detach();
-	const clientGone = new AbortController();
-	const signal = AbortSignal.any([deadline.signal, clientGone.signal]);
-	const id = `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`;
-	const created = Math.floor(Date.now() / 1000);
-	const includeUsage = body.stream_options?.include_usage === true;
-	const promptEstimate = estimatePromptTokens(params.messages);
-
-	// Open (with retries and fallbacks) before answering, so failures up front are plain HTTP problems — unless it
-	// takes longer than a keep-alive interval: then the stream starts and keeps the client company meanwhile.
-	const opening = openStream(chain, params, {
-		env: c.env,
-		config: config.chat,
-		log: c.get("log"),
-		signal,
-		count: metricsCount(c),
-	});
-	opening.catch(() => undefined);
-	let graceTimer: ReturnType<typeof setTimeout> | undefined;
-	const early = await Promise.race([
-		opening.then((o) => ({ opened: o })),
-		new Promise<null>((r) => {
-			graceTimer = setTimeout(() => r(null), config.chat.keepAliveMs);
-		}),
-	])
-		.catch((err: unknown) => {
-			// Settle the reservation (nothing was generated), then answer with the problem.
-			background(c, settle(c, chain[0]?.id ?? "unknown", { promptTokens: 0, completionTokens: 0 }, null, undefined));
-			throw err;
-		})
-		.finally(() => clearTimeout(graceTimer));
-
-	const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-	const writer = writable.getWriter();
-	const encoder = new TextEncoder();
-	const write = async (s: string) => {
-		try {
-			await writer.write(encoder.encode(s));
-		} catch {
-			clientGone.abort(new DOMException("client disconnected", "AbortError"));
-			throw new Error("client disconnected");
-		}
-	};
-
-	const pump = async () => {
-		let model = chain[0]?.id ?? "unknown";
-		let reply = "";
-		let usage: Usage | undefined;
-		let finished = false;
-		try {
-			let opened: OpenedStream;
-			if (early) {
-				opened = early.opened;
-			} else {
-				const waiting = setInterval(() => void write(SSE_KEEPALIVE).catch(() => undefined), config.chat.keepAliveMs);
-				try {
-					await write(SSE_KEEPALIVE);
-					opened = await opening;
-				} finally {
-					clearInterval(waiting);
-				}
-			}
-			model = opened.model;
-			await write(sseEvent(chunk(id, created, model, { role: "assistant", content: "" }, null)));
-			let event: ChatStreamEvent = opened.first;
-			for (;;) {
-				if (event.type === "delta") {
-					reply += event.content;
-					await write(sseEvent(chunk(id, created, model, { content: event.content }, null)));
-				} else {
-					usage = event.usage;
-					await write(sseEvent(chunk(id, created, model, {}, event.finishReason)));
-					if (includeUsage) {
-						await write(
-							sseEvent({
-								id,
-								object: "chat.completion.chunk",
-								created,
-								model,
-								choices: [],
-								usage: usageBody(event.usage),
-							}),
-						);
-					}
-					await write("data: [DONE]\n\n");
-					finished = true;
-					break;
-				}
-				const next = await nextWithKeepAlive(opened.rest, config.chat.keepAliveMs, () => write(SSE_KEEPALIVE));
-				if (next.done) throw new Error("the model's stream ended without finishing");
-				event = next.value;
-			}
-		} catch (err) {
-			// The deadline writes its own in-stream timeout event; a gone client hears nothing more.
-			if (!deadline.signal.aborted && !clientGone.signal.aborted) {
-				const appError = err instanceof AppError ? err : null;
-				const error = {
-					message: appError?.detail ?? "The model failed mid-stream",
-					type: appError?.slug ?? "bad-gateway",
-					code: appError?.slug ?? "upstream_error",
-				};
-				c.get("log").error("chat stream failed", { error_message: String(err), model });
-				await write(sseEvent({ error })).catch(() => undefined);
-			}
-		} finally {
-			await writer.close().catch(() => undefined);
-			const used = usage ?? { promptTokens: promptEstimate, completionTokens: estimateTextTokens(reply) };
-			await settle(c, model, used, finished ? { userMessages, reply } : null, body.conversation_id);
-		}
-	};
-	background(c, pump());
-	return new Response(readable, {
-		status: 200,
-		headers: {
-			"Content-Type": "text/event-stream; charset=utf-8",
-			"Cache-Control": "no-cache",
-			"X-Accel-Buffering": "no",
-		},
-	});
 }
 
 export const chat = createRouter()
@@ -437,7 +233,7 @@ export const chat = createRouter()
 		const userMessages = toMessages(body);
 		let messages = userMessages;
 		if (body.conversation_id) {
-			const history = await conversationStub(c, body.conversation_id).history(c.get("principal").tenant);
+			const history = await conversationStub(c, body.conversation_id).history(conversationOwner(c));
 			messages = [...history.map((m) => ({ role: m.role, content: m.content })), ...userMessages];
 		}
 		const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
@@ -449,23 +245,32 @@ export const chat = createRouter()
 			stop,
 			...(body.user ? { user: body.user } : {}),
 		};
-		if (body.stream) return streamCompletion(c, body, chain, params, userMessages) as unknown as never;
+		if (body.stream) {
+			const deps = chatDeps(c);
+			return streamModelCall(
+				c,
+				ROUTE,
+				{
+					id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
+					requestedModel: modelId,
+					open: (signal) => openStream(chain, params, { ...deps, signal }),
+					promptTokens: estimatePromptTokens(messages),
+					includeUsage: body.stream_options?.include_usage === true,
+				},
+				(o) => remember(c, o.usage, o.finished ? { userMessages, reply: o.reply } : null, body.conversation_id),
+			) as unknown as never;
+		}
 
 		let outcome: Awaited<ReturnType<typeof complete>>;
 		try {
-			outcome = await complete(chain, params, {
-				env: c.env,
-				config,
-				log: c.get("log"),
-				signal: c.get("deadline").signal,
-				count: metricsCount(c),
-			});
+			outcome = await complete(chain, params, chatDeps(c));
 		} catch (err) {
-			await settle(c, modelId, { promptTokens: 0, completionTokens: 0 }, null, undefined);
+			await settleModelCall(c, ROUTE, modelId, { promptTokens: 0, completionTokens: 0 });
 			throw err;
 		}
 		const { model, result } = outcome;
-		await settle(c, model, result.usage, { userMessages, reply: result.content }, body.conversation_id);
+		await settleModelCall(c, ROUTE, model, result.usage);
+		await remember(c, result.usage, { userMessages, reply: result.content }, body.conversation_id);
 		return c.json(
 			{
 				id: `chatcmpl-${crypto.randomUUID().replaceAll("-", "")}`,
@@ -497,9 +302,9 @@ export const chat = createRouter()
 	})
 	.openapi(getConversationRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const history = await conversationStub(c, id).history(c.get("principal").tenant);
+		const history = await conversationStub(c, id).history(conversationOwner(c));
 		if (history.length === 0) {
-			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this tenant` });
+			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this caller` });
 		}
 		return c.json(
 			{
@@ -516,8 +321,8 @@ export const chat = createRouter()
 	})
 	.openapi(deleteConversationRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		if (!(await conversationStub(c, id).forget(c.get("principal").tenant))) {
-			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this tenant` });
+		if (!(await conversationStub(c, id).forget(conversationOwner(c)))) {
+			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this caller` });
 		}
 		return c.body(null, 204);
 	});

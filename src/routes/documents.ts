@@ -37,7 +37,15 @@ const IngestResponse = z
 	.object({
 		object: z.literal("list"),
 		data: z.array(
-			z.object({ id: z.string(), status: z.enum(["created", "replaced", "unchanged"]), chunks: z.number().int() }),
+			z.object({
+				id: z.string(),
+				status: z.enum(["created", "replaced", "unchanged"]),
+				chunks: z.number().int(),
+				stored_bytes: z
+					.number()
+					.int()
+					.openapi({ description: "What the document costs against the tenant's byte quota" }),
+			}),
 		),
 		bookmark: z.string().openapi({ description: "Pass to /v1/rag/search or /v1/rag/query to read this write at once" }),
 	})
@@ -51,6 +59,7 @@ const DocumentSchema = z
 		metadata: z.record(z.string(), z.unknown()),
 		chars: z.number().int(),
 		chunks: z.number().int(),
+		stored_bytes: z.number().int().openapi({ description: "Bytes counted against the tenant's storage quota" }),
 		embedding_model: z.string(),
 		status: z.enum(["indexed", "fresh"]).openapi({
 			description:
@@ -72,7 +81,7 @@ const ingestRoute = createRoute({
 	path: "/v1/documents",
 	summary: "Ingest documents (chunk, embed, index)",
 	description:
-		"All or nothing: a failed request stores nothing, so retrying is safe; send `Idempotency-Key` to make a retry return the first answer. Limits: RAG_MAX_DOCUMENT_BYTES per text, RAG_MAX_BATCH_DOCUMENTS per request, RAG_MAX_CHUNKS_PER_REQUEST chunks (413 above).",
+		"All or nothing: a failed request stores nothing, so retrying is safe; send `Idempotency-Key` to make a retry return the first answer (for IDEMPOTENCY_TTL_S). Limits: RAG_MAX_DOCUMENT_BYTES per text, RAG_MAX_METADATA_BYTES of metadata per document, RAG_MAX_BATCH_DOCUMENTS per request, RAG_MAX_CHUNKS_PER_REQUEST chunks (413 above). Per-tenant quotas on documents, chunks and stored bytes: 429 `storage-quota-exceeded` naming the quota (413 when the request alone exceeds it).",
 	request: {
 		headers: z.object({ "idempotency-key": z.string().min(1).max(256).optional() }),
 		body: { required: true, content: { "application/json": { schema: IngestRequest } } },
@@ -81,7 +90,8 @@ const ingestRoute = createRoute({
 		201: { description: "Ingested", content: { "application/json": { schema: IngestResponse } } },
 		...auth,
 		409: problem("Index built with another embedding model"),
-		413: problem("A limit was exceeded (document size, batch size, chunk count)"),
+		413: problem("A limit was exceeded (document size, metadata size, batch size, chunk count, or a quota by itself)"),
+		429: problem("A rate limit, or the tenant's storage quota (`quota` names it)"),
 		422: problem("Invalid documents, or an Idempotency-Key reused with another body"),
 		503: problem("Embedding or the vector index failed; nothing was stored"),
 	},
@@ -171,6 +181,7 @@ function view(d: Awaited<ReturnType<typeof findDocument>> & object, processed: n
 		metadata: d.metadata,
 		chars: d.chars,
 		chunks: d.chunk_count,
+		stored_bytes: d.stored_bytes,
 		embedding_model: d.embedding_model,
 		status: d.updated_at <= processed ? ("indexed" as const) : ("fresh" as const),
 		created_at: new Date(d.created_at).toISOString(),
@@ -223,12 +234,25 @@ export const documents = createRouter()
 				extensions: { max_document_bytes: limits.documentBytes },
 			});
 		}
+		// Metadata is copied into every one of a document's vectors: its size is bounded like the text's.
+		const fatMetadata = docs
+			.map((d, i) => ({ i, bytes: encoder.encode(JSON.stringify(d.metadata ?? {})).length }))
+			.filter((x) => x.bytes > limits.metadataBytes);
+		if (fatMetadata.length > 0) {
+			throw new AppError({
+				status: 413,
+				slug: "content-too-large",
+				detail: `Document metadata may be at most ${limits.metadataBytes} bytes of JSON`,
+				errors: fatMetadata.map((x) => ({ path: `documents.${x.i}.metadata`, message: `${x.bytes} bytes` })),
+				extensions: { max_metadata_bytes: limits.metadataBytes },
+			});
+		}
 		const deps = depsOf(c);
 		const key = c.req.header("Idempotency-Key");
 		let idempotency: { key: string; requestHash: string } | null = null;
 		if (key) {
 			const requestHash = await sha256(JSON.stringify(docs));
-			const stored = await storedIngest(deps.db, deps.tenant, key);
+			const stored = await storedIngest(deps.db, deps.tenant, key, Date.now() - c.get("config").rag.idempotencyTtlMs);
 			if (stored) {
 				if (stored.request_hash !== requestHash) {
 					throw new AppError({

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { checkReadiness } from "../health/readiness";
+import { cachedReadiness } from "../health/readiness";
 import { AppError } from "../http/app-error";
 import { createRouter, problem } from "../http/router";
 import { versionOf } from "../telemetry/version";
@@ -40,7 +40,7 @@ const readyRoute = createRoute({
 	tags: ["Operations"],
 	summary: "Readiness",
 	description:
-		"Ready when the configuration is valid, D1 answers with every expected migration applied, and each Durable Object namespace answers a ping.",
+		"Ready when the configuration is valid, D1 answers with every expected migration applied, and each Durable Object namespace answers a ping. Checked at most once a second per isolate (concurrent probes share the check).",
 	responses: {
 		200: { description: "Ready", content: { "application/json": { schema: ReadinessSchema } } },
 		503: problem("Not ready; `checks` says which dependency failed"),
@@ -71,7 +71,7 @@ const versionRoute = createRoute({
 export const ops = createRouter()
 	.openapi(healthRoute, (c) => c.json({ status: "ok" as const }, 200, { "Cache-Control": "no-store" }))
 	.openapi(readyRoute, async (c) => {
-		const readiness = await checkReadiness(c.env);
+		const readiness = await cachedReadiness(c.env, c.get("log"));
 		if (readiness.ready) return c.json({ status: "ready" as const, checks: readiness.checks }, 200);
 		const failed = Object.entries(readiness.checks)
 			.filter(([, check]) => !check.ok)

@@ -2,20 +2,28 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { embedAll } from "../adapters/workers-ai-embedder";
 import type { AppEnv } from "../app-env";
-import { recordUsage } from "../chat/accounting";
+import { usageBody } from "../chat/completion-stream";
 import { fallbackChain } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { sseEvent } from "../chat/sse";
-import { estimateTextTokens } from "../chat/tokens";
+import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
 import { createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
-import type { Usage } from "../ports/chat-model";
+import type { TokenCostEstimator } from "../middleware/rate-limit";
 import { MetadataFilterSchema } from "../rag/filter";
-import { decodeBookmark, groundedMessages, relevant, type SearchHit, search, snippet } from "../rag/service";
+import {
+	decodeBookmark,
+	GROUNDING_PROMPT,
+	groundedMessages,
+	relevant,
+	type SearchHit,
+	search,
+	snippet,
+} from "../rag/service";
 import { embedderFor, ragDeps } from "../rag/wiring";
-import { countUsage, metricsCount } from "./chat";
+import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
 
 /**
  * Retrieval and grounded answers (docs/rag.md): `POST /v1/rag/search`, `POST /v1/rag/query` (plain or streamed),
@@ -54,7 +62,12 @@ const Hit = z
 
 const QueryRequest = SearchRequest.extend({
 	model: z.string().min(1).max(128).optional(),
-	max_tokens: z.number().int().min(1).optional(),
+	max_tokens: z
+		.number()
+		.int()
+		.min(1)
+		.optional()
+		.openapi({ description: "Completion token cap, as in chat (at most CHAT_MAX_TOKENS_LIMIT)" }),
 	temperature: z.number().min(0).max(2).optional(),
 	stream: z.boolean().optional(),
 }).openapi("RagQueryRequest");
@@ -91,6 +104,12 @@ const EmbeddingsRequest = z
 
 const read = { tags: ["RAG"], security: securedBy("rag:read"), middleware: requireScope("rag:read") };
 const auth = { 401: problem("Missing or invalid credentials"), 403: problem("The rag:read scope is required") };
+/** Answering calls a model: it needs `chat` as well as `rag:read` (docs/security.md#llm-spend). */
+const answer = {
+	tags: ["RAG"],
+	security: securedBy("rag:read", "chat"),
+	middleware: requireScope("rag:read", "chat"),
+};
 
 const searchRoute = createRoute({
 	...read,
@@ -109,22 +128,25 @@ const searchRoute = createRoute({
 });
 
 const queryRoute = createRoute({
-	...read,
+	...answer,
 	method: "post",
 	path: "/v1/rag/query",
 	summary: "Answer a question from your documents, with citations",
 	description:
-		'Retrieves (hybrid by default), then answers through the chat models using only the retrieved chunks, citing them inline as [n]. With `stream: true`: server-sent events — first `{"object":"rag.citations",…}`, then `chat.completion.chunk`s, then `data: [DONE]`.',
+		'Retrieves (hybrid by default), then answers through the chat models using only the retrieved chunks, citing them inline as [n]. Needs scopes `rag:read` and `chat`; governed like a chat completion (`max_tokens` cap, `tokens` rate-limit policies). With `stream: true`: server-sent events — first `{"object":"rag.citations",…}`, then `chat.completion.chunk`s (role, content, finish, usage), then `data: [DONE]`.',
 	request: { body: { required: true, content: { "application/json": { schema: QueryRequest } } } },
 	responses: {
 		200: {
 			description: "The answer",
 			content: { "application/json": { schema: Answer }, "text/event-stream": { schema: z.string() } },
 		},
-		...auth,
+		401: problem("Missing or invalid credentials"),
+		403: problem("The rag:read and chat scopes are required"),
 		404: problem("Unknown model"),
 		422: problem("Invalid request"),
+		429: problem("A rate limit or token budget is exhausted"),
 		502: problem("The model provider failed"),
+		503: problem("No model could take the request now (Retry-After)"),
 	},
 });
 
@@ -173,6 +195,44 @@ function topK(c: Context<AppEnv>, requested: number): number {
 	return requested;
 }
 
+function maxTokensOf(c: Context<AppEnv>, requested: number | undefined): number {
+	const chat = c.get("config").chat;
+	const maxTokens = requested ?? chat.defaultMaxTokens;
+	if (maxTokens > chat.maxTokensLimit) {
+		throw new AppError({
+			status: 422,
+			slug: "validation-failed",
+			detail: `max_tokens may be at most ${chat.maxTokensLimit}`,
+			errors: [{ path: "max_tokens", message: `must be ≤ ${chat.maxTokensLimit}` }],
+		});
+	}
+	return maxTokens;
+}
+
+/** Longest title a document may have (characters; src/routes/documents.ts). */
+const TITLE_CHARS = 512;
+
+/**
+ * The rate limiter's worst case for an answer, before retrieval has run: the grounding prompt, the question, and
+ * `top_k` sources each as long as a chunk can be (text with its overlap, heading path, title), plus `max_tokens`.
+ * Sources are counted at one token per 4 characters, as for chat; the commit charges what the model reports.
+ */
+export const estimateRagQueryTokens: TokenCostEstimator = async (c) => {
+	const body = QueryRequest.safeParse(await c.req.json());
+	if (!body.success) return 0;
+	const { chat, rag } = c.get("config");
+	const sourceChars = rag.chunk.maxChars + rag.chunk.overlapChars + rag.chunk.headingChars + TITLE_CHARS + 16;
+	const topK = Math.min(body.data.top_k, rag.limits.topK);
+	return (
+		estimatePromptTokens([
+			{ role: "system", content: GROUNDING_PROMPT },
+			{ role: "user", content: body.data.query },
+		]) +
+		topK * Math.ceil(sourceChars / 4) +
+		Math.min(body.data.max_tokens ?? chat.defaultMaxTokens, chat.maxTokensLimit)
+	);
+};
+
 const DONT_KNOW = "I don't know: nothing in your documents answers this question.";
 
 function citationsOf(hits: SearchHit[]) {
@@ -186,22 +246,7 @@ function citationsOf(hits: SearchHit[]) {
 	}));
 }
 
-function usageBody(u: Usage) {
-	return {
-		prompt_tokens: u.promptTokens,
-		completion_tokens: u.completionTokens,
-		total_tokens: u.promptTokens + u.completionTokens,
-	};
-}
-
-function background(c: Context<AppEnv>, p: Promise<unknown>): void {
-	const quiet = p.catch((err: unknown) => c.get("log").error("rag bookkeeping failed", { error_message: String(err) }));
-	try {
-		c.executionCtx.waitUntil(quiet);
-	} catch {
-		void quiet;
-	}
-}
+const ROUTE = "/v1/rag/query";
 
 export const rag = createRouter()
 	.openapi(searchRoute, async (c) => {
@@ -229,6 +274,7 @@ export const rag = createRouter()
 				extensions: { param: "model" },
 			});
 		}
+		const maxTokens = maxTokensOf(c, body.max_tokens);
 		const deps = ragDeps(c);
 		const found = await search(deps, {
 			query: body.query,
@@ -240,15 +286,6 @@ export const rag = createRouter()
 		const hits = relevant(found.hits, config.rag.minVectorScore);
 		const id = `rag-${crypto.randomUUID().replaceAll("-", "")}`;
 		const citations = citationsOf(hits);
-		const tenant = c.get("principal").tenant;
-		const account = (model: string, usage: Usage) =>
-			countUsage(
-				c,
-				model,
-				"/v1/rag/query",
-				usage,
-				recordUsage({ tenant, model, route: "/v1/rag/query" }, usage, config.chat.prices),
-			);
 
 		if (hits.length === 0) {
 			// Nothing relevant: say so without asking a model to make something up.
@@ -282,22 +319,24 @@ export const rag = createRouter()
 			}) as unknown as never;
 		}
 
+		const messages = groundedMessages(body.query, hits);
 		const params = {
-			messages: groundedMessages(body.query, hits),
-			maxTokens: body.max_tokens ?? config.chat.defaultMaxTokens,
+			messages,
+			maxTokens,
 			...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
 			stop: [],
 		};
-		const chatDeps = {
-			env: c.env,
-			config: config.chat,
-			log: c.get("log"),
-			signal: c.get("deadline").signal,
-			count: metricsCount(c),
-		};
+		const modelDeps = chatDeps(c);
 		if (!body.stream) {
-			const { model, result } = await complete(chain, params, chatDeps);
-			account(model, result.usage);
+			let outcome: Awaited<ReturnType<typeof complete>>;
+			try {
+				outcome = await complete(chain, params, modelDeps);
+			} catch (err) {
+				await settleModelCall(c, ROUTE, modelId, { promptTokens: 0, completionTokens: 0 });
+				throw err;
+			}
+			const { model, result } = outcome;
+			await settleModelCall(c, ROUTE, model, result.usage);
 			return c.json(
 				{
 					id,
@@ -311,68 +350,13 @@ export const rag = createRouter()
 				200,
 			);
 		}
-
-		c.get("deadline").extend(config.timeouts.streamMs);
-		const opened = await openStream(chain, params, chatDeps);
-		const created = Math.floor(Date.now() / 1000);
-		const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-		const writer = writable.getWriter();
-		const enc = new TextEncoder();
-		const write = (s: string) => writer.write(enc.encode(s));
-		const pump = async () => {
-			let text = "";
-			let usage: Usage | undefined;
-			try {
-				await write(sseEvent({ id, object: "rag.citations", citations }));
-				let event = opened.first;
-				for (;;) {
-					if (event.type === "delta") {
-						text += event.content;
-						await write(
-							sseEvent({
-								id,
-								object: "chat.completion.chunk",
-								created,
-								model: opened.model,
-								choices: [{ index: 0, delta: { content: event.content }, finish_reason: null }],
-							}),
-						);
-					} else {
-						usage = event.usage;
-						await write(
-							sseEvent({
-								id,
-								object: "chat.completion.chunk",
-								created,
-								model: opened.model,
-								choices: [{ index: 0, delta: {}, finish_reason: event.finishReason }],
-								usage: usageBody(event.usage),
-							}),
-						);
-						await write("data: [DONE]\n\n");
-						break;
-					}
-					const next = await opened.rest.next();
-					if (next.done) throw new Error("the model's stream ended without finishing");
-					event = next.value;
-				}
-			} catch (err) {
-				c.get("log").error("rag stream failed", { error_message: String(err) });
-				await write(
-					sseEvent({ error: { message: "The model failed mid-stream", type: "bad-gateway", code: "upstream_error" } }),
-				).catch(() => undefined);
-			} finally {
-				await writer.close().catch(() => undefined);
-				account(opened.model, usage ?? { promptTokens: 0, completionTokens: estimateTextTokens(text) });
-			}
-		};
-		background(c, pump());
-		return new Response(readable, {
-			headers: {
-				"Content-Type": "text/event-stream; charset=utf-8",
-				"Cache-Control": "no-cache",
-				"X-Accel-Buffering": "no",
-			},
+		return streamModelCall(c, ROUTE, {
+			id,
+			requestedModel: modelId,
+			open: (signal) => openStream(chain, params, { ...modelDeps, signal }),
+			promptTokens: estimatePromptTokens(messages),
+			includeUsage: true,
+			prelude: [{ id, object: "rag.citations", citations }],
 		}) as unknown as never;
 	})
 	.openapi(embeddingsRoute, async (c) => {

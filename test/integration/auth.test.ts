@@ -54,7 +54,7 @@ describe("POST /v1/auth/token", () => {
 		expect(body).toMatchObject({
 			token_type: "Bearer",
 			expires_in: 900,
-			scope: "chat rag:read rag:write metrics:read",
+			scope: "chat rag:read rag:write usage:read",
 		});
 		const token = String(body.access_token);
 		expect(decodeProtectedHeader(token)).toMatchObject({
@@ -170,7 +170,7 @@ describe("Bearer verification", () => {
 		expect(await res.json()).toMatchObject({
 			tenant: "demo",
 			subject: "demo",
-			scopes: ["chat", "rag:read", "rag:write", "metrics:read"],
+			scopes: ["chat", "rag:read", "rag:write", "usage:read"],
 			via: "jwt",
 		});
 	});
@@ -319,8 +319,22 @@ describe("external identity provider (JWT_JWKS_URL)", () => {
 			scopes: ["chat", "rag:read"],
 			via: "jwt",
 		});
-		const scp = await idpToken({ sub: "bob", tenant: "acme", scp: ["metrics:read"], aud: "edge-ai-api-clients" });
-		expect(await (await me(bearer(scp), idp)).json()).toMatchObject({ scopes: ["metrics:read"] });
+		const scp = await idpToken({ sub: "bob", tenant: "acme", scp: ["rag:write"], aud: "edge-ai-api-clients" });
+		expect(await (await me(bearer(scp), idp)).json()).toMatchObject({ scopes: ["rag:write"] });
+	});
+
+	it("grants no operator scope unless JWT_JWKS_ALLOWED_SCOPES lists it, and then only in the operator tenant", async () => {
+		const claims = { sub: "ops", scope: "admin metrics:read chat", aud: "edge-ai-api-clients" };
+		const asPlatform = await idpToken({ ...claims, tenant: "platform" });
+		// Default allow-list: the IdP cannot mint operators.
+		expect(await (await me(bearer(asPlatform), idp)).json()).toMatchObject({ scopes: ["chat"] });
+		const allowing = { ...idp, JWT_JWKS_ALLOWED_SCOPES: "chat metrics:read admin" };
+		expect(await (await me(bearer(asPlatform), allowing)).json()).toMatchObject({
+			scopes: ["chat", "metrics:read", "admin"],
+		});
+		// Even when allowed, a token of another tenant holds no operator scope.
+		const asTenant = await idpToken({ ...claims, tenant: "acme" });
+		expect(await (await me(bearer(asTenant), allowing)).json()).toMatchObject({ tenant: "acme", scopes: ["chat"] });
 	});
 
 	it("follows key rotation: a new kid is fetched; the retired key's tokens stop verifying", async () => {
@@ -472,14 +486,14 @@ describe("deployed environments without a signing key", () => {
 	it.each(["staging", "production"])(
 		"%s answers 503 naming JWT_SIGNING_SECRET instead of issuing tokens",
 		async (environment) => {
-			const res = await callWith({ ENVIRONMENT: environment }, "/v1/auth/token", {
+			const res = await callWith({ ENVIRONMENT: environment, CORS_ORIGINS: "" }, "/v1/auth/token", {
 				method: "POST",
 				body: new URLSearchParams({ grant_type: "client_credentials" }),
 				headers: { Authorization: basic("demo", "demo-secret") },
 			});
 			const body = await expectProblem(res, 503, "misconfigured");
 			expect(body.errors?.map((e) => e.path)).toEqual(["JWT_SIGNING_SECRET"]);
-			expect((await callWith({ ENVIRONMENT: environment }, "/healthz")).status).toBe(200);
+			expect((await callWith({ ENVIRONMENT: environment, CORS_ORIGINS: "" }, "/healthz")).status).toBe(200);
 		},
 	);
 });

@@ -93,11 +93,38 @@ describe("chat resilience against a real HTTP upstream", () => {
 		});
 	});
 
-	it("never retries a 4xx: one attempt, passed through as problem+json with the upstream's message", async () => {
+	it("never retries a 4xx: one attempt, passed through with its status and code — never the upstream's message", async () => {
 		const s = await scenario([failure(400)]);
 		const body = await expectProblem(await ask(s.vars), 400, "upstream-rejected");
-		expect(body.detail).toContain("upstream says 400");
+		expect(body.detail).not.toContain("upstream says 400");
+		expect(body.upstream_status).toBe(400);
 		expect((await s.stats()).attempts).toBe(1);
+		// A provider that echoes our key: status and code reach the client, the message only the (redacted) log.
+		const lines: string[] = [];
+		const log = vi.spyOn(console, "log").mockImplementation((l: unknown) => void lines.push(String(l)));
+		const leaky = await scenario([
+			{
+				kind: "json",
+				status: 401,
+				body: {
+					error: {
+						message: "Incorrect API key provided: sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD.",
+						type: "invalid_request_error",
+						code: "invalid_api_key",
+					},
+				},
+			},
+		]);
+		const res = await ask(leaky.vars);
+		const text = await res.clone().text();
+		const problem = await expectProblem(res, 401, "upstream-rejected");
+		expect(problem).toMatchObject({ upstream_status: 401, upstream_code: "invalid_api_key" });
+		expect(text).not.toContain("sk-proj");
+		expect(text).not.toContain("Incorrect API key");
+		log.mockRestore();
+		const logged = lines.find((l) => l.includes("model provider rejected the request")) ?? "";
+		expect(logged).toContain("Incorrect API key provided");
+		expect(logged).not.toContain("abcdefghijklmnopqrstuvwxyz0123456789");
 	});
 
 	it("honours Retry-After on 429 before retrying", async () => {

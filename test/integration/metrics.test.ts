@@ -6,7 +6,7 @@ import type { Batch, RequestRecord } from "../../durable-objects/slo-counter";
 import { createApp } from "../../src/app";
 import { report } from "../../src/routes/metrics";
 import { isError, SLO_WINDOWS, sloFor } from "../../src/slo/spec";
-import { DEMO_AUTH, ORIGIN } from "../helpers/workers/http";
+import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 const app = createApp();
 let n = 0;
@@ -50,7 +50,7 @@ describe("SLO recording and /metrics", () => {
 				).status,
 			).toBe(422);
 		await call(v, "/healthz");
-		const res = await call(v, "/metrics", { headers: DEMO_AUTH });
+		const res = await call(v, "/metrics", { headers: OPS_AUTH });
 		expect(res.headers.get("Content-Type")).toMatch(/^text\/plain; version=0\.0\.4/);
 		const s = samples(await res.text());
 		const labels = (route: string, method: string, status: number) =>
@@ -87,7 +87,7 @@ describe("SLO recording and /metrics", () => {
 		expect(ok.status).toBe(200);
 		const { usage } = (await ok.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
 		expect((await chat()).status).toBe(429);
-		const s = samples(await (await call(v, "/metrics", { headers: DEMO_AUTH })).text());
+		const s = samples(await (await call(v, "/metrics", { headers: OPS_AUTH })).text());
 		expect(
 			s.get(`rate_limit_decisions_total{http_route="/v1/chat/completions",outcome="allowed",policy="p${n}"}`),
 		).toBe(1);
@@ -106,7 +106,7 @@ describe("SLO recording and /metrics", () => {
 
 	it("answers OpenMetrics when asked", async () => {
 		const res = await call(`v-${n++}`, "/metrics", {
-			headers: { ...DEMO_AUTH, Accept: "application/openmetrics-text; version=1.0.0" },
+			headers: { ...OPS_AUTH, Accept: "application/openmetrics-text; version=1.0.0" },
 		});
 		expect(res.headers.get("Content-Type")).toMatch(/^application\/openmetrics-text/);
 		const text = await res.text();
@@ -199,7 +199,7 @@ describe("/v1/slo windows", () => {
 	it("reports per route and version through the API", async () => {
 		const v = `v-${Date.now()}-${n++}`;
 		for (let i = 0; i < 4; i++) await call(v, "/v1/auth/me", { headers: DEMO_AUTH });
-		const body = (await (await call(v, "/v1/slo", { headers: DEMO_AUTH })).json()) as {
+		const body = (await (await call(v, "/v1/slo", { headers: OPS_AUTH })).json()) as {
 			routes: { route: string; version: string; windows: Record<string, { requests: number; availability: number }> }[];
 		};
 		const me = body.routes.find((r) => r.route === "/v1/auth/me" && r.version === v);

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { DEMO_AUTH, ORIGIN } from "../helpers/workers/http";
+import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 // The metrics behind the operational alerts and dashboards (docs/metrics.md): model provider attempts and
 // fallbacks, injected local-model faults, ingest outcomes, retrieval time by mode, denials by subject.
@@ -23,7 +23,7 @@ async function call(version: string, path: string, init: RequestInit = {}, vars:
 
 /** The exposition's samples of one metric whose labels include all of `labels`, summed. */
 async function sample(version: string, metric: string, labels: Record<string, string>): Promise<number> {
-	const text = await (await call(version, "/metrics", { headers: DEMO_AUTH })).text();
+	const text = await (await call(version, "/metrics", { headers: OPS_AUTH })).text();
 	let total = 0;
 	for (const line of text.split("\n")) {
 		if (!line.startsWith(`${metric}{`)) continue;
@@ -140,7 +140,7 @@ describe("RAG metrics", () => {
 			);
 		}
 		const om = await call(v, "/metrics", {
-			headers: { ...DEMO_AUTH, Accept: "application/openmetrics-text; version=1.0.0" },
+			headers: { ...OPS_AUTH, Accept: "application/openmetrics-text; version=1.0.0" },
 		});
 		const text = await om.text();
 		expect(text).toContain("# TYPE rag_retrieval_duration_seconds histogram");

@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/config";
 import { exportMetrics } from "../../src/telemetry/export";
 import { createLogger } from "../../src/telemetry/logger";
 import { parseHeaders } from "../../src/telemetry/otlp";
-import { DEMO_AUTH, ORIGIN } from "../helpers/workers/http";
+import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 const app = createApp();
 const routes = () => app.routes.filter((r) => r.method !== "ALL").map((r) => r.path);
@@ -94,7 +94,7 @@ describe("OTLP/HTTP metrics push", () => {
 		expect(await exportMetrics(env, config, routes(), log, { sleep: async () => {} })).toBe(false);
 		const got = (await (await fetch(`${env.TEST_FAKE_OPENAI_URL}/otlp/${id}`)).json()) as { attempts: number };
 		expect(got.attempts).toBe(4);
-		const metrics = await (await call("any", "/metrics", { headers: DEMO_AUTH })).text();
+		const metrics = await (await call("any", "/metrics", { headers: OPS_AUTH })).text();
 		expect(metrics).toMatch(/otlp_exports_total\{outcome="error"\} [1-9]/);
 		expect(metrics).toMatch(/otlp_last_success_timestamp_seconds\{\} \d/);
 	});

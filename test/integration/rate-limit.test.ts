@@ -16,26 +16,26 @@ let seq = 0;
 /** A subject nobody else uses, so each test starts from empty limit keys. */
 const fresh = (label: string) => `${label}-${Date.now().toString(36)}-${seq++}`;
 
-/** A pipeline with probe routes: GET /probe, POST /probe/llm (commits `actual` from its body), and friends. */
+/** A pipeline with probe routes: GET /probe, POST /v1/chat/completions and /v1/rag/query (model routes, the only ones a `tokens` policy may name: they commit `actual` from their body), and friends. */
 function probeApp(options: RateLimitOptions = {}) {
 	const app = createPipeline({
 		rateLimit: {
 			tokenCost: {
-				"/probe/llm": async (c) => ((await c.req.json()) as { max_tokens: number }).max_tokens,
-				"/probe/stream": async (c) => ((await c.req.json()) as { max_tokens: number }).max_tokens,
+				"/v1/chat/completions": async (c) => ((await c.req.json()) as { max_tokens: number }).max_tokens,
+				"/v1/rag/query": async (c) => ((await c.req.json()) as { max_tokens: number }).max_tokens,
 			},
 			...options,
 		},
 	});
 	app.get("/probe", (c) => c.json({ ok: true }));
 	app.get("/probe/other", (c) => c.json({ ok: true }));
-	app.post("/probe/llm", async (c) => {
+	app.post("/v1/chat/completions", async (c) => {
 		const body = (await c.req.json()) as { actual?: number; fail?: boolean };
 		if (body.fail) throw new Error("model call failed");
 		await c.get("tokenBudget")?.commit(body.actual ?? 0);
 		return c.json({ reserved: c.get("tokenBudget")?.reserved ?? 0 });
 	});
-	app.post("/probe/stream", async (c) => {
+	app.post("/v1/rag/query", async (c) => {
 		const body = (await c.req.json()) as { actual: number };
 		const budget = c.get("tokenBudget");
 		budget?.detach();
@@ -136,8 +136,10 @@ describe("rate limiting: headers and 429", () => {
 	it("puts the headers on error responses of limited routes too", async () => {
 		const app = probeApp();
 		const token = await freshPrincipalToken(fresh("err"));
-		const policies: PolicyInput[] = [{ name: "llm", routes: ["/probe/llm"], key: "subject", limit: 5, window_s: 60 }];
-		const res = await send(app, policies, "/probe/llm", json(token, { fail: true }));
+		const policies: PolicyInput[] = [
+			{ name: "llm", routes: ["/v1/chat/completions"], key: "subject", limit: 5, window_s: 60 },
+		];
+		const res = await send(app, policies, "/v1/chat/completions", json(token, { fail: true }));
 		expect(res.status).toBe(500);
 		expect(res.headers.get("RateLimit")).toBe('"llm";r=4;t=60');
 	});
@@ -260,10 +262,10 @@ describe("rate limiting: policies and keys", () => {
 
 describe("rate limiting: token budgets", () => {
 	const tokenPolicies: PolicyInput[] = [
-		{ name: "llm", routes: ["/probe/llm", "/probe/stream"], key: "subject", limit: 100, window_s: 60 },
+		{ name: "llm", routes: ["/v1/chat/completions", "/v1/rag/query"], key: "subject", limit: 100, window_s: 60 },
 		{
 			name: "llm-tokens",
-			routes: ["/probe/llm", "/probe/stream"],
+			routes: ["/v1/chat/completions", "/v1/rag/query"],
 			key: "subject",
 			limit: 1_000,
 			window_s: 3_600,
@@ -276,7 +278,7 @@ describe("rate limiting: token budgets", () => {
 		const app = probeApp();
 		const subject = fresh("tokens");
 		const token = await freshPrincipalToken(subject);
-		const res = await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 600, actual: 150 }));
+		const res = await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 600, actual: 150 }));
 		expect(res.status).toBe(200);
 		expect(await res.json()).toEqual({ reserved: 600 });
 		expect(params(res.headers.get("RateLimit-Policy"))[1]).toEqual({
@@ -292,22 +294,22 @@ describe("rate limiting: token budgets", () => {
 		const app = probeApp();
 		const subject = fresh("tokens-deny");
 		const token = await freshPrincipalToken(subject);
-		expect((await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 700, actual: 700 }))).status).toBe(
-			200,
-		);
-		const denied = await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 400 }));
+		expect(
+			(await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 700, actual: 700 }))).status,
+		).toBe(200);
+		const denied = await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 400 }));
 		expect((await expectProblem(denied, 429, "quota-exceeded"))["violated-policies"]).toEqual(["llm-tokens"]);
 		expect(params(denied.headers.get("RateLimit"))[0]?.item).toBe("llm-tokens");
 		// The request policy was not charged for the denied request.
 		expect(await usedOf(`sub:rl-tests/${subject}`, "llm", 100, 60)).toBe(1);
-		const small = await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 300, actual: 10 }));
+		const small = await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 300, actual: 10 }));
 		expect(small.headers.get("X-RateLimit-Remaining")).toBe("0");
 	});
 
 	it("a request larger than the whole budget is told it can never fit (no Retry-After)", async () => {
 		const app = probeApp();
 		const token = await freshPrincipalToken(fresh("tokens-huge"));
-		const res = await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 5_000 }));
+		const res = await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 5_000 }));
 		const body = await expectProblem(res, 429, "quota-exceeded");
 		expect(body.detail).toContain("lower max_tokens");
 		expect(res.headers.get("Retry-After")).toBeNull();
@@ -317,9 +319,9 @@ describe("rate limiting: token budgets", () => {
 		const app = probeApp();
 		const subject = fresh("tokens-fail");
 		const token = await freshPrincipalToken(subject);
-		expect((await send(app, tokenPolicies, "/probe/llm", json(token, { max_tokens: 900, fail: true }))).status).toBe(
-			500,
-		);
+		expect(
+			(await send(app, tokenPolicies, "/v1/chat/completions", json(token, { max_tokens: 900, fail: true }))).status,
+		).toBe(500);
 		expect(await usedOf(`sub:rl-tests/${subject}`, "llm-tokens", 1_000, 3_600)).toBe(0);
 	});
 
@@ -328,9 +330,9 @@ describe("rate limiting: token budgets", () => {
 		const subject = fresh("tokens-stream");
 		const token = await freshPrincipalToken(subject);
 		const [a, b, c] = await Promise.all([
-			send(app, tokenPolicies, "/probe/stream", json(token, { max_tokens: 400, actual: 40 })),
-			send(app, tokenPolicies, "/probe/stream", json(token, { max_tokens: 400, actual: 60 })),
-			send(app, tokenPolicies, "/probe/stream", json(token, { max_tokens: 400, actual: 80 })),
+			send(app, tokenPolicies, "/v1/rag/query", json(token, { max_tokens: 400, actual: 40 })),
+			send(app, tokenPolicies, "/v1/rag/query", json(token, { max_tokens: 400, actual: 60 })),
+			send(app, tokenPolicies, "/v1/rag/query", json(token, { max_tokens: 400, actual: 80 })),
 		]);
 		// Two worst cases fit in 1 000; the third had to wait for a commit that came after the decisions.
 		expect([a, b, c].map((r) => r.status).sort()).toEqual([200, 200, 429]);

@@ -109,6 +109,19 @@ describe.each(adapters)("VectorIndex contract: %s", (_name, make) => {
 		expect(await q({ topic: "ops", year: { $gte: 2025 } })).toEqual(["b"]);
 	});
 
+	it("refuses a filter of 2048 bytes or more of compact JSON (Vectorize's limit)", async () => {
+		const index = make();
+		await index.upsert([V("a", [1, 0, 0, 0], { metadata: { topic: "ops" } })]);
+		const values = (n: number) => Array.from({ length: n }, (_, i) => `value-${String(i).padStart(4, "0")}`);
+		// {"topic":{"$in":[…]}}: 19 bytes of frame + 13 per value (quotes and comma) − 1.
+		const under = { topic: { $in: values(155) } };
+		expect(new TextEncoder().encode(JSON.stringify(under)).length).toBeLessThan(2048);
+		expect(ids(await index.query([1, 0, 0, 0], { topK: 10, filter: under }))).toEqual([]);
+		const over = { topic: { $in: values(160) } };
+		expect(new TextEncoder().encode(JSON.stringify(over)).length).toBeGreaterThanOrEqual(2048);
+		await expect(index.query([1, 0, 0, 0], { topK: 10, filter: over })).rejects.toThrow(/VECTOR_QUERY_ERROR.*2048/);
+	});
+
 	it("insert keeps an existing id, upsert replaces it; getByIds and deleteByIds", async () => {
 		const index = make();
 		await index.insert([V("k", [1, 0, 0, 0], { metadata: { v: 1 } })]);

@@ -4,8 +4,8 @@ import { FALLBACK_CONFIG, LOCAL_DEV_SIGNING_SECRET, loadConfig, parseConfig } fr
 const STRONG_SECRET = "s".repeat(48);
 
 describe("parseConfig", () => {
-	it("applies the documented defaults to an empty environment", () => {
-		const result = parseConfig({});
+	it("applies the documented defaults to an environment that names only ENVIRONMENT", () => {
+		const result = parseConfig({ ENVIRONMENT: "local" });
 		expect(result).toEqual({ ok: true, config: FALLBACK_CONFIG });
 		expect(FALLBACK_CONFIG).toMatchObject({
 			environment: "local",
@@ -100,7 +100,7 @@ describe("signing keys per environment", () => {
 
 	it("rejects a short secret, a JWK without kid and a JWKS URL without issuer/audience", () => {
 		const vars = (extra: Record<string, string>) => {
-			const r = parseConfig(extra);
+			const r = parseConfig({ ENVIRONMENT: "local", ...extra });
 			return r.ok ? [] : r.issues.map((i) => i.variable).sort();
 		};
 		expect(vars({ JWT_SIGNING_SECRET: "short" })).toEqual(["JWT_SIGNING_SECRET"]);
@@ -120,5 +120,78 @@ describe("loadConfig", () => {
 		env.MAX_BODY_BYTES = "8192"; // a later change to the same object is not re-read: one parse per isolate
 		expect(loadConfig(env)).toBe(first);
 		expect(loadConfig({ MAX_BODY_BYTES: "8192" })).not.toBe(first);
+	});
+});
+
+describe("safe by default outside local environments (docs/security.md#configuration)", () => {
+	const issues = (vars: Record<string, string>) => {
+		const r = parseConfig(vars);
+		return r.ok ? [] : r.issues;
+	};
+	const prod = { ENVIRONMENT: "production", JWT_SIGNING_SECRET: STRONG_SECRET };
+
+	it("requires ENVIRONMENT to be named (an [env.*] does not inherit the top level's vars)", () => {
+		expect(issues({})).toEqual([expect.objectContaining({ variable: "ENVIRONMENT" })]);
+		expect(issues({ JWT_SIGNING_SECRET: STRONG_SECRET })).toEqual([
+			expect.objectContaining({ variable: "ENVIRONMENT" }),
+		]);
+		expect(issues({ ENVIRONMENT: "local" })).toEqual([]);
+	});
+
+	it.each(["staging", "production"])("%s refuses the public dev secret in the previous-secret slot too", (env) => {
+		expect(
+			issues({
+				ENVIRONMENT: env,
+				JWT_SIGNING_SECRET: STRONG_SECRET,
+				JWT_PREVIOUS_SIGNING_SECRET: LOCAL_DEV_SIGNING_SECRET,
+			}),
+		).toEqual([expect.objectContaining({ variable: "JWT_PREVIOUS_SIGNING_SECRET" })]);
+		expect(issues({ ENVIRONMENT: "local", JWT_PREVIOUS_SIGNING_SECRET: LOCAL_DEV_SIGNING_SECRET })).toEqual([]);
+	});
+
+	it("refuses http:// upstreams, key sets and collectors outside local; allows them locally", () => {
+		const plain = {
+			JWT_JWKS_URL: "http://idp.example/jwks.json",
+			JWT_JWKS_ISSUER: "https://idp.example",
+			JWT_JWKS_AUDIENCE: "api",
+			OTLP_ENDPOINT: "http://collector.example:4318",
+			CHAT_MODELS: JSON.stringify([{ id: "gpt", provider: "openai", base_url: "http://gateway.example/v1" }]),
+		};
+		expect(
+			issues({ ...prod, ...plain })
+				.map((i) => i.variable)
+				.sort(),
+		).toEqual(["CHAT_MODELS", "JWT_JWKS_URL", "OTLP_ENDPOINT"]);
+		expect(issues({ ENVIRONMENT: "staging", JWT_SIGNING_SECRET: STRONG_SECRET, ...plain })).toHaveLength(3);
+		expect(issues({ ENVIRONMENT: "test", ...plain })).toEqual([]);
+		const https = { ...plain, JWT_JWKS_URL: "https://idp.example/jwks.json", OTLP_ENDPOINT: "https://c.example" };
+		expect(issues({ ...prod, ...https, CHAT_MODELS: plain.CHAT_MODELS.replace("http://", "https://") })).toEqual([]);
+	});
+
+	it("refuses CORS_ORIGINS=* in production only", () => {
+		expect(issues({ ...prod, CORS_ORIGINS: "*" })).toEqual([expect.objectContaining({ variable: "CORS_ORIGINS" })]);
+		expect(issues({ ...prod, CORS_ORIGINS: "https://app.example" })).toEqual([]);
+		expect(issues({ ENVIRONMENT: "staging", JWT_SIGNING_SECRET: STRONG_SECRET, CORS_ORIGINS: "*" })).toEqual([]);
+	});
+
+	it("refuses a tokens policy on a route that calls no model", () => {
+		const policies = (routes: string[]) =>
+			JSON.stringify([{ name: "t", routes, key: "subject", limit: 1000, window_s: 60, unit: "tokens" }]);
+		expect(issues({ ENVIRONMENT: "local", RATE_LIMIT_POLICIES: policies(["POST /v1/rag/query"]) })).toEqual([]);
+		expect(issues({ ENVIRONMENT: "local", RATE_LIMIT_POLICIES: policies(["/v1/chat/completions"]) })).toEqual([]);
+		for (const bad of [["*"], ["POST /v1/documents"], ["GET /v1/rag/query"], ["/v1/embeddings"]]) {
+			const found = issues({ ENVIRONMENT: "local", RATE_LIMIT_POLICIES: policies(bad) });
+			expect(found).toEqual([expect.objectContaining({ variable: "RATE_LIMIT_POLICIES" })]);
+			expect(found[0]?.message).toContain("calls no model");
+		}
+	});
+
+	it("validates the operator tenant and the scopes an IdP may grant", () => {
+		expect(issues({ ENVIRONMENT: "local", OPERATOR_TENANT: "ops team" })).toEqual([
+			expect.objectContaining({ variable: "OPERATOR_TENANT" }),
+		]);
+		expect(issues({ ENVIRONMENT: "local", JWT_JWKS_ALLOWED_SCOPES: "chat root" })).toEqual([
+			expect.objectContaining({ variable: "JWT_JWKS_ALLOWED_SCOPES" }),
+		]);
 	});
 });

@@ -26,7 +26,7 @@ describe("rate-limit policies", () => {
 	it("ships the documented defaults", () => {
 		expect(DEFAULT_POLICIES.map((p) => [p.name, p.limit, p.window_s, p.unit, p.key])).toEqual([
 			["chat", 30, 60, "requests", "subject"],
-			["chat-tokens", 200_000, 3_600, "tokens", "subject"],
+			["llm-tokens", 200_000, 3_600, "tokens", "subject"],
 			["rag-query", 60, 60, "requests", "subject"],
 			["ingest", 20, 60, "requests", "subject"],
 			["token", 10, 60, "requests", "client_ip"],
@@ -35,7 +35,8 @@ describe("rate-limit policies", () => {
 	});
 
 	it("rejects bad policies with the entry and field named", () => {
-		const bad = (policies: unknown) => parseConfig({ RATE_LIMIT_POLICIES: JSON.stringify(policies) });
+		const bad = (policies: unknown) =>
+			parseConfig({ ENVIRONMENT: "local", RATE_LIMIT_POLICIES: JSON.stringify(policies) });
 		const cases: [unknown, string][] = [
 			[[{ name: "x", routes: ["*"], key: "subject", limit: 0, window_s: 60 }], "[0].limit"],
 			[[{ name: "Bad Name", routes: ["*"], key: "subject", limit: 1, window_s: 60 }], "[0].name"],
@@ -61,14 +62,14 @@ describe("rate-limit policies", () => {
 			}
 		}
 		expect(parseConfig({ RATE_LIMIT_POLICIES: "{oops" }).ok).toBe(false);
-		expect(parseConfig({ RATE_LIMIT_POLICIES: "[]" })).toMatchObject({
+		expect(parseConfig({ ENVIRONMENT: "local", RATE_LIMIT_POLICIES: "[]" })).toMatchObject({
 			ok: true,
 			config: { rateLimit: { policies: [] } },
 		});
 	});
 
 	it("requires the reservation lease to outlast the longest stream", () => {
-		const r = parseConfig({ RATE_LIMIT_LEASE_S: "60", TIMEOUT_STREAM_MS: "300000" });
+		const r = parseConfig({ ENVIRONMENT: "local", RATE_LIMIT_LEASE_S: "60", TIMEOUT_STREAM_MS: "300000" });
 		expect(r.ok).toBe(false);
 		if (!r.ok) expect(r.issues[0]?.variable).toBe("RATE_LIMIT_LEASE_S");
 	});

@@ -3,6 +3,8 @@ import type { AppEnv } from "../../app-env";
 import { resolvePrincipal } from "../../auth/credentials";
 import { insufficientScope } from "../../auth/errors";
 import type { Scope } from "../../auth/principal";
+import { deferrer } from "../../http/background";
+import { clientIp } from "../../http/client-ip";
 
 /**
  * Paths anyone may call. Everything else requires a credential: secure by default, so a route added later is
@@ -31,19 +33,15 @@ export const PUBLIC_PATHS = new Set([
 export function authenticate(): MiddlewareHandler<AppEnv> {
 	return async function authenticateMiddleware(c, next) {
 		if (PUBLIC_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return next();
-		const waitUntil = (p: Promise<unknown>) => {
-			try {
-				c.executionCtx.waitUntil(p.catch(() => undefined));
-			} catch {
-				void p.catch(() => undefined);
-			}
-		};
 		const principal = await resolvePrincipal(
 			c.env.DB,
 			c.get("config").auth,
-			{ authorization: c.req.header("Authorization"), apiKey: c.req.header("X-API-Key") },
-			waitUntil,
-			c.get("log"),
+			{
+				authorization: c.req.header("Authorization"),
+				apiKey: c.req.header("X-API-Key"),
+				ip: clientIp(c.req.raw),
+			},
+			{ env: c.env, waitUntil: deferrer(c, "api key bookkeeping failed"), log: c.get("log") },
 		);
 		c.set("principal", principal);
 		return next();
@@ -51,17 +49,36 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Requires a scope on a route: 403 `insufficient_scope` naming it otherwise. Without an argument it only
- * requires authentication (which `authenticate` already did).
+ * Requires scopes on a route, all of them: 403 `insufficient_scope` naming the first missing otherwise. Without an
+ * argument it only requires authentication (which `authenticate` already did).
  *
  * @example
  * ```ts
  * router.use("/v1/admin/*", requireScope("admin"));
+ * router.post("/v1/rag/query", requireScope("rag:read", "chat"), handler);
  * ```
  */
-export function requireScope(scope?: Scope): MiddlewareHandler<AppEnv> {
+/**
+ * Requires at least one of `scopes`: 403 naming the first otherwise.
+ *
+ * @example
+ * ```ts
+ * router.get("/v1/usage", requireAnyScope("usage:read", "admin"), handler);
+ * ```
+ */
+export function requireAnyScope(...scopes: [Scope, ...Scope[]]): MiddlewareHandler<AppEnv> {
+	return async function requireAnyScopeMiddleware(c, next) {
+		const held = c.get("principal").scopes;
+		if (!scopes.some((s) => held.includes(s))) throw insufficientScope(scopes[0]);
+		return next();
+	};
+}
+
+export function requireScope(...scopes: Scope[]): MiddlewareHandler<AppEnv> {
 	return async function requireScopeMiddleware(c, next) {
-		if (scope && !c.get("principal").scopes.includes(scope)) throw insufficientScope(scope);
+		const held = c.get("principal").scopes;
+		const missing = scopes.find((s) => !held.includes(s));
+		if (missing) throw insufficientScope(missing);
 		return next();
 	};
 }

@@ -1,6 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
 import { AppError } from "../../http/app-error";
+import { deferrer } from "../../http/background";
+import { clientIp } from "../../http/client-ip";
 import { mutableHeaders } from "../../http/mutable-headers";
 import { routeOf, UNMATCHED_ROUTE } from "../../http/route-of";
 import { rateLimitHeaders, seconds } from "../../rate-limit/headers";
@@ -99,17 +101,10 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<App
 
 		cache ??= new NegativeCache(config.negativeCacheSize);
 		const log = c.get("log");
-		const defer = (p: Promise<unknown>) => {
-			const quiet = p.catch((err: unknown) => log.warn("rate limiter cleanup failed", { error_message: String(err) }));
-			try {
-				c.executionCtx.waitUntil(quiet);
-			} catch {
-				void quiet;
-			}
-		};
+		const defer = deferrer(c, "rate limiter cleanup failed");
 		const inputs = {
 			principal: c.get("principal"),
-			ip: c.req.header("CF-Connecting-IP") ?? "unknown",
+			ip: clientIp(c.req.raw),
 			clientId: policies.some((p) => p.key === "client_ip") ? await presentedClientId(c) : undefined,
 		};
 		let tokenCost = 0;

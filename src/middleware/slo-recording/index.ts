@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { CounterIncrement, Observation } from "../../../durable-objects/slo-counter";
 import type { AppEnv } from "../../app-env";
+import { deferrer } from "../../http/background";
 import { routeOf } from "../../http/route-of";
 import { recorder as isolateRecorder, type Recorder } from "../../slo/recorder";
 import { UNRECORDED_ROUTES } from "../../slo/spec";
@@ -11,6 +12,14 @@ export type MetricsCollector = {
 	/** One observation of a histogram (seconds), e.g. `rag_retrieval_duration_seconds`. */
 	observe(metric: string, labels: Record<string, string>, seconds: number): void;
 };
+
+/** Methods with their own label value; any other (clients may send any token) is `_OTHER`, as OpenTelemetry's HTTP
+ * semantic conventions say, so a caller cannot mint series. */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+export function methodLabel(method: string): string {
+	return KNOWN_METHODS.has(method) ? method : "_OTHER";
+}
 
 /**
  * Records every request (route pattern, method, status, version, time to the response's first byte) and the
@@ -28,14 +37,8 @@ export function sloRecording(options: { recorder?: Recorder; now?: () => number 
 	const now = options.now ?? Date.now;
 	return async function sloRecordingMiddleware(c, next) {
 		const started = now();
-		const waitUntil = (p: Promise<unknown>) => {
-			const quiet = p.catch(() => undefined);
-			try {
-				c.executionCtx.waitUntil(quiet);
-			} catch {
-				void quiet;
-			}
-		};
+		// The recorder logs its own failures.
+		const waitUntil = deferrer(c, "SLO flush failed");
 		const pending: CounterIncrement[] = [];
 		const observed: Observation[] = [];
 		let done = false;
@@ -62,7 +65,7 @@ export function sloRecording(options: { recorder?: Recorder; now?: () => number 
 				requests: [
 					{
 						route,
-						method: c.req.method,
+						method: methodLabel(c.req.method),
 						status: c.res.status,
 						version: c.get("versionId") ?? "unknown",
 						durationMs: now() - started,

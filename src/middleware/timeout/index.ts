@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
+import { sseTimeoutEvent } from "../../chat/completion-stream";
 import { AppError } from "../../http/app-error";
 import { Deadline } from "./deadline";
 
@@ -7,12 +8,6 @@ export { Deadline } from "./deadline";
 
 /** Picks the budget (ms) for a request; the app maps route classes to configured timeouts. */
 export type BudgetResolver = (c: Context<AppEnv>) => number;
-
-/** The SSE event sent when a stream outlives its deadline; OpenAI-style error object, then the stream closes. */
-export function sseTimeoutEvent(budgetMs: number): string {
-	const error = { message: `Stream exceeded its ${budgetMs} ms deadline`, type: "timeout", code: "timeout" };
-	return `data: ${JSON.stringify({ error })}\n\n`;
-}
 
 /**
  * Per-route timeouts. Puts a {@link Deadline} in the context; when the budget runs out before the handler

@@ -108,6 +108,11 @@ export function vectorizeStub(dimensions: number, delayMs = 0): Vectorize {
 			const topK = options.topK ?? 5;
 			const max = options.returnValues || level === "all" ? 20 : 100;
 			if (topK < 1 || topK > max) throw new Error(`VECTOR_QUERY_ERROR: topK must be at most ${max}`);
+			// Vectorize: a filter's compact JSON must be under 2048 bytes.
+			const filterBytes = new TextEncoder().encode(JSON.stringify(options.filter ?? {})).length;
+			if (filterBytes >= 2048) {
+				throw new Error(`VECTOR_QUERY_ERROR: a filter's compact JSON must be under 2048 bytes (got ${filterBytes})`);
+			}
 			const q = Array.from(vector);
 			if (q.length !== dimensions) throw new Error("VECTOR_DIMENSION_MISMATCH");
 			const matches = [...visible.values()]
