@@ -72,10 +72,14 @@ export class Conversation extends DurableObject<Env> {
 			.map((r) => ({ role: r.role, content: r.content, at_ms: r.at_ms }));
 	}
 
-	/** Appends messages in order, then trims to the caps. Returns the number of messages kept. */
-	async append(owner: string, messages: ChatMessage[], caps: Caps): Promise<number> {
+	/**
+	 * Appends messages in order, then trims to the caps. Returns the number of messages kept, or null when the
+	 * conversation is another owner's (an answer, not an exception: a throw across RPC is also reported as uncaught
+	 * inside the object).
+	 */
+	async append(owner: string, messages: ChatMessage[], caps: Caps): Promise<number | null> {
 		this.#ensureSchema();
-		if (!this.#owns(owner, true)) throw new Error("conversation belongs to another owner");
+		if (!this.#owns(owner, true)) return null;
 		const sql = this.ctx.storage.sql;
 		const now = Date.now();
 		if (caps.ttlMs !== undefined) {

@@ -57,8 +57,8 @@ export class UsageLedger extends DurableObject<Env> implements UsageLedgerRpc {
 		return true;
 	}
 
-	async record(tenant: string, records: UsageRecord[], retentionDays: number): Promise<number> {
-		if (!this.#owns(tenant, { retentionDays })) throw new Error("usage ledger belongs to another tenant");
+	async record(tenant: string, records: UsageRecord[], retentionDays: number): Promise<number | null> {
+		if (!this.#owns(tenant, { retentionDays })) return null;
 		const sql = this.ctx.storage.sql;
 		const now = Date.now();
 		let applied = 0;
@@ -91,9 +91,10 @@ export class UsageLedger extends DurableObject<Env> implements UsageLedgerRpc {
 		const models = q.models && q.models.length > 0 ? JSON.stringify(q.models) : null;
 		const rows = this.ctx.storage.sql
 			.exec<GroupedRow>(
-				`SELECT (hour_ms - ?1) / ?2 AS bucket, ${col("model")} AS model, ${col("route")} AS route,
+				`SELECT CAST((hour_ms - ?1) / ?2 AS INTEGER) AS bucket, ${col("model")} AS model, ${col("route")} AS route,
 					${col("subject")} AS subject, sum(requests) AS requests, sum(input_tokens) AS input_tokens,
 					sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd
+				-- Bound numbers arrive as REAL: the cast makes the bucket index an integer (hours are ≥ the start).
 				FROM usage WHERE hour_ms >= ?1 AND hour_ms < ?3
 					AND (?4 IS NULL OR model IN (SELECT value FROM json_each(?4)))
 				GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,

@@ -126,7 +126,7 @@ export function chunk(text: string, options: ChunkOptions): Chunk[] {
 			previous = ""; // overlap stays within a section
 		} else if (buffer && section.title) {
 			// Too short to stand alone: this section continues the chunk, its heading kept as a line of the text.
-			add(section.title, section.heading);
+			add(capHeading(section.title, maxChars), section.heading);
 		}
 		for (const piece of pieces) add(piece, section.heading);
 	}

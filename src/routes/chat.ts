@@ -194,11 +194,13 @@ async function remember(
 ): Promise<void> {
 	if (finished && conversationId && usage.promptTokens + usage.completionTokens > 0) {
 		const { conversation } = c.get("config").chat;
-		await conversationStub(c, conversationId).append(
+		const kept = await conversationStub(c, conversationId).append(
 			conversationOwner(c),
 			[...finished.userMessages, { role: "assistant", content: finished.reply }],
 			conversation,
 		);
+		if (kept === null)
+			c.get("log").error("conversation not remembered: another owner's", { conversation_id: conversationId });
 	}
 }
 

@@ -46,8 +46,11 @@ export type UsageBucket = { startMs: number; endMs: number; results: UsageTotals
 
 /** What a Worker calls on a tenant's ledger. */
 export type UsageLedgerRpc = {
-	/** Adds records of `tenant` (the object's owner); a record id applied before is skipped. Returns how many applied. */
-	record(tenant: string, records: UsageRecord[], retentionDays: number): Promise<number>;
+	/**
+	 * Adds records of `tenant` (the object's owner); a record id applied before is skipped. Returns how many applied,
+	 * or null when the ledger is another tenant's (refused as a value: a throw across RPC is also uncaught inside).
+	 */
+	record(tenant: string, records: UsageRecord[], retentionDays: number): Promise<number | null>;
 	/** Every bucket of the range (empty ones included), oldest first. Another tenant's call gets nothing. */
 	query(tenant: string, query: UsageQuery): Promise<UsageBucket[]>;
 };

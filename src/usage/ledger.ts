@@ -28,7 +28,9 @@ export async function writeUsage(
 ): Promise<void> {
 	for (let attempt = 0; ; attempt++) {
 		try {
-			await ledgerOf(env, tenant).record(tenant, [record], retentionDays);
+			const applied = await ledgerOf(env, tenant).record(tenant, [record], retentionDays);
+			if (applied === null)
+				log.error("usage not recorded: the ledger belongs to another tenant", { record_id: record.id });
 			return;
 		} catch (err) {
 			const delay = RETRY_DELAYS_MS[attempt];
