@@ -54,7 +54,7 @@ export default defineConfig({
 				test: {
 					name: "e2e",
 					environment: "node",
-					include: ["test/e2e/**/*.test.ts"],
+					include: ["test/e2e/**/*.test.ts", "test/security/**/*.test.ts"],
 					testTimeout: 60_000,
 					hookTimeout: 120_000,
 					// One wrangler dev per file; files run one after another on a 2-core machine.

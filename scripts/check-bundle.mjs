@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Proves the production build bundles offline (`wrangler deploy --dry-run --env production`) and prints the
-// Worker bundle's raw and gzip sizes. Exit code 1 when the dry run fails or the bundle exceeds BUNDLE_GZIP_MAX_KIB
-// (default 1024 KiB: our own budget, well inside the Workers plans' compressed size limits).
+// Worker bundle's raw and gzip sizes, and what each npm package contributes (from esbuild's metafile: the bytes of
+// its modules in the output, before minification's cross-module effects) — the figures docs/security.md#dependencies
+// quotes. Exit code 1 when the dry run fails or the bundle exceeds BUNDLE_GZIP_MAX_KIB (default 1024 KiB: our own
+// budget, well inside the Workers plans' compressed size limits).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +25,8 @@ try {
 			"production",
 			"--outdir",
 			outdir,
+			"--metafile",
+			path.join(outdir, "meta.json"),
 		],
 		{
 			cwd: root,
@@ -34,6 +38,18 @@ try {
 		process.stderr.write(run.stdout + run.stderr);
 		console.error("wrangler deploy --dry-run --env production failed");
 		process.exit(1);
+	}
+	const meta = /** @type {{ outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> }} */ (
+		JSON.parse(readFileSync(path.join(outdir, "meta.json"), "utf8"))
+	);
+	/** @type {Map<string, number>} */
+	const byPackage = new Map();
+	for (const output of Object.values(meta.outputs)) {
+		for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+			const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+			const name = m?.[1] ?? "(this repository)";
+			byPackage.set(name, (byPackage.get(name) ?? 0) + bytesInOutput);
+		}
 	}
 	const files = readdirSync(outdir, { recursive: true })
 		.map(String)
@@ -50,6 +66,9 @@ try {
 	console.log(
 		`bundle (production dry run): ${files.length} module(s), ${kib(raw)} KiB raw, ${kib(gzip)} KiB gzip (limit ${limitKiB} KiB)`,
 	);
+	const rows = [...byPackage].sort((a, b) => b[1] - a[1]);
+	console.log("bytes in the bundle by package (minified, before gzip):");
+	for (const [name, bytes] of rows) console.log(`  ${name.padEnd(40)} ${kib(bytes).padStart(8)} KiB`);
 	if (gzip > limitKiB * 1024) {
 		console.error(`bundle exceeds ${limitKiB} KiB gzip`);
 		process.exit(1);

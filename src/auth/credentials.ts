@@ -133,6 +133,8 @@ export async function resolvePrincipal(
 		// Invalid credentials count against the address (missing ones cost nothing and are not counted).
 		const presented = source.authorization !== undefined || source.apiKey !== undefined;
 		if (err instanceof AppError && err.status === 401 && presented) {
+			// Already blocked here: answer 429 without even counting (no Durable Object call either).
+			credentialThrottle.assertNotBlocked(source.ip);
 			throw (await credentialThrottle.recordInvalid(deps.env, auth, source.ip, deps.log)) ?? err;
 		}
 		throw err;

@@ -82,10 +82,10 @@ const StorageUsage = z
 	.object({ object: z.literal("storage_usage"), tenant: z.string(), documents: Quota, chunks: Quota, bytes: Quota })
 	.openapi("StorageUsage");
 
-// Operators read usage with `admin` (and may name a tenant); tenants with `usage:read`.
+// Tenants read their usage with `usage:read`; operators with `admin` (and may name a tenant). Either scope does.
 const common = {
 	tags: ["Usage"],
-	security: securedBy("usage:read"),
+	security: [...securedBy("usage:read"), { oauth2: ["admin"] }],
 	middleware: requireAnyScope("usage:read", "admin"),
 };
 const denied = {

@@ -30,7 +30,8 @@ describe("Conversation expiry", () => {
 		// Age the conversation past its TTL, then let the alarm run.
 		await runInDurableObject(stub, async (_i: Conversation, state) => {
 			state.storage.sql.exec("UPDATE messages SET at_ms = at_ms - 61000");
-			await state.storage.setAlarm(Date.now() - 1);
+			// Scheduled ahead, so it runs only when the test says (runDurableObjectAlarm), not on its own.
+			await state.storage.setAlarm(Date.now() + 60_000);
 		});
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		await runInDurableObject(stub, async (_i: Conversation, state) => {
