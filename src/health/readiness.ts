@@ -1,4 +1,4 @@
-import { loadConfig } from "../config";
+import { bindingsIdentity, loadConfig } from "../config";
 import { D1_MIGRATIONS_TABLE, EXPECTED_D1_MIGRATIONS } from "../db/migrations";
 import type { Logger } from "../telemetry/logger";
 
@@ -83,9 +83,10 @@ const recent = new WeakMap<object, { atMs: number; result: Promise<Readiness> }>
  * and a Durable Object call — an amplifier onto the dependencies it reports on.
  */
 export function cachedReadiness(env: Env, log?: Logger, nowMs: number = Date.now()): Promise<Readiness> {
-	const hit = recent.get(env);
+	const key = bindingsIdentity(env);
+	const hit = recent.get(key);
 	if (hit && nowMs - hit.atMs < READINESS_CACHE_MS) return hit.result;
 	const result = checkReadiness(env, log);
-	recent.set(env, { atMs: nowMs, result });
+	recent.set(key, { atMs: nowMs, result });
 	return result;
 }

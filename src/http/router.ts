@@ -34,3 +34,14 @@ export const ProblemSchema = z
 export function problem(description: string) {
 	return { description, content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } };
 }
+
+/**
+ * The problems any operation with a request body can answer before its handler runs: malformed JSON (400), a body
+ * over `MAX_BODY_BYTES` (413), a Content-Type it does not accept (415). Spread first, so an operation's own entry
+ * for the same status wins.
+ */
+export const BODY_PROBLEMS = {
+	400: problem("The body is not valid JSON"),
+	413: problem("The body exceeds MAX_BODY_BYTES"),
+	415: problem("A Content-Type this operation does not accept"),
+};

@@ -14,7 +14,7 @@ import {
 	revokeKey,
 } from "../auth/store";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
+import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 
@@ -95,6 +95,7 @@ const createClientRoute = createRoute({
 		},
 	},
 	responses: {
+		...BODY_PROBLEMS,
 		201: {
 			description: "Created",
 			content: {
@@ -125,6 +126,7 @@ const listClientsRoute = createRoute({
 			},
 		},
 		...denied,
+		422: problem("Invalid query"),
 	},
 });
 
@@ -158,6 +160,7 @@ const createKeyRoute = createRoute({
 		},
 	},
 	responses: {
+		...BODY_PROBLEMS,
 		201: {
 			description: "Created",
 			content: { "application/json": { schema: KeyView.extend({ key: z.string() }).openapi("CreatedApiKey") } },
@@ -181,6 +184,7 @@ const listKeysRoute = createRoute({
 			},
 		},
 		...denied,
+		422: problem("Invalid query"),
 	},
 });
 

@@ -10,7 +10,7 @@ import { issueAccessToken, publicJwks } from "../auth/tokens";
 import { AppError, type ProblemSlug } from "../http/app-error";
 import { deferrer } from "../http/background";
 import { clientIp } from "../http/client-ip";
-import { createRouter, problem } from "../http/router";
+import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 
@@ -59,6 +59,7 @@ const tokenRoute = createRoute({
 		},
 	},
 	responses: {
+		...BODY_PROBLEMS,
 		200: { description: "Token issued", content: { "application/json": { schema: TokenResponse } } },
 		400: problem("invalid_request, unsupported_grant_type or invalid_scope"),
 		401: problem("invalid_client"),

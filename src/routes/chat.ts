@@ -6,7 +6,7 @@ import { fallbackChain } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { estimatePromptTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
+import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
@@ -106,6 +106,7 @@ const completionsRoute = createRoute({
 		'Plain JSON, or with `stream: true` server-sent events of `chat.completion.chunk` objects ending with `data: [DONE]` (usage chunk with `stream_options.include_usage`, `: keep-alive` comments while waiting, `data: {"error": …}` on a failure mid-stream). Unknown fields are ignored.',
 	request: { body: { required: true, content: { "application/json": { schema: ChatRequest } } } },
 	responses: {
+		...BODY_PROBLEMS,
 		200: {
 			description: "The completion (or its event stream)",
 			content: { "application/json": { schema: ChatCompletion }, "text/event-stream": { schema: z.string() } },

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
+import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 import { FIELD } from "../rag/filter";
@@ -87,6 +87,7 @@ const ingestRoute = createRoute({
 		body: { required: true, content: { "application/json": { schema: IngestRequest } } },
 	},
 	responses: {
+		...BODY_PROBLEMS,
 		201: { description: "Ingested", content: { "application/json": { schema: IngestResponse } } },
 		...auth,
 		409: problem("Index built with another embedding model"),

@@ -8,7 +8,7 @@ import { complete, openStream } from "../chat/service";
 import { sseEvent } from "../chat/sse";
 import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
+import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
 import { securedBy } from "../http/security";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
@@ -118,6 +118,7 @@ const searchRoute = createRoute({
 	summary: "Retrieve chunks (hybrid, vector or keyword)",
 	request: { body: { required: true, content: { "application/json": { schema: SearchRequest } } } },
 	responses: {
+		...BODY_PROBLEMS,
 		200: {
 			description: "Hits, best first",
 			content: { "application/json": { schema: z.object({ object: z.literal("list"), data: z.array(Hit) }) } },
@@ -136,6 +137,7 @@ const queryRoute = createRoute({
 		'Retrieves (hybrid by default), then answers through the chat models using only the retrieved chunks, citing them inline as [n]. Needs scopes `rag:read` and `chat`; governed like a chat completion (`max_tokens` cap, `tokens` rate-limit policies). With `stream: true`: server-sent events — first `{"object":"rag.citations",…}`, then `chat.completion.chunk`s (role, content, finish, usage), then `data: [DONE]`.',
 	request: { body: { required: true, content: { "application/json": { schema: QueryRequest } } } },
 	responses: {
+		...BODY_PROBLEMS,
 		200: {
 			description: "The answer",
 			content: { "application/json": { schema: Answer }, "text/event-stream": { schema: z.string() } },
@@ -157,6 +159,7 @@ const embeddingsRoute = createRoute({
 	summary: "Create embeddings (OpenAI-compatible)",
 	request: { body: { required: true, content: { "application/json": { schema: EmbeddingsRequest } } } },
 	responses: {
+		...BODY_PROBLEMS,
 		200: {
 			description: "Embeddings",
 			content: {
@@ -177,6 +180,7 @@ const embeddingsRoute = createRoute({
 			},
 		},
 		...auth,
+		404: problem("Not this deployment's embedding model"),
 		413: problem("Too many inputs"),
 		422: problem("Invalid request"),
 	},

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RATE_LIMITER_SCHEMA } from "../../durable-objects/rate-limiter";
 import { EXPECTED_D1_MIGRATIONS } from "../../src/db/migrations";
+import { callWith } from "../helpers/workers/auth";
 import { call, DEMO_AUTH, expectProblem } from "../helpers/workers/http";
 
 afterEach(() => vi.restoreAllMocks());
@@ -62,9 +63,17 @@ describe("GET /readyz", () => {
 		});
 	});
 
+	it("checks at most once a second per isolate: the instrumented entry point's probes share one result", async () => {
+		// Through the Worker's real entry point, whose tracing hands every request a new proxy of the bindings.
+		const bodies = await Promise.all([1, 2, 3].map(async () => (await call("/readyz")).text()));
+		const later = await (await call("/readyz")).text();
+		expect(new Set([...bodies, later]).size).toBe(1); // the same check, duration_ms and all
+	});
+
 	it("answers 503 naming D1 when an expected migration is missing", async () => {
 		await env.DB.prepare("DELETE FROM d1_migrations WHERE name = ?").bind(EXPECTED_D1_MIGRATIONS[0]).run();
-		const res = await call("/readyz");
+		// A bindings object of its own: the isolate's cached result (a second old at most) is not this one's.
+		const res = await callWith({}, "/readyz");
 		const body = await expectProblem(res, 503, "not-ready");
 		expect(body.detail).toContain("d1");
 		expect(JSON.stringify(body.checks)).toContain(EXPECTED_D1_MIGRATIONS[0]);

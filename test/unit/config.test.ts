@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FALLBACK_CONFIG, LOCAL_DEV_SIGNING_SECRET, loadConfig, parseConfig } from "../../src/config";
+import { bindingsIdentity, FALLBACK_CONFIG, LOCAL_DEV_SIGNING_SECRET, loadConfig, parseConfig } from "../../src/config";
 
 const STRONG_SECRET = "s".repeat(48);
 
@@ -193,5 +193,18 @@ describe("safe by default outside local environments (docs/security.md#configura
 		expect(issues({ ENVIRONMENT: "local", JWT_JWKS_ALLOWED_SCOPES: "chat root" })).toEqual([
 			expect.objectContaining({ variable: "JWT_JWKS_ALLOWED_SCOPES" }),
 		]);
+	});
+});
+
+describe("bindingsIdentity", () => {
+	it("is the same for every proxy of one bindings object, and its own for a copy", () => {
+		const env = { ENVIRONMENT: "local" };
+		const a = new Proxy(env, {});
+		const b = new Proxy(env, { get: (t, p) => Reflect.get(t, p) });
+		expect(bindingsIdentity(a)).toBe(bindingsIdentity(b));
+		expect(bindingsIdentity(a)).toBe(bindingsIdentity(env));
+		expect(bindingsIdentity({ ...env })).not.toBe(bindingsIdentity(env));
+		expect(loadConfig(a)).toBe(loadConfig(b)); // one parse per isolate, even behind per-request proxies
+		expect(Object.keys(env)).toEqual(["ENVIRONMENT"]); // the key is not enumerable: spreads do not copy it
 	});
 });
