@@ -9,6 +9,8 @@
 //   BASE_URL          the API (default http://127.0.0.1:8787)
 //   API_KEY           an API key, sent as `Authorization: Bearer eak_…`; API_KEYS (comma-separated) spreads VUs
 //                     over several subjects (one rate-limiter object each), VU n using key n mod count
+//   OPS_KEY           an operator key (a key of the operator tenant with scope metrics:read) for the routes of
+//                     `auth: "ops"`: /metrics and /v1/slo, which tenant keys cannot read
 //   CLIENT_ID, CLIENT_SECRET   an API client for the token route (OAuth client credentials, HTTP Basic)
 //   VERSION_OVERRIDE  sent verbatim as `Cloudflare-Workers-Version-Overrides` on every request (pin a version)
 //   EXPECT_VERSION    every response's `X-Worker-Version` must equal it (smoke: aborts the run otherwise)
@@ -31,6 +33,7 @@ export const API_KEYS = (__ENV.API_KEYS || __ENV.API_KEY || "")
 	.split(",")
 	.map((k) => k.trim())
 	.filter((k) => k.length > 0);
+export const OPS_KEY = __ENV.OPS_KEY || "";
 export const CLIENT_ID = __ENV.CLIENT_ID || "";
 export const CLIENT_SECRET = __ENV.CLIENT_SECRET || "";
 export const VERSION_OVERRIDE = __ENV.VERSION_OVERRIDE || "";
@@ -172,8 +175,9 @@ export function newContext(vu) {
 /**
  * How to call one route: path, body, which credential. `auth`: `key` (API key as Bearer, the OpenAI SDKs' way),
  * `x-api-key` (the same key in `X-API-Key`), `jwt` (the access token from auth_token), `basic` (the client's id and
- * secret), `none`.
- * @typedef {{ path: string; body?: string | Record<string, string>; auth: "key" | "x-api-key" | "jwt" | "basic" | "none"; form?: boolean }} Call
+ * secret), `ops` (OPS_KEY as Bearer: the operator routes, whose scope `metrics:read` only the operator tenant holds),
+ * `none`.
+ * @typedef {{ path: string; body?: string | Record<string, string>; auth: "key" | "x-api-key" | "jwt" | "basic" | "ops" | "none"; form?: boolean }} Call
  */
 
 /** A chat body; `n` varies the prompt so identical requests do not all take one path. @param {number} n @param {boolean} stream @param {string} [conversationId] */
@@ -277,8 +281,12 @@ export const CALLS = {
 		auth: "key",
 		body: JSON.stringify({ input: [`rollback ${ctx.seq}`, "canary deployment"] }),
 	}),
-	metrics: () => ({ path: "/metrics", auth: "key" }),
-	slo: () => ({ path: "/v1/slo", auth: "key" }),
+	// Two buckets (yesterday and today, UTC: a run that crosses midnight still finds its calls) of the tenant's model
+	// usage, by model and route.
+	usage: () => ({ path: "/v1/usage?bucket_width=1d&limit=2&group_by=model,route", auth: "key" }),
+	usage_storage: () => ({ path: "/v1/usage/storage", auth: "key" }),
+	metrics: () => ({ path: "/metrics", auth: "ops" }),
+	slo: () => ({ path: "/v1/slo", auth: "ops" }),
 	admin_clients_list: () => ({ path: "/v1/admin/clients?limit=1", auth: "key" }),
 	admin_keys_list: () => ({ path: "/v1/admin/api-keys?limit=1", auth: "key" }),
 };
@@ -311,6 +319,7 @@ export function send(name, ctx, opts) {
 	if (auth === "key") headers.Authorization = `Bearer ${ctx.key}`;
 	if (auth === "x-api-key") headers["X-API-Key"] = ctx.key;
 	if (auth === "jwt") headers.Authorization = `Bearer ${ctx.token || ""}`;
+	if (auth === "ops") headers.Authorization = `Bearer ${OPS_KEY}`;
 	if (auth === "basic") headers.Authorization = `Basic ${encoding.b64encode(`${CLIENT_ID}:${CLIENT_SECRET}`)}`;
 	let body = call.body;
 	if (typeof body === "string") headers["Content-Type"] = "application/json";
@@ -440,6 +449,7 @@ export const ANSWERS = {
 		body: (j) =>
 			pick(j, "data", 0, "status") === "created" &&
 			Number(pick(j, "data", 0, "chunks")) > 0 &&
+			Number(pick(j, "data", 0, "stored_bytes")) > 0 &&
 			typeof pick(j, "bookmark") === "string",
 	},
 	documents_list: { status: 200, marker: '"data"', body: (j) => lengthAt(j, "data") >= 1 },
@@ -470,6 +480,33 @@ export const ANSWERS = {
 		marker: '"embedding"',
 		body: (j) => lengthAt(j, "data") === 2 && lengthAt(j, "data", 0, "embedding") > 0,
 	},
+	usage: {
+		status: 200,
+		marker: '"page"',
+		body: (j) =>
+			pick(j, "object") === "page" &&
+			lengthAt(j, "data") === 2 &&
+			[0, 1].every(
+				(i) =>
+					pick(j, "data", i, "object") === "bucket" &&
+					Number(pick(j, "data", i, "end_time")) > Number(pick(j, "data", i, "start_time")) &&
+					lengthAt(j, "data", i, "results") >= 0,
+			) &&
+			pick(j, "has_more") === false,
+	},
+	// Right after the run's own ingest (smoke): at least that document is stored, within the tenant's quotas.
+	usage_storage: {
+		status: 200,
+		marker: '"storage_usage"',
+		body: (j) =>
+			pick(j, "object") === "storage_usage" &&
+			typeof pick(j, "tenant") === "string" &&
+			Number(pick(j, "documents", "used")) >= 1 &&
+			Number(pick(j, "bytes", "used")) > 0 &&
+			["documents", "chunks", "bytes"].every(
+				(q) => Number(pick(j, q, "used")) <= Number(pick(j, q, "limit")) && Number(pick(j, q, "limit")) > 0,
+			),
+	},
 	metrics: {
 		status: 200,
 		marker: "http_server_request_duration_seconds",
@@ -480,7 +517,7 @@ export const ANSWERS = {
 		marker: '"slo_report"',
 		body: (j) => pick(j, "object") === "slo_report" && lengthAt(j, "routes") >= 0,
 	},
-	// The run's key has no admin scope: the admin API must refuse it (403 insufficient_scope).
+	// The run's tenant key has no admin scope: the admin API must refuse it (403 insufficient_scope).
 	admin_clients_list: { status: 403, marker: "insufficient", body: (j) => pick(j, "required_scope") === "admin" },
 	admin_keys_list: { status: 403, marker: "insufficient", body: (j) => pick(j, "required_scope") === "admin" },
 };

@@ -3,10 +3,13 @@
 // X-Worker-Version when EXPECT_VERSION is set). Any failed check aborts the run (abortOnFail), and k6 exits 99.
 // The canary controller runs it against a pinned version (VERSION_OVERRIDE) before shifting traffic.
 //
-// Env (besides load/config.js's BASE_URL, API_KEY, CLIENT_ID/CLIENT_SECRET, VERSION_OVERRIDE, EXPECT_VERSION):
+// Env (besides load/config.js's BASE_URL, API_KEY, OPS_KEY, CLIENT_ID/CLIENT_SECRET, VERSION_OVERRIDE, EXPECT_VERSION):
 //   VUS (2), ITERATIONS per VU (1), SMOKE_PAUSE_S between requests (0.1 s), MAX_DURATION (2m).
-// Rate limits: one iteration costs about 15 requests of a key's `default` policy, 3 of `chat` and 3 of
-// `rag-query` (default policies: 60, 30 and 60 per minute), and one token request of the client.
+// API_KEY is a tenant key (chat rag:read rag:write usage:read); OPS_KEY an operator key (metrics:read, of the operator
+// tenant) for /metrics and /v1/slo.
+// Rate limits: one iteration costs about 15 requests of the tenant key's `default` policy, 3 of `chat` and 3 of
+// `rag-query` (default policies: 60, 30 and 60 per minute), one `/v1/slo` of the operator key's, and one token
+// request of the client.
 
 import { check, sleep } from "k6";
 import http from "k6/http";
@@ -23,6 +26,7 @@ import {
 	jsonOf,
 	mergeThresholds,
 	newContext,
+	OPS_KEY,
 	pick,
 	ROUTES,
 	RUN_ID,
@@ -81,6 +85,7 @@ const openApiPath = (route) => route.replace(/:([A-Za-z_]+)/g, "{$1}");
  */
 export function setup() {
 	check(API_KEYS, { "API_KEY is set": (k) => k.length > 0 });
+	check(OPS_KEY, { "OPS_KEY (an operator key for /metrics and /v1/slo) is set": (k) => k.length > 0 });
 	const res = http.get(`${BASE_URL}/openapi.json`, {
 		headers: baseHeaders(),
 		tags: { route: "setup", name: "GET /openapi.json (setup)" },
@@ -234,6 +239,27 @@ export default function (data) {
 	);
 	hit("rag_query_stream");
 	hit("embeddings");
+	// The tenant's own usage: the document it stores (before the delete), and the model calls it just made — the
+	// ledger is written in the background, long done by now.
+	hit("usage_storage");
+	const usage = hit("usage");
+	check(
+		usage,
+		{
+			"usage: counts the model requests just made": (j) => {
+				const buckets = pick(j, "data");
+				let requests = 0;
+				if (Array.isArray(buckets)) {
+					for (const b of buckets) {
+						const results = pick(b, "results");
+						if (Array.isArray(results)) for (const r of results) requests += Number(pick(r, "num_model_requests")) || 0;
+					}
+				}
+				return requests >= 1;
+			},
+		},
+		{ route: "usage" },
+	);
 	hit("document_delete");
 
 	hit("metrics");

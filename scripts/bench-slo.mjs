@@ -18,7 +18,10 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const port = Number(process.env.BENCH_PORT ?? 8797);
 const k6 = process.env.K6_BIN ?? "k6";
 const base = `http://127.0.0.1:${port}`;
+// The local seed's keys (migrations/local/seed.sql): the demo tenant's for the measured route, the operator key
+// (tenant platform, scope metrics:read: only the operator tenant may read /metrics) for the loss count.
 const KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+const OPS_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
 
 if (spawnSync(k6, ["version"], { encoding: "utf8" }).status !== 0) {
 	console.error(`k6 not found (tried "${k6}"): put it on PATH or set K6_BIN (this machine: ../shared/bin/k6).`);
@@ -161,8 +164,11 @@ const countOf = (text) =>
 		.split("\n")
 		.filter((l) => l.startsWith('http_server_request_duration_seconds_count{http_route="/v1/auth/me"'))
 		.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-const scrape = async () =>
-	countOf(await (await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text());
+const scrape = async () => {
+	const res = await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${OPS_KEY}` } });
+	if (!res.ok) throw new Error(`GET /metrics answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+	return countOf(await res.text());
+};
 const lossRows = [];
 for (let trial = 0; trial < 3; trial++) {
 	await new Promise((r) => setTimeout(r, 1_000));

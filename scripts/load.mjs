@@ -3,7 +3,8 @@
 //   - finds k6 (K6_BIN, else PATH) and says how to install it when it is missing;
 //   - without --base-url, starts the local service (scripts/load/service.mjs: wrangler.toml's local configuration
 //     under wrangler dev, with the load Worker's variants; raised rate limits for capacity scripts);
-//   - creates the run's credentials through the admin API (a tenant, API keys, an API client) and revokes them after;
+//   - creates the run's credentials through the admin API (a tenant, API keys, an API client, and — when the run calls
+//     /metrics or /v1/slo — an operator key of scope metrics:read in the operator tenant) and revokes them after;
 //   - runs k6 and writes its handleSummary JSON and a short markdown table to load/results/ (git-ignored), plus
 //     `latest-<script>.json`, which `npm run load -- report` and `npm run load:compare` read.
 // Exit code: k6's (0 passed, 99 thresholds failed, …); 2 for a usage or setup error.
@@ -11,7 +12,7 @@
 //   npm run load -- smoke                                   # local service, fresh credentials
 //   npm run load -- baseline -e RATE=20 -e DURATION=2m
 //   npm run load -- smoke --base-url https://api.example.com --admin "$ADMIN_ID:$ADMIN_SECRET"
-//   npm run load -- smoke --base-url https://api.example.com --api-key "$KEY" -e VERSION_OVERRIDE='edge-ai-api="…"'
+//   npm run load -- smoke --base-url https://api.example.com --api-key "$KEY" --ops-key "$OPS_KEY" -e VERSION_OVERRIDE='edge-ai-api="…"'
 //   npm run load -- report                                  # capacity section of docs/performance.md
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -19,16 +20,22 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import { cpus, loadavg, totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { adminToken, createRunCredentials, probePolicy } from "./load/credentials.mjs";
+import { adminToken, createRunCredentials, DEFAULT_OPERATOR_TENANT, probePolicy } from "./load/credentials.mjs";
 import { findK6 } from "./load/k6-binary.mjs";
 import { memoryDrift, renderResultMarkdown, writeCapacitySection } from "./load/report.mjs";
-import { CAPACITY_POLICIES, startLocalService } from "./load/service.mjs";
+import { CAPACITY_POLICIES, CAPACITY_QUOTAS, startLocalService } from "./load/service.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit"];
 /** Scripts that measure capacity: the local service gets limits they cannot reach. */
 const CAPACITY = new Set(["baseline", "stress", "spike", "soak"]);
 const LOCAL_ADMIN = "admin:admin-secret";
+/**
+ * The k6 route names (load/config.js, `auth: "ops"`) and API routes that need an operator credential (scope
+ * `metrics:read`, held only in the operator tenant): a run that calls one gets an operator key as OPS_KEY.
+ */
+const OPERATOR_ROUTE_NAMES = new Set(["metrics", "slo"]);
+const OPERATOR_ROUTES = new Set(["/metrics", "/v1/slo"]);
 
 const USAGE = `usage: npm run load -- <${SCRIPTS.join("|")}> [options]
        npm run load -- report [--results-dir DIR]
@@ -37,6 +44,10 @@ const USAGE = `usage: npm run load -- <${SCRIPTS.join("|")}> [options]
   --admin ID:SECRET    admin client for creating the run's credentials (default LOAD_ADMIN; local: ${LOCAL_ADMIN})
   --api-key KEY        use this API key instead of creating credentials (also API_KEY; CLIENT_ID/CLIENT_SECRET
                        from the environment for the token route)
+  --ops-key KEY        with --api-key: an operator key (scope metrics:read, of the operator tenant) for /metrics and
+                       /v1/slo (also OPS_KEY); smoke needs one
+  --operator-tenant T  the service's OPERATOR_TENANT, where the run's operator key is created (default
+                       LOAD_OPERATOR_TENANT, else ${DEFAULT_OPERATOR_TENANT})
   --subjects N         API keys (subjects) a capacity run spreads its VUs over (default 8)
   --results-dir DIR    where results go (default load/results)
   -e NAME=VALUE        passed to the script (k6 -e), e.g. -e RATE=20 -e DURATION=2m; repeatable
@@ -50,7 +61,7 @@ function fail(message) {
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
-	/** @type {{ script?: string; baseUrl?: string; admin?: string; apiKey?: string; subjects: number; resultsDir: string; env: Record<string, string>; k6Args: string[] }} */
+	/** @type {{ script?: string; baseUrl?: string; admin?: string; apiKey?: string; opsKey?: string; operatorTenant?: string; subjects: number; resultsDir: string; env: Record<string, string>; k6Args: string[] }} */
 	const args = { subjects: 8, resultsDir: path.join(root, "load", "results"), env: {}, k6Args: [] };
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i] ?? "";
@@ -62,6 +73,8 @@ function parseArgs(argv) {
 		if (a === "--base-url") args.baseUrl = value().replace(/\/+$/, "");
 		else if (a === "--admin") args.admin = value();
 		else if (a === "--api-key") args.apiKey = value();
+		else if (a === "--ops-key") args.opsKey = value();
+		else if (a === "--operator-tenant") args.operatorTenant = value();
 		else if (a === "--subjects") args.subjects = Number(value());
 		else if (a === "--results-dir") args.resultsDir = path.resolve(value());
 		else if (a === "--k6-arg") args.k6Args.push(value());
@@ -88,6 +101,20 @@ if (args.script === "report") {
 }
 if (!args.script || !SCRIPTS.includes(args.script)) fail(`which script?\n${USAGE}`);
 const script = /** @type {string} */ (args.script);
+
+/** A script option as k6 will see it: `-e` wins over the process environment. @param {string} name */
+const scriptEnv = (name) => args.env[name] ?? process.env[name];
+const rateLimitRoute = scriptEnv("RL_ROUTE") ?? "/v1/auth/me";
+/**
+ * Whether the run calls /metrics or /v1/slo: smoke always (it calls every route); a capacity script when its ROUTES
+ * (spike: ROUTE) name one; rate-limit when RL_ROUTE is one — then the subject under test is the operator key.
+ */
+const needsOperator = (() => {
+	if (script === "smoke") return true;
+	if (script === "rate-limit") return OPERATOR_ROUTES.has(rateLimitRoute);
+	const names = (script === "spike" ? (scriptEnv("ROUTE") ?? "") : (scriptEnv("ROUTES") ?? "")).split(",");
+	return names.some((n) => OPERATOR_ROUTE_NAMES.has(n.trim()));
+})();
 
 const k6 = findK6();
 if (!k6.ok) {
@@ -133,6 +160,7 @@ try {
 		service = await startLocalService({
 			root,
 			policies: CAPACITY.has(script) ? CAPACITY_POLICIES : undefined,
+			vars: CAPACITY.has(script) ? CAPACITY_QUOTAS : undefined,
 			logFile: `${prefix}.service.log`,
 		});
 		base = service.base;
@@ -144,8 +172,17 @@ try {
 	if (service) env.VARIANTS = "1";
 	const apiKey = args.apiKey ?? (args.baseUrl ? process.env.API_KEY : undefined);
 	const admin = args.admin ?? process.env.LOAD_ADMIN ?? (service ? LOCAL_ADMIN : undefined);
+	const operatorTenant = args.operatorTenant ?? process.env.LOAD_OPERATOR_TENANT ?? DEFAULT_OPERATOR_TENANT;
 	if (apiKey && !args.admin) {
 		env.API_KEY = apiKey;
+		const opsKey = args.opsKey ?? process.env.OPS_KEY;
+		if (opsKey) env.OPS_KEY = opsKey;
+		else if (needsOperator) {
+			fail(
+				`${script} calls /metrics and /v1/slo, which need an operator key: give --ops-key KEY (or OPS_KEY), an API key of the operator tenant with scope metrics:read`,
+			);
+		}
+		if (script === "rate-limit" && needsOperator) env.API_KEY = env.OPS_KEY ?? apiKey;
 		if (process.env.CLIENT_ID) env.CLIENT_ID = process.env.CLIENT_ID;
 		if (process.env.CLIENT_SECRET) env.CLIENT_SECRET = process.env.CLIENT_SECRET;
 	} else if (admin) {
@@ -153,8 +190,8 @@ try {
 		if (colon < 1) fail("--admin expects CLIENT_ID:CLIENT_SECRET");
 		const token = await adminToken(base, admin.slice(0, colon), admin.slice(colon + 1));
 		if (script === "rate-limit") {
-			const route = args.env.RL_ROUTE ?? "/v1/auth/me";
-			const policy = await probePolicy(base, token, route, runId);
+			const route = rateLimitRoute;
+			const policy = await probePolicy(base, token, route, runId, { operator: needsOperator, operatorTenant });
 			if (!policy) fail(`GET ${route} is not rate limited on ${base}: nothing to test`);
 			env.RL_POLICY = policy.name;
 			env.RL_LIMIT = String(policy.limit);
@@ -163,20 +200,28 @@ try {
 		}
 		credentials = await createRunCredentials(base, token, {
 			runId,
-			keys: CAPACITY.has(script) ? args.subjects : 1,
+			// rate-limit of an operator route tests the operator key alone: no tenant key needed.
+			keys: CAPACITY.has(script) ? args.subjects : script === "rate-limit" && needsOperator ? 0 : 1,
 			client: script !== "rate-limit",
+			operator: needsOperator,
+			operatorTenant,
 			label: `npm run load ${script} ${runId}`,
 			renew: () => adminToken(base, admin.slice(0, colon), admin.slice(colon + 1)),
 		});
 		env.API_KEY = credentials.keys[0]?.key ?? "";
 		env.API_KEYS = credentials.keys.map((k) => k.key).join(",");
+		if (credentials.opsKey) env.OPS_KEY = credentials.opsKey.key;
+		// rate-limit of an operator route: the fresh subject under test is the operator key.
+		if (script === "rate-limit" && credentials.opsKey) env.API_KEY = env.API_KEYS = credentials.opsKey.key;
 		if (credentials.clientId) env.CLIENT_ID = credentials.clientId;
 		if (credentials.clientSecret) env.CLIENT_SECRET = credentials.clientSecret;
 		console.log(
-			`load: credentials of tenant ${credentials.tenant}: ${credentials.keys.length} API key(s)${credentials.clientId ? ", 1 client" : ""}`,
+			`load: credentials of tenant ${credentials.tenant}: ${credentials.keys.length} API key(s)${credentials.clientId ? ", 1 client" : ""}${credentials.opsKey ? `, 1 operator key (tenant ${credentials.opsKey.tenant}, metrics:read)` : ""}`,
 		);
 	} else {
-		fail("against --base-url, give --admin ID:SECRET (or LOAD_ADMIN) to create credentials, or --api-key KEY");
+		fail(
+			"against --base-url, give --admin ID:SECRET (or LOAD_ADMIN) to create credentials, or --api-key KEY (and --ops-key KEY)",
+		);
 	}
 
 	// Credentials travel in the k6 process's environment (k6 reads it into __ENV), not on its command line;
@@ -232,6 +277,7 @@ try {
 					? {
 							wrangler,
 							rate_limit_policies: CAPACITY.has(script) ? "capacity (limits 10^9 per 1 s)" : "defaults",
+							storage_quotas: CAPACITY.has(script) ? "capacity (the largest allowed)" : "defaults",
 							variants: true,
 						}
 					: null,

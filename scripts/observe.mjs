@@ -7,8 +7,8 @@
 // `npm start`'s launcher when nothing answers there), OBSERVE_PROMETHEUS_PORT (9090), OBSERVE_ALERTMANAGER_PORT (9093),
 // OBSERVE_WEBHOOK_PORT (9095: the placeholder receivers of alerts/alertmanager.yml), OBSERVE_DIR (.observe),
 // OBSERVE_SCRAPE_INTERVAL (15s: scrape and rule evaluation interval).
-// The scrape credential is OBSERVE_SCRAPE_KEY from the environment or .dev.vars (an API key with scope
-// metrics:read), else the local demo key.
+// The scrape credential is OBSERVE_SCRAPE_KEY from the environment or .dev.vars (an operator key: an API key of the
+// operator tenant with scope metrics:read), else the local seed's operator key (tenant platform, subject prometheus).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -16,7 +16,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+// migrations/local/seed.sql (local only): /metrics needs metrics:read, which only the operator tenant's keys hold.
+const LOCAL_OPS_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
 const INSTALL = "sudo apt-get update && sudo apt-get install -y prometheus prometheus-alertmanager";
 
 /** @param {string} bin */
@@ -61,7 +62,7 @@ if (!/^\d+(ms|s|m)$/.test(interval)) {
 	console.error(`OBSERVE_SCRAPE_INTERVAL must be a Prometheus duration like 15s, got "${interval}"`);
 	process.exit(1);
 }
-const key = process.env.OBSERVE_SCRAPE_KEY ?? devVars().OBSERVE_SCRAPE_KEY ?? DEMO_KEY;
+const key = process.env.OBSERVE_SCRAPE_KEY ?? devVars().OBSERVE_SCRAPE_KEY ?? LOCAL_OPS_KEY;
 mkdirSync(dir, { recursive: true });
 
 /** @type {import("node:child_process").ChildProcess[]} */

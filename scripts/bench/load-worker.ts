@@ -15,6 +15,7 @@ import { traceConfig } from "../../src/telemetry/tracing";
 export { Conversation } from "../../durable-objects/conversation";
 export { RateLimiter } from "../../durable-objects/rate-limiter";
 export { SloCounter } from "../../durable-objects/slo-counter";
+export { UsageLedger } from "../../durable-objects/usage-ledger";
 export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const bare = instrument({ fetch: createApp({ slo: false }).fetch } satisfies ExportedHandler<Env>, traceConfig);

@@ -11,6 +11,7 @@ import { defaultShards, Recorder } from "../../src/slo/recorder";
 export { Conversation } from "../../durable-objects/conversation";
 export { RateLimiter } from "../../durable-objects/rate-limiter";
 export { SloCounter } from "../../durable-objects/slo-counter";
+export { UsageLedger } from "../../durable-objects/usage-ledger";
 export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const app = createApp();

@@ -29,7 +29,9 @@ options (start fixes the judging ones for the whole rollout):
   --env <name>           wrangler environment (default: the top level)
   --config <file>        wrangler config (default wrangler.toml)
   --state <file>         state file (default .canary/<script>[.<env>].json)
-  --url <base url>       the service (smoke, top-up, /v1/slo); or CANARY_URL. API key: CANARY_API_KEY
+  --url <base url>       the service (smoke, top-up, /v1/slo); or CANARY_URL. API keys: CANARY_API_KEY (an operator
+                         key: scope metrics:read, of the operator tenant) and CANARY_TENANT_KEY (scopes chat
+                         rag:read rag:write usage:read, of a tenant of its own)
   --window 5m            SLO window judged at each step (5m, 30m, 1h, 2h, 6h)
   --min-requests 100     per route and version in the window, or the step is inconclusive
   --max-ratio 1.1        canary vs stable, on rates
@@ -98,7 +100,10 @@ async function main(argv: string[]): Promise<number> {
 	const platform = wranglerPlatform({ cwd, config: values.config, env });
 	const stateFile = values.state ?? path.join(".canary", `${platform.scriptName}${env ? `.${env}` : ""}.json`);
 	const store = stateStore(stateFile);
-	const apiKey = process.env.CANARY_API_KEY ?? "";
+	// The operator key reads /v1/slo (and the smoke's /metrics and /v1/slo); the tenant key runs the smoke's tenant
+	// routes and the top-up. Operator scopes are held only in the operator tenant, which must not get the smoke's writes.
+	const operatorKey = process.env.CANARY_API_KEY ?? "";
+	const tenantKey = process.env.CANARY_TENANT_KEY ?? "";
 
 	let settings: Settings;
 	let existing: CanaryState | null = null;
@@ -130,13 +135,21 @@ async function main(argv: string[]): Promise<number> {
 		settings = existing?.settings ?? ({} as Settings);
 	}
 	const url = settings.url ?? "";
-	if ((command === "start" || command === "run" || command === "step") && !apiKey)
-		throw new UsageError("CANARY_API_KEY must hold an API key (scopes chat, rag:read, rag:write, metrics:read)");
+	if (command === "start" || command === "run" || command === "step") {
+		if (!operatorKey)
+			throw new UsageError(
+				"CANARY_API_KEY must hold an operator key (an API key of the operator tenant with scope metrics:read)",
+			);
+		if (!tenantKey)
+			throw new UsageError(
+				"CANARY_TENANT_KEY must hold an API key of a tenant of its own (scopes chat, rag:read, rag:write, usage:read)",
+			);
+	}
 
 	const source: SloSource | null = process.env.PROMETHEUS_URL
 		? prometheusSource({ url: process.env.PROMETHEUS_URL })
 		: url
-			? sloApiSource({ baseUrl: url, apiKey })
+			? sloApiSource({ baseUrl: url, apiKey: operatorKey })
 			: null;
 	const policy: VerdictPolicy = {
 		minRequests: settings.min_requests,
@@ -153,7 +166,16 @@ async function main(argv: string[]): Promise<number> {
 		platform,
 		store,
 		source,
-		smoke: (versionId) => runSmoke({ cwd, baseUrl: url, apiKey, script: platform.scriptName, versionId, k6 }),
+		smoke: (versionId) =>
+			runSmoke({
+				cwd,
+				baseUrl: url,
+				apiKey: tenantKey,
+				opsKey: operatorKey,
+				script: platform.scriptName,
+				versionId,
+				k6,
+			}),
 		...(settings.propagation_timeout_ms > 0 && url
 			? {
 					awaitVersion: versionProbe({
@@ -168,7 +190,7 @@ async function main(argv: string[]): Promise<number> {
 					runTopUp({
 						cwd,
 						baseUrl: url,
-						apiKey,
+						apiKey: tenantKey,
 						k6,
 						iterations,
 						rate: settings.top_up_rate,

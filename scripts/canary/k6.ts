@@ -7,7 +7,8 @@ import { findK6 as findK6Binary } from "../load/k6-binary.mjs";
 
 /**
  * k6 for the controller: the 0 % smoke test (load/smoke.js, owned by the load tests) against the new version only,
- * and the optional top-up traffic (scripts/canary/top-up.js). k6 is an external binary: `K6_BIN`, else `k6` on PATH,
+ * with the tenant key (`apiKey`) for the tenant routes and the operator key (`opsKey`) for `/metrics` and `/v1/slo`,
+ * and the optional top-up traffic (scripts/canary/top-up.js, tenant key). k6 is an external binary: `K6_BIN`, else `k6` on PATH,
  * else `../shared/bin/k6` beside the project (this workplace's copy).
  *
  * The smoke pins the new version with `Cloudflare-Workers-Version-Overrides: <script>="<id>"` and sets
@@ -18,7 +19,7 @@ import { findK6 as findK6Binary } from "../load/k6-binary.mjs";
  *
  * @example
  * ```ts
- * const r = await runSmoke({ cwd, baseUrl, apiKey, script: "edge-ai-api", versionId });
+ * const r = await runSmoke({ cwd, baseUrl, apiKey, opsKey, script: "edge-ai-api", versionId });
  * if (!r.ok) abort(r.reason);
  * ```
  */
@@ -146,7 +147,10 @@ export function smokeFailureReason(versionId: string, code: number | null, summa
 export async function runSmoke(options: {
 	cwd: string;
 	baseUrl: string;
+	/** A key of a tenant of its own (chat rag:read rag:write usage:read): the smoke writes as it. */
 	apiKey: string;
+	/** An operator key (scope metrics:read, of the operator tenant): /metrics and /v1/slo. */
+	opsKey: string;
 	script: string;
 	versionId: string;
 	k6?: string;
@@ -165,6 +169,7 @@ export async function runSmoke(options: {
 			{
 				BASE_URL: options.baseUrl,
 				API_KEY: options.apiKey,
+				OPS_KEY: options.opsKey,
 				VERSION_OVERRIDE: overrideHeader(options.script, options.versionId),
 				EXPECT_VERSION: options.versionId,
 				// Ids the smoke creates (documents, conversations) must not collide with an earlier run's (24 chars at most).

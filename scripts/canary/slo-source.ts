@@ -112,7 +112,10 @@ export function samplesFromReport(
 
 type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
 
-/** `GET <baseUrl>/v1/slo` with an API key of scope `metrics:read`. */
+/**
+ * `GET <baseUrl>/v1/slo` with an operator key: scope `metrics:read`, which only keys of the operator tenant hold
+ * (docs/security.md#operator-scopes).
+ */
 export function sloApiSource(options: {
 	baseUrl: string;
 	apiKey: string;
@@ -133,7 +136,13 @@ export function sloApiSource(options: {
 			} catch (err) {
 				throw new SloSourceError(`GET ${url} failed: ${err instanceof Error ? err.message : String(err)}`);
 			}
-			if (!res.ok) throw new SloSourceError(`GET ${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+			if (!res.ok) {
+				const hint =
+					res.status === 401 || res.status === 403
+						? " (CANARY_API_KEY must be an operator key: an API key of the operator tenant with scope metrics:read)"
+						: "";
+				throw new SloSourceError(`GET ${url} answered ${res.status}: ${(await res.text()).slice(0, 200)}${hint}`);
+			}
 			let body: unknown;
 			try {
 				body = await res.json();

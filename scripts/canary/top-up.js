@@ -2,7 +2,7 @@
 // to each version, each pinned with `Cloudflare-Workers-Version-Overrides`, so a low-traffic step reaches the
 // verdict's minimum sample count on both sides. ES2017 (k6 0.48's compiler); proved with `k6 inspect`.
 //
-// Env: BASE_URL, API_KEY (scopes chat), OVERRIDES (`|`-separated header values, one per version), RATE (iterations
+// Env: BASE_URL, API_KEY (a tenant key, scope chat: the controller's CANARY_TENANT_KEY), OVERRIDES (`|`-separated header values, one per version), RATE (iterations
 // per second per version), ITERATIONS (per version), MAX_VUS (per version, default 50).
 // One iteration = GET /v1/models, GET /v1/auth/me, POST /v1/chat/completions (max_tokens 8).
 

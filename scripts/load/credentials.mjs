@@ -2,8 +2,17 @@
 // and revoked when the run ends: a tenant of its own (`load-<run id>`), an API client for the token route, and
 // one API key per subject. Nothing is shared with the demo credentials or with another run, so a run's limiter
 // logs, documents and conversations start empty.
+//
+// `/metrics` and `/v1/slo` need the operator scope `metrics:read`, which only credentials of the operator tenant
+// hold (docs/security.md#operator-scopes; the admin API answers 422 when asked to grant it to another tenant). A run
+// that calls them asks for one more key (`operator: true`): in the operator tenant, scope `metrics:read` only.
 
-const SCOPES = ["chat", "rag:read", "rag:write", "metrics:read"];
+/** The scopes of the run's tenant keys and client: every tenant route, no operator scope. */
+export const TENANT_SCOPES = ["chat", "rag:read", "rag:write", "usage:read"];
+/** The scopes of the run's operator key: reading every tenant's metrics and SLOs, nothing else. */
+export const OPERATOR_KEY_SCOPES = ["metrics:read"];
+/** The service's default operator tenant (`OPERATOR_TENANT`). */
+export const DEFAULT_OPERATOR_TENANT = "platform";
 
 /** @param {Response} res @param {string} what */
 async function expectOk(res, what) {
@@ -28,22 +37,32 @@ export async function adminToken(base, clientId, secret) {
 }
 
 /**
- * @typedef {{ tenant: string; clientId?: string; clientSecret?: string; keys: { id: string; key: string; subject: string }[]; revoke(): Promise<void> }} RunCredentials
+ * @typedef {{ id: string; key: string; subject: string }} RunKey
+ * @typedef {{ tenant: string; clientId?: string; clientSecret?: string; keys: RunKey[]; opsKey?: RunKey & { tenant: string }; revoke(): Promise<void> }} RunCredentials
  */
 
 /**
- * Creates the run's tenant credentials: `keys` API keys (subjects `<tenant>-<i>`) and, with `client`, an API client.
- * `revoke()` deletes them all (best effort: it reports, never throws), with a token from `options.renew` when given:
- * a long run outlives the admin token it started with.
+ * Creates the run's credentials: `keys` API keys of the run's tenant (subjects `<tenant>-<i>`, {@link TENANT_SCOPES}),
+ * with `client` an API client of that tenant, and with `operator` one API key of the operator tenant
+ * (`operatorTenant`, default `platform`; subject `<tenant>-ops`, {@link OPERATOR_KEY_SCOPES}) for `/metrics` and
+ * `/v1/slo`. `revoke()` deletes them all (best effort: it reports, never throws), with a token from `options.renew`
+ * when given: a long run outlives the admin token it started with.
  * @param {string} base @param {string} token admin access token
- * @param {{ runId: string; keys: number; client: boolean; tenant?: string; label: string; renew?: () => Promise<string> }} options
+ * @param {{ runId: string; keys: number; client: boolean; operator?: boolean; operatorTenant?: string; tenant?: string; label: string; renew?: () => Promise<string> }} options
  * @returns {Promise<RunCredentials>}
  */
 export async function createRunCredentials(base, token, options) {
 	const tenant = options.tenant ?? `load-${options.runId}`;
+	const operatorTenant = options.operatorTenant ?? DEFAULT_OPERATOR_TENANT;
+	if (options.operator && tenant === operatorTenant) {
+		// The run's tenant keys would then hold operator scopes' reach and share the operator tenant's data.
+		throw new Error(`the run's tenant must not be the operator tenant "${operatorTenant}"`);
+	}
 	const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
 	/** @type {RunCredentials["keys"]} */
 	const keys = [];
+	/** @type {RunCredentials["opsKey"]} */
+	let opsKey;
 	/** @type {string | undefined} */
 	let clientId;
 	/** @type {string | undefined} */
@@ -51,7 +70,9 @@ export async function createRunCredentials(base, token, options) {
 	const revoke = async () => {
 		const renewed = options.renew ? await options.renew().catch(() => null) : null;
 		const auth = renewed ? { ...headers, Authorization: `Bearer ${renewed}` } : headers;
-		const deletes = keys.map((k) => `${base}/v1/admin/api-keys/${encodeURIComponent(k.id)}`);
+		const deletes = [...keys, ...(opsKey ? [opsKey] : [])].map(
+			(k) => `${base}/v1/admin/api-keys/${encodeURIComponent(k.id)}`,
+		);
 		if (clientId) deletes.push(`${base}/v1/admin/clients/${encodeURIComponent(clientId)}`);
 		for (const url of deletes) {
 			const res = await fetch(url, { method: "DELETE", headers: auth }).catch((err) => ({
@@ -67,7 +88,7 @@ export async function createRunCredentials(base, token, options) {
 			const res = await fetch(`${base}/v1/admin/api-keys`, {
 				method: "POST",
 				headers,
-				body: JSON.stringify({ tenant, subject, scopes: SCOPES, name: options.label }),
+				body: JSON.stringify({ tenant, subject, scopes: TENANT_SCOPES, name: options.label }),
 			});
 			await expectOk(res, "creating an API key");
 			const created = /** @type {{ id: string; key: string }} */ (await res.json());
@@ -77,36 +98,62 @@ export async function createRunCredentials(base, token, options) {
 			const res = await fetch(`${base}/v1/admin/clients`, {
 				method: "POST",
 				headers,
-				body: JSON.stringify({ client_id: tenant, tenant, scopes: SCOPES }),
+				body: JSON.stringify({ client_id: tenant, tenant, scopes: TENANT_SCOPES }),
 			});
 			await expectOk(res, "creating an API client");
 			const created = /** @type {{ client_id: string; client_secret: string }} */ (await res.json());
 			clientId = created.client_id;
 			clientSecret = created.client_secret;
 		}
+		if (options.operator) {
+			const subject = `${tenant}-ops`;
+			const res = await fetch(`${base}/v1/admin/api-keys`, {
+				method: "POST",
+				headers,
+				body: JSON.stringify({
+					tenant: operatorTenant,
+					subject,
+					scopes: OPERATOR_KEY_SCOPES,
+					name: `${options.label} (operator)`,
+				}),
+			});
+			if (res.status === 422) {
+				throw new Error(
+					`creating the operator key: 422 ${(await res.text()).slice(0, 300)} — is "${operatorTenant}" the service's OPERATOR_TENANT? (--operator-tenant / LOAD_OPERATOR_TENANT)`,
+				);
+			}
+			await expectOk(res, "creating the operator key");
+			const created = /** @type {{ id: string; key: string }} */ (await res.json());
+			opsKey = { id: created.id, key: created.key, subject, tenant: operatorTenant };
+		}
 	} catch (err) {
 		await revoke();
 		throw err;
 	}
-	return { tenant, clientId, clientSecret, keys, revoke };
+	return { tenant, clientId, clientSecret, keys, opsKey, revoke };
 }
 
 /**
  * The rate-limit policy that governs `GET <route>` for a fresh subject, read from the `RateLimit-Policy` and
- * `RateLimit` headers of one request with a throwaway key of another tenant (so the subject under test keeps its
- * whole quota). Null when the route is not limited.
+ * `RateLimit` headers of one request with a throwaway key of another subject (so the subject under test keeps its
+ * whole quota): a tenant key, or with `operator` (routes that need `metrics:read`) an operator key. Null when the
+ * route is not limited.
  * @param {string} base @param {string} token admin access token @param {string} route @param {string} runId
+ * @param {{ operator?: boolean; operatorTenant?: string }} [options]
  * @returns {Promise<{ name: string; limit: number; windowS: number } | null>}
  */
-export async function probePolicy(base, token, route, runId) {
+export async function probePolicy(base, token, route, runId, options = {}) {
 	const probe = await createRunCredentials(base, token, {
 		runId: `${runId}-probe`,
-		keys: 1,
+		keys: options.operator ? 0 : 1,
 		client: false,
+		operator: options.operator ?? false,
+		operatorTenant: options.operatorTenant,
 		label: "npm run load: policy probe",
 	});
 	try {
-		const res = await fetch(`${base}${route}`, { headers: { Authorization: `Bearer ${probe.keys[0]?.key}` } });
+		const key = options.operator ? probe.opsKey?.key : probe.keys[0]?.key;
+		const res = await fetch(`${base}${route}`, { headers: { Authorization: `Bearer ${key}` } });
 		await res.arrayBuffer();
 		const reported = /^"([^"]+)";r=\d+;t=\d+$/.exec(res.headers.get("ratelimit") ?? "");
 		if (!reported) return null;

@@ -8,7 +8,7 @@ import { fmt, markdownTable, ratiosOf } from "../../load/analysis.js";
 /**
  * @typedef {{ t_s: number; rss_mib: number }} MemorySample
  * @typedef {{ script: string; run_id: string; started_at: string; finished_at: string; exit_code: number; target: string;
- *   local: { wrangler: string; rate_limit_policies: string; variants: boolean } | null; k6: string; cores: number;
+ *   local: { wrangler: string; rate_limit_policies: string; storage_quotas?: string; variants: boolean } | null; k6: string; cores: number;
  *   cpu: string; memory_gib: number; load_average: { start: number; end: number }; env: Record<string, string> }} RunMeta
  * @typedef {{ routes: import("../../load/analysis.js").RouteStats[] } & Record<string, unknown>} BaselineReport
  * @typedef {{ routes: import("../../load/analysis.js").StressRoute[] } & Record<string, unknown>} StressReport

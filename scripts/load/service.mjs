@@ -4,7 +4,8 @@
 // directory (wrangler.toml itself is never touched):
 //   - `main` is the load Worker (scripts/bench/load-worker.ts): src/index.ts at every path, plus the with/without
 //     variants of /v1/auth/me under /__load/… for the ratios;
-//   - optionally RATE_LIMIT_POLICIES, so a capacity run measures the service rather than its 429s.
+//   - optionally RATE_LIMIT_POLICIES and the per-tenant storage quotas, so a capacity run measures the service rather
+//     than its 429s.
 // Because the copy lives in its own directory, a developer's .dev.vars is not read: runs are reproducible.
 import { spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,6 +22,17 @@ import { stopProcessGroup } from "../lib/process-group.mjs";
  * second of admitted events, like 30–60 events a minute under the default limits).
  */
 export const CAPACITY_POLICIES = DEFAULT_POLICIES.map((p) => ({ ...p, limit: 1_000_000_000, window_s: 1 }));
+
+/**
+ * The per-tenant storage quotas (src/config.ts) at their largest values: every ingest still checks and updates its
+ * tenant's usage — the same work — but a long capacity run that keeps ingesting never meets
+ * `storage-quota-exceeded` (the defaults allow 10 000 documents per tenant, and all of a run's keys share one tenant).
+ */
+export const CAPACITY_QUOTAS = {
+	RAG_TENANT_MAX_DOCUMENTS: "100000000",
+	RAG_TENANT_MAX_CHUNKS: "1000000000",
+	RAG_TENANT_MAX_BYTES: "1000000000000",
+};
 
 /**
  * wrangler.toml's text with `main` and the migrations directories made absolute (the copy lives elsewhere),
@@ -121,7 +133,8 @@ export function rssMiB(pids) {
 
 /**
  * Starts the local service and resolves when it answers. The Worker's and wrangler's output go to `logFile`.
- * @param {{ root: string; policies?: unknown[]; logFile: string; readyTimeoutMs?: number }} options
+ * `vars` are further [vars] of the generated configuration (e.g. {@link CAPACITY_QUOTAS}).
+ * @param {{ root: string; policies?: unknown[]; vars?: Record<string, string>; logFile: string; readyTimeoutMs?: number }} options
  * @returns {Promise<LocalService>}
  */
 export async function startLocalService(options) {
@@ -130,7 +143,7 @@ export async function startLocalService(options) {
 	const configDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-config-"));
 	const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-state-"));
 	/** @type {Record<string, string>} */
-	const vars = {};
+	const vars = { ...options.vars };
 	if (options.policies) vars.RATE_LIMIT_POLICIES = JSON.stringify(options.policies);
 	const configFile = path.join(configDir, "wrangler.toml");
 	writeFileSync(

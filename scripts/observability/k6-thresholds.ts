@@ -37,6 +37,8 @@ export const K6_ROUTES: readonly K6Route[] = [
 	{ name: "rag_query", method: "POST", route: "/v1/rag/query" },
 	{ name: "rag_query_stream", method: "POST", route: "/v1/rag/query" },
 	{ name: "embeddings", method: "POST", route: "/v1/embeddings" },
+	{ name: "usage", method: "GET", route: "/v1/usage" },
+	{ name: "usage_storage", method: "GET", route: "/v1/usage/storage" },
 	{ name: "metrics", method: "GET", route: "/metrics" },
 	{ name: "slo", method: "GET", route: "/v1/slo" },
 	{ name: "admin_clients_list", method: "GET", route: "/v1/admin/clients" },

@@ -8,6 +8,7 @@ import {
 	API_TOKEN,
 	BACKENDS,
 	DEMO_KEY,
+	OPS_KEY,
 	type RehearsalEnvironment,
 	SCRIPT,
 	startRehearsalEnvironment,
@@ -15,13 +16,16 @@ import {
 import { runController, startTraffic, type Transition } from "../../scripts/canary/local/rehearsal.ts";
 import { prometheusSource, sloApiSource } from "../../scripts/canary/slo-source.ts";
 import { DEFAULT_POLICY, judgeStep } from "../../scripts/canary/verdict.ts";
+import { readWranglerConfig } from "../../scripts/canary/wrangler.ts";
 import { freePort } from "../../scripts/lib/net.mjs";
 
 // The canary controller end to end: the real `wrangler` (4.155.0) against the fake Cloudflare API on loopback, the
 // real Worker (two local versions behind the rehearsal router, sharing Durable Objects and D1), the real k6 smoke
 // test and the real /v1/slo. Bakes are 2 s (options, never sleeps in the test); the rollback of a faulty candidate
 // and a plain promotion are the rehearsal (canary-local.test.ts). Each test's smoke runs as a tenant of its own
-// (env.tenantKey): an aborted smoke leaves its documents behind, and they must not change another test's answers.
+// (env.canaryKeys): an aborted smoke leaves its documents behind, and they must not change another test's answers.
+// /metrics and /v1/slo need an operator key (tenant `platform`, scope metrics:read): the controller's CANARY_API_KEY
+// and the Prometheus scrape (the seeded one) use one; the demo key is a tenant key.
 const root = path.resolve(import.meta.dirname, "../..");
 // The smoke test is k6 (.ci/run puts ../shared/bin on PATH): skipped locally without it, an error in CI.
 const hasK6 = (() => {
@@ -63,7 +67,7 @@ async function startPrometheus(): Promise<string> {
 			"  - job_name: edge-ai-api",
 			"    metrics_path: /metrics",
 			"    authorization:",
-			`      credentials: ${DEMO_KEY}`,
+			`      credentials: ${OPS_KEY}`,
 			"    static_configs:",
 			`      - targets: ["${env.url.replace("http://", "")}"]`,
 			"",
@@ -109,10 +113,10 @@ async function ensureUploaded(spec: (typeof BACKENDS)[keyof typeof BACKENDS]) {
 const canaryShares = (version: string) =>
 	env.api.deployments(SCRIPT).map((d) => d.versions.find((v) => v.version_id === version)?.percentage ?? null);
 const stateFile = (name: string) => path.join(env.dir, `test-${name}.state.json`);
-/** The controller's environment with an API key of the test's own tenant. */
+/** The controller's environment with an API key of the test's own tenant and an operator key of its own. */
 const controllerEnvFor = async (name: string) => ({
 	...env.controllerEnv,
-	CANARY_API_KEY: await env.tenantKey(`canary-test-${name}`),
+	...(await env.canaryKeys(`canary-test-${name}`)),
 });
 const flags = (name: string, steps: string, extra: string[] = []) => [
 	"--url",
@@ -185,7 +189,13 @@ describe("the fake Cloudflare API enforces the platform's rules", () => {
 
 describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + local Workers)", () => {
 	it("refuses a pending Durable Object migration before uploading anything, naming the plain-deploy procedure", async () => {
-		env.api.setMigrationTag(SCRIPT, "v3");
+		// The deployed script one migration behind wrangler.toml's last tag (as the rehearsal seeded it).
+		const tags = (readWranglerConfig({ cwd: root, env: null }) as { migrations: { tag: string }[] }).migrations.map(
+			(m) => m.tag,
+		);
+		const [previous, latest] = tags.slice(-2);
+		if (!previous || !latest) throw new Error(`wrangler.toml needs two migrations for this test (has ${tags})`);
+		env.api.setMigrationTag(SCRIPT, previous);
 		try {
 			const before = env.api.mutations().length;
 			const r = await runController(root, env.controllerEnv, [
@@ -198,11 +208,13 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 			const lines = r.stderr.trim().split("\n");
 			expect(lines).toHaveLength(1);
 			expect(lines[0]).toMatch(
-				/^canary: refusing to start: .*migration\(s\) v4 .*\(at v3\).*plain deploy first: `wrangler deploy`/,
+				new RegExp(
+					`^canary: refusing to start: .*migration\\(s\\) ${latest} .*\\(at ${previous}\\).*plain deploy first: \`wrangler deploy\``,
+				),
 			);
 			expect(env.api.mutations().slice(before)).toEqual([]);
 		} finally {
-			env.api.setMigrationTag(SCRIPT, "v4");
+			env.api.setMigrationTag(SCRIPT, latest);
 		}
 	});
 
@@ -309,8 +321,15 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 	it("a smoke test whose override the platform ignores fails on X-Worker-Version instead of passing on stable", async () => {
 		// The version is not in the deployment, so the router (like Cloudflare) ignores the override: stable answers.
 		const missing = BACKENDS.resumed.versionId;
-		const apiKey = await env.tenantKey("canary-test-ignored-override");
-		const r = await runSmoke({ cwd: root, baseUrl: env.url, apiKey, script: SCRIPT, versionId: missing });
+		const keys = await env.canaryKeys("canary-test-ignored-override");
+		const r = await runSmoke({
+			cwd: root,
+			baseUrl: env.url,
+			apiKey: keys.CANARY_TENANT_KEY,
+			opsKey: keys.CANARY_API_KEY,
+			script: SCRIPT,
+			versionId: missing,
+		});
 		expect(r.ok).toBe(false);
 		// The reason names the failed check (from k6's summary), not only "thresholds … have been crossed".
 		if (!r.ok)
@@ -363,7 +382,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 					)
 					.toBe(4);
 				const versions = { canary: quiet, stable };
-				const api = sloApiSource({ baseUrl: env.url, apiKey: DEMO_KEY });
+				const api = sloApiSource({ baseUrl: env.url, apiKey: OPS_KEY });
 				// The exact counts of this test's traffic: /v1/slo after minus before (its window also holds earlier tests').
 				const before = await api.read(versions, "5m");
 				await send(quiet, 60);

@@ -305,15 +305,19 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 			rmSync(results, { recursive: true, force: true });
 		});
 
-		async function newKey(subject: string): Promise<string> {
+		/**
+		 * A tenant key (what `npm run load` gives a run), or with `operator` an operator key: tenant `platform`, scope
+		 * metrics:read, the only kind of key /metrics and /v1/slo accept.
+		 */
+		async function newKey(subject: string, operator = false): Promise<string> {
 			const res = await fetch(`${server.base}/v1/admin/api-keys`, {
 				method: "POST",
 				headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
-				body: JSON.stringify({
-					tenant: "e2e-load",
-					subject,
-					scopes: ["chat", "rag:read", "rag:write", "metrics:read"],
-				}),
+				body: JSON.stringify(
+					operator
+						? { tenant: "platform", subject, scopes: ["metrics:read"] }
+						: { tenant: "e2e-load", subject, scopes: ["chat", "rag:read", "rag:write", "usage:read"] },
+				),
 			});
 			expect(res.status).toBe(201);
 			return ((await res.json()) as { key: string }).key;
@@ -337,7 +341,9 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 				...expectVersion,
 			]);
 			expect(res.status, res.stdout + res.stderr).toBe(0);
-			expect(res.stdout).toMatch(/credentials of tenant load-\S+: 1 API key\(s\), 1 client/);
+			expect(res.stdout).toMatch(
+				/credentials of tenant load-\S+: 1 API key\(s\), 1 client, 1 operator key \(tenant platform, metrics:read\)/,
+			);
 			const result = resultOf(dir, "smoke");
 			expect(result.meta.exit_code).toBe(0);
 			expect(result.summary.passed).toBe(true);
@@ -353,10 +359,19 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 			const keys = await fetch(`${server.base}/v1/admin/api-keys?limit=200`, {
 				headers: { Authorization: `Bearer ${adminToken}` },
 			});
-			const listed = ((await keys.json()) as { data: { tenant: string; revoked_at: string | null }[] }).data;
+			const listed = (
+				(await keys.json()) as {
+					data: { tenant: string; subject: string; scopes: string[]; revoked_at: string | null }[];
+				}
+			).data;
 			const runKeys = listed.filter((k) => k.tenant.startsWith("load-"));
 			expect(runKeys.length).toBeGreaterThan(0);
 			expect(runKeys.every((k) => k.revoked_at !== null)).toBe(true);
+			expect(runKeys.every((k) => !k.scopes.includes("metrics:read"))).toBe(true);
+			// The run's operator key (/metrics and /v1/slo): in the operator tenant, metrics:read only, revoked too.
+			const opsKeys = listed.filter((k) => k.tenant === "platform" && /^load-\S+-ops$/.test(k.subject));
+			expect(opsKeys.length).toBeGreaterThan(0);
+			expect(opsKeys.every((k) => k.revoked_at !== null && k.scopes.join(" ") === "metrics:read")).toBe(true);
 		});
 
 		it("smoke.js sends VERSION_OVERRIDE verbatim on every request, and fails with 99 when X-Worker-Version differs from EXPECT_VERSION", async () => {
@@ -375,10 +390,12 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 			const port = await freePort();
 			await new Promise<void>((r) => proxy?.listen(port, "127.0.0.1", r));
 			const key = await newKey("smoke-version");
+			const opsKey = await newKey("smoke-version-ops", true);
 			const override = 'edge-ai-api="00000000-0000-4000-8000-000000000001"';
 			const res = await run(K6_BIN, ["run", "--quiet", path.join(root, "load", "smoke.js")], {
 				BASE_URL: `http://127.0.0.1:${port}`,
 				API_KEY: key,
+				OPS_KEY: opsKey,
 				VUS: "1",
 				SMOKE_PAUSE_S: "0",
 				VERSION_OVERRIDE: override,

@@ -7,13 +7,14 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
+import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 
 // The generated rules and dashboards against the running service: `wrangler dev` with the local chat model's fault
 // injection on, a real Prometheus (Debian's 2.42) scraping it every second with alerts/*.yml loaded. After known
 // traffic, every recording rule evaluates, the 5-minute SLIs equal what /v1/slo counted in the same window, and every
-// dashboard panel's PromQL returns data.
+// dashboard panel's PromQL returns data. The traffic is the demo tenant's (demo key); /metrics and /v1/slo are read
+// with the seeded operator key (tenant platform, scope metrics:read), as only operators may read them.
 const root = path.resolve(import.meta.dirname, "../..");
-const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
 const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
 if (!hasPrometheus && process.env.CI) throw new Error("prometheus is not installed (apt-get install -y prometheus)");
 
@@ -109,7 +110,9 @@ type SloRoute = {
 	>;
 };
 async function sloCounts(): Promise<Map<string, { requests: number; errors: number; fast95: number; fast99: number }>> {
-	const body = (await (await fetch(`${server.base}/v1/slo`, { headers: auth })).json()) as { routes: SloRoute[] };
+	const res = await fetch(`${server.base}/v1/slo`, { headers: { Authorization: `Bearer ${OPS_KEY}` } });
+	expect(res.status).toBe(200);
+	const body = (await res.json()) as { routes: SloRoute[] };
 	const out = new Map<string, { requests: number; errors: number; fast95: number; fast99: number }>();
 	for (const r of body.routes) {
 		const w = r.windows["5m"];
@@ -194,7 +197,7 @@ beforeAll(async () => {
 			"  - job_name: edge-ai-api",
 			"    metrics_path: /metrics",
 			"    authorization:",
-			`      credentials: ${DEMO_KEY}`,
+			`      credentials: ${OPS_KEY}`,
 			"    static_configs:",
 			`      - targets: ["127.0.0.1:${server.port}"]`,
 			"",

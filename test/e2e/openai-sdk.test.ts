@@ -1,9 +1,9 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../helpers/node/dev-server";
+import { DEMO_KEY } from "../helpers/node/local-credentials";
 
 // The official OpenAI SDK, as users run it, against `npm start` (real wrangler dev, local model, offline).
-const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
 let server: DevServer;
 let client: OpenAI;
 beforeAll(async () => {

@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
+import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 
-// A real Prometheus (Debian's package; .ci/run installs it) scrapes the service under wrangler dev, with the demo API
-// key (scope metrics:read) as its bearer token. What PromQL returns must equal what was sent, exactly.
-const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+// A real Prometheus (Debian's package; .ci/run installs it) scrapes the service under wrangler dev, with the seeded
+// operator key (tenant platform, scope metrics:read) as its bearer token; the traffic is the demo tenant's. What PromQL
+// returns must equal what was sent, exactly.
 const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
 if (!hasPrometheus && process.env.CI)
 	throw new Error("prometheus is not installed (apt-get install -y prometheus): .ci/run installs it");
@@ -21,7 +22,7 @@ async function startPrometheus(target: string) {
 	const port = await freePort();
 	writeFileSync(
 		path.join(dir, "prometheus.yml"),
-		`global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge-ai-api\n    metrics_path: /metrics\n    authorization:\n      credentials: ${DEMO_KEY}\n    static_configs:\n      - targets: ["${target}"]\n`,
+		`global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge-ai-api\n    metrics_path: /metrics\n    authorization:\n      credentials: ${OPS_KEY}\n    static_configs:\n      - targets: ["${target}"]\n`,
 	);
 	prometheus = spawn(
 		"prometheus",
@@ -101,13 +102,13 @@ describe.skipIf(!hasPrometheus)("metrics scraped by a real Prometheus", () => {
 	});
 
 	it("serves text exposition promtool accepts, and OpenMetrics (what Prometheus negotiates first) it scrapes cleanly", async () => {
-		const text = await fetch(`${server.base}/metrics`, { headers: { Authorization: `Bearer ${DEMO_KEY}` } });
+		const text = await fetch(`${server.base}/metrics`, { headers: { Authorization: `Bearer ${OPS_KEY}` } });
 		expect(text.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
 		const check = spawnSync("promtool", ["check", "metrics"], { input: await text.text(), encoding: "utf8" });
 		expect(check.status, check.stdout + check.stderr).toBe(0);
 		const om = await fetch(`${server.base}/metrics`, {
 			headers: {
-				Authorization: `Bearer ${DEMO_KEY}`,
+				Authorization: `Bearer ${OPS_KEY}`,
 				Accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
 			},
 		});

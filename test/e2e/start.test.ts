@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../helpers/node/dev-server";
+import { ADMIN_CLIENT, DEMO_CLIENT, DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 
 // The README's `npm start` under test: the real wrangler dev, offline, over HTTP on loopback.
 let server: DevServer;
@@ -53,7 +54,7 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 		const notFound = await fetch(`${server.base}/nope`, {
 			headers: {
 				"X-Request-ID": "e2e-404",
-				"X-API-Key": "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
+				"X-API-Key": DEMO_KEY,
 			},
 		});
 		expect(notFound.headers.get("x-request-id")).toBe("e2e-404");
@@ -68,7 +69,9 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 	it("issues a token to the seeded demo client (curl from the README) and authenticates it", async () => {
 		const res = await fetch(`${server.base}/v1/auth/token`, {
 			method: "POST",
-			headers: { Authorization: `Basic ${Buffer.from("demo:demo-secret").toString("base64")}` },
+			headers: {
+				Authorization: `Basic ${Buffer.from(`${DEMO_CLIENT.id}:${DEMO_CLIENT.secret}`).toString("base64")}`,
+			},
 			body: new URLSearchParams({ grant_type: "client_credentials" }),
 		});
 		expect(res.status).toBe(200);
@@ -78,15 +81,14 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 	});
 
 	it("accepts the documented demo API key, and an admin-created key until it is revoked", async () => {
-		const demoKey = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
 		const me = (key: string) => fetch(`${server.base}/v1/auth/me`, { headers: { Authorization: `Bearer ${key}` } });
-		expect((await me(demoKey)).status).toBe(200);
+		expect((await me(DEMO_KEY)).status).toBe(200);
 		const tokenRes = await fetch(`${server.base}/v1/auth/token`, {
 			method: "POST",
 			body: new URLSearchParams({
 				grant_type: "client_credentials",
-				client_id: "admin",
-				client_secret: "admin-secret",
+				client_id: ADMIN_CLIENT.id,
+				client_secret: ADMIN_CLIENT.secret,
 			}),
 		});
 		const adminToken = ((await tokenRes.json()) as { access_token: string }).access_token;
@@ -104,6 +106,42 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 		const revoked = await me(key);
 		expect(revoked.status).toBe(401);
 		expect(revoked.headers.get("www-authenticate")).toContain('error="invalid_token"');
+	});
+
+	it("seeds tenant scopes for the demo credentials and metrics:read only for the operator key: /metrics, /v1/slo, /v1/usage", async () => {
+		const get = (path: string, key: string) =>
+			fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${key}` } });
+		expect(await (await get("/v1/auth/me", DEMO_KEY)).json()).toMatchObject({
+			tenant: "demo",
+			scopes: ["chat", "rag:read", "rag:write", "usage:read"],
+		});
+		expect(await (await get("/v1/auth/me", OPS_KEY)).json()).toMatchObject({
+			tenant: "platform",
+			subject: "prometheus",
+			scopes: ["metrics:read"],
+		});
+		// Operator routes: the demo tenant's key is refused, the seeded operator key (what Prometheus scrapes with) reads them.
+		for (const path of ["/metrics", "/v1/slo"]) {
+			const refused = await expectProblem(await get(path, DEMO_KEY), 403, "forbidden");
+			expect(refused.required_scope).toBe("metrics:read");
+			const read = await get(path, OPS_KEY);
+			expect(read.status, path).toBe(200);
+			await read.arrayBuffer();
+		}
+		// The demo tenant reads its own usage (scope usage:read), in the shape of OpenAI's usage API.
+		const usage = await get("/v1/usage?bucket_width=1d&limit=1", DEMO_KEY);
+		expect(usage.status).toBe(200);
+		expect(await usage.json()).toMatchObject({
+			object: "page",
+			data: [{ object: "bucket", results: expect.any(Array) }],
+			has_more: false,
+			next_page: null,
+		});
+		const storage = await get("/v1/usage/storage", DEMO_KEY);
+		expect(storage.status).toBe(200);
+		expect(await storage.json()).toMatchObject({ object: "storage_usage", tenant: "demo" });
+		// The operator key holds no tenant scope.
+		await expectProblem(await get("/v1/usage", OPS_KEY), 403, "forbidden");
 	});
 
 	it("rate limits with the default policies: exactly 60 a minute per subject, then 429 with Retry-After", async () => {
@@ -140,7 +178,7 @@ describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
 
 	it("runs RAG offline: ingest → search → grounded answer with citations", async () => {
 		const headers = {
-			"X-API-Key": "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000",
+			"X-API-Key": DEMO_KEY,
 			"Content-Type": "application/json",
 		};
 		const ingest = await fetch(`${server.base}/v1/documents`, {

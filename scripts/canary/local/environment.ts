@@ -27,7 +27,10 @@ import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflar
 export const SCRIPT = "edge-ai-api";
 export const ACCOUNT_ID = "0000000000000000000000000rehearse";
 export const API_TOKEN = "rehearsal-token";
+/** The local seed's demo key (tenant `demo`: chat rag:read rag:write usage:read; migrations/local/seed.sql). */
 export const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+/** The local seed's operator key (tenant `platform`, scope metrics:read): what reads /metrics and /v1/slo locally. */
+export const OPS_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
 /** The local seed's admin client (migrations/local/seed.sql; local only). */
 const LOCAL_ADMIN = { id: "admin", secret: "admin-secret" };
 
@@ -95,31 +98,46 @@ export type RouterLine = {
 export type RehearsalEnvironment = {
 	url: string;
 	api: FakeCloudflareApi;
-	/** Environment for the controller CLI: the fake API's URL, credentials, the service's API key. */
+	/**
+	 * Environment for the controller CLI: the fake API's URL, credentials, and the service's keys — the seeded operator
+	 * key as `CANARY_API_KEY` (/v1/slo) and the demo key as `CANARY_TENANT_KEY` (smoke, top-up).
+	 */
 	controllerEnv: Record<string, string>;
 	dir: string;
 	routerLines(): RouterLine[];
 	output(): string;
 	/**
-	 * An API key (scopes chat, rag:read, rag:write, metrics:read) of a new tenant: what one smoke test writes
-	 * (documents, conversations) is that tenant's alone, so one run's leftovers — an aborted smoke stops before its
-	 * deletes — cannot change another's answers. The SLO counters stay shared: they count per version, not tenant.
+	 * The controller's keys for one run, through the admin API: `CANARY_TENANT_KEY`, an API key (scopes chat,
+	 * rag:read, rag:write, usage:read) of a new tenant — what one smoke test writes (documents, conversations) is that
+	 * tenant's alone, so one run's leftovers (an aborted smoke stops before its deletes) cannot change another's
+	 * answers — and `CANARY_API_KEY`, an operator key (tenant `platform`, scope metrics:read) of its own for /v1/slo
+	 * and the smoke's /metrics and /v1/slo. The SLO counters stay shared: they count per version, not tenant.
 	 */
-	tenantKey(tenant: string): Promise<string>;
+	canaryKeys(tenant: string): Promise<CanaryKeys>;
 	stop(): Promise<void>;
 };
 
-/** An API key of its own tenant, through the admin API (as `npm run load` creates its credentials). */
-async function createTenantKey(url: string, tenant: string): Promise<string> {
+/** The controller's two keys, as environment variables. */
+export type CanaryKeys = { CANARY_API_KEY: string; CANARY_TENANT_KEY: string };
+
+/**
+ * A tenant key of its own tenant and an operator key, through the admin API (as `npm run load` creates its
+ * credentials).
+ */
+async function createCanaryKeys(url: string, tenant: string): Promise<CanaryKeys> {
 	const token = await adminToken(url, LOCAL_ADMIN.id, LOCAL_ADMIN.secret);
 	const credentials = await createRunCredentials(url, token, {
 		runId: tenant,
 		tenant,
 		keys: 1,
 		client: false,
+		operator: true,
 		label: `canary rehearsal ${tenant}`,
 	});
-	return credentials.keys[0]?.key ?? "";
+	const tenantKey = credentials.keys[0]?.key;
+	const operatorKey = credentials.opsKey?.key;
+	if (!tenantKey || !operatorKey) throw new Error(`no keys created for the rehearsal tenant ${tenant}`);
+	return { CANARY_API_KEY: operatorKey, CANARY_TENANT_KEY: tenantKey };
 }
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -329,12 +347,13 @@ export async function startRehearsalEnvironment(options: {
 			CLOUDFLARE_API_TOKEN: API_TOKEN,
 			CLOUDFLARE_ACCOUNT_ID: ACCOUNT_ID,
 			WRANGLER_SEND_METRICS: "false",
-			CANARY_API_KEY: DEMO_KEY,
+			CANARY_API_KEY: OPS_KEY,
+			CANARY_TENANT_KEY: DEMO_KEY,
 			CANARY_URL: url,
 		},
 		routerLines: () => lines,
 		output: () => output,
-		tenantKey: (tenant) => createTenantKey(url, tenant),
+		canaryKeys: (tenant) => createCanaryKeys(url, tenant),
 		async stop() {
 			await stopProcessGroup(child);
 			await api.stop();

@@ -75,8 +75,9 @@ async function main(): Promise<number> {
 			say(`\n== ${spec.what} (${spec.versionId}) ==`);
 			const state = path.join(env.dir, `canary-${name}.state.json`);
 			const flags = rehearsalFlags(env, state, intervalS);
-			// Each candidate's smoke test writes as a tenant of its own: one smoke's leftovers cannot meet another's.
-			const controllerEnv = { ...env.controllerEnv, CANARY_API_KEY: await env.tenantKey(`rehearsal-${name}`) };
+			// Each candidate's smoke test writes as a tenant of its own: one smoke's leftovers cannot meet another's. The
+			// controller reads /v1/slo with an operator key of its own.
+			const controllerEnv = { ...env.controllerEnv, ...(await env.canaryKeys(`rehearsal-${name}`)) };
 			const start = await runController(root, controllerEnv, ["start", "--tag", spec.tag, ...flags], (t) => {
 				show(name, t);
 				return undefined;
