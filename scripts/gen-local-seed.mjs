@@ -75,7 +75,9 @@ for (const k of LOCAL_API_KEYS) {
 			sqlString(k.scopes),
 			sqlString(k.name),
 			CREATED_AT,
-		].join(", ")}) ON CONFLICT(key_id) DO UPDATE SET tenant = excluded.tenant, subject = excluded.subject, scopes = excluded.scopes;`,
+		].join(
+			", ",
+		)}) ON CONFLICT(key_id) DO UPDATE SET tenant = excluded.tenant, subject = excluded.subject, scopes = excluded.scopes;`,
 	);
 }
 const sql = `${lines.join("\n")}\n`;
