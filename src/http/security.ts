@@ -27,7 +27,16 @@ export const SECURITY_SCHEMES = {
 	},
 } as const;
 
-/** The `security` requirement of a route needing every one of `scopes` (any of the three schemes). */
+/**
+ * The `security` requirement of a route needing every one of `scopes`, by any of the three schemes. OpenAPI 3.1 lets
+ * a non-OAuth scheme list the roles it needs too, so each scheme names the scopes: a bearer token or API key without
+ * them is not enough, and a client reading the document knows it.
+ */
 export function securedBy(...scopes: Scope[]): Record<string, string[]>[] {
-	return [{ bearerAuth: [] }, { apiKeyHeader: [] }, { oauth2: scopes }];
+	return [{ bearerAuth: scopes }, { apiKeyHeader: scopes }, { oauth2: scopes }];
+}
+
+/** A route any one of these scope sets opens (e.g. a tenant's `usage:read`, or an operator's `admin`). */
+export function securedByAny(...alternatives: Scope[][]): Record<string, string[]>[] {
+	return alternatives.flatMap((scopes) => securedBy(...scopes));
 }

@@ -4,7 +4,7 @@ import type { AppEnv } from "../app-env";
 import { IDENTIFIER } from "../auth/principal";
 import { AppError } from "../http/app-error";
 import { createRouter, problem } from "../http/router";
-import { securedBy } from "../http/security";
+import { securedByAny } from "../http/security";
 import { requireAnyScope } from "../middleware/auth";
 import { storageOf } from "../rag/service";
 import { alignDown, DAY_MS, HOUR_MS } from "../usage/buckets";
@@ -85,7 +85,7 @@ const StorageUsage = z
 // Tenants read their usage with `usage:read`; operators with `admin` (and may name a tenant). Either scope does.
 const common = {
 	tags: ["Usage"],
-	security: [...securedBy("usage:read"), { oauth2: ["admin"] }],
+	security: securedByAny(["usage:read"], ["admin"]),
 	middleware: requireAnyScope("usage:read", "admin"),
 };
 const denied = {

@@ -56,20 +56,18 @@ function contextFor(op: Operation): RequestContext {
 	const admin: [string, string][][] = [[["Authorization", `Bearer ${fixture.adminToken}`]]];
 	const operator: [string, string][][] = fixture.operator ? [[["X-API-Key", fixture.operator.key]]] : [];
 	const all = [...tenant, ...admin, ...operator];
-	const holds = (scopes: readonly string[]) => op.scopes.every((s) => scopes.includes(s));
-	// Who may call it: anyone authenticated (no scope named), the admin (Admin operations), tenant A, or the
-	// operator key (scopes tenants may not hold); every other credential lacks the scope.
+	// A credential may call it when it holds every scope of one of the operation's requirements (OpenAPI: the
+	// `security` list is alternatives). Who holds what: tenant A every tenant scope, the admin token `admin`, the
+	// operator key the scopes tenants may not hold.
+	const holds = (scopes: readonly string[]) =>
+		op.scopeAlternatives.some((alternative) => alternative.every((s) => scopes.includes(s)));
 	const valid = !op.secured
 		? []
-		: op.scopes.length === 0
-			? all
-			: isAdmin(op)
-				? admin
-				: holds(fixture.tenantScopes)
-					? tenant
-					: fixture.operator && holds(fixture.operator.scopes)
-						? operator
-						: [];
+		: [
+				...(holds(fixture.tenantScopes) ? tenant : []),
+				...(holds(["admin"]) ? admin : []),
+				...(fixture.operator && holds(fixture.operator.scopes) ? operator : []),
+			];
 	const wrongScope = all.filter((c) => !valid.includes(c));
 	return {
 		words: fixture.words,

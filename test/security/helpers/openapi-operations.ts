@@ -42,6 +42,11 @@ export type Operation = {
 	secured: boolean;
 	/** OAuth scopes its `security` requirement names (any scheme). */
 	scopes: string[];
+	/**
+	 * The scope sets that open it: one per distinct requirement of its `security` list (OpenAPI: any one requirement
+	 * suffices; within one, every scope is needed). Empty sets mean "authenticated, no scope".
+	 */
+	scopeAlternatives: string[][];
 	parameters: Parameter[];
 	body: { required: boolean; contents: { mediaType: string; schema: Schema }[] } | undefined;
 	/** A 2xx response may be `text/event-stream`. */
@@ -130,6 +135,14 @@ export function listOperations(doc: OpenApiDocument): Operation[] {
 				tags: raw.tags ?? [],
 				secured: (raw.security ?? []).length > 0,
 				scopes: [...new Set((raw.security ?? []).flatMap((req) => Object.values(req).flat()))],
+				scopeAlternatives: [
+					...new Map(
+						(raw.security ?? []).map((req) => {
+							const set = [...new Set(Object.values(req).flat())].sort();
+							return [set.join(" "), set] as const;
+						}),
+					).values(),
+				],
 				parameters: parameters.map((p) => ({
 					...p,
 					required: p.required === true || p.in === "path",
