@@ -107,13 +107,17 @@ export class UsageLedger extends DurableObject<Env> implements UsageLedgerRpc {
 		return fillBuckets(q, rows, q.groupBy);
 	}
 
-	/** Hourly housekeeping: usage past the retention, record ids past a day. */
+	/**
+	 * Hourly housekeeping: usage past the retention, record ids past a day. A ledger with nothing left sleeps (no
+	 * alarm) until its next record: a tenant that stopped calling models costs nothing.
+	 */
 	override async alarm(): Promise<void> {
 		const sql = this.ctx.storage.sql;
 		const now = Date.now();
 		const owner = sql.exec<{ retention_days: number }>("SELECT retention_days FROM owner WHERE id = 1").toArray()[0];
 		if (owner) sql.exec("DELETE FROM usage WHERE hour_ms < ?", now - owner.retention_days * DAY_MS);
 		sql.exec("DELETE FROM applied WHERE at_ms < ?", now - APPLIED_RETENTION_MS);
-		await this.ctx.storage.setAlarm(now + HOUR_MS);
+		const left = sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM usage) + (SELECT count(*) FROM applied) AS n").one().n;
+		if (left > 0) await this.ctx.storage.setAlarm(now + HOUR_MS);
 	}
 }

@@ -18,6 +18,14 @@ type ClientState = { tenant: string; scopes: readonly Scope[]; revoked: boolean 
 // Per isolate: how long D1's answer about a key or a client may be reused (AUTH_REVOCATION_CACHE_S).
 const keyCache = new TtlCache<ApiKeyRecord | null>(10_000);
 const clientCache = new TtlCache<ClientState>(10_000);
+/**
+ * Key prefixes and client ids that resolved to a valid credential in this isolate lately: their lookups go ahead even
+ * from an address the invalid-credential throttle blocks, so one guesser behind a shared address (a NAT, a customer's
+ * egress) does not lock out its neighbours' working keys once their cache entries expire. A guesser cannot join it
+ * without a valid key or a token we signed.
+ */
+const knownValid = new TtlCache<true>(50_000);
+const KNOWN_VALID_MS = 30 * 60_000;
 
 export type CredentialSource = {
 	authorization: string | undefined;
@@ -42,22 +50,28 @@ export function forgetCached(kind: "key-prefix" | "client", id: string): void {
 export function clearCredentialCaches(): void {
 	keyCache.clear();
 	clientCache.clear();
+	knownValid.clear();
 	credentialThrottle.clear();
 }
+
+/** What resolving one credential did: whether it cost a D1 lookup (only those failures count against the address). */
+type Attempt = { lookedUp: boolean };
 
 async function fromApiKey(
 	db: D1Database,
 	auth: AuthConfig,
 	key: string,
 	source: CredentialSource,
+	attempt: Attempt,
 	waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Principal> {
 	const prefix = keyPrefix(key);
 	if (!prefix) throw unauthorized("The API key is malformed", "invalid_token");
 	let record = keyCache.get(prefix);
 	if (record === undefined) {
-		// A blocked address is refused before its guess costs a D1 lookup; cached keys cost nothing and still pass.
-		credentialThrottle.assertNotBlocked(source.ip);
+		// A blocked address is refused before its guess costs a D1 lookup; cached and lately valid keys still pass.
+		if (!knownValid.get(`key:${prefix}`)) credentialThrottle.assertNotBlocked(source.ip);
+		attempt.lookedUp = true;
 		record = await findKeyByPrefix(db, prefix);
 		keyCache.set(prefix, record, auth.revocationCacheS * 1000);
 	}
@@ -65,6 +79,7 @@ async function fromApiKey(
 	if (!record || record.revokedAt !== null || !(await keyMatches(key, record.hash))) {
 		throw unauthorized("The API key is invalid or revoked", "invalid_token");
 	}
+	knownValid.set(`key:${prefix}`, true, KNOWN_VALID_MS);
 	waitUntil(touchKey(db, record.keyId, Date.now()));
 	return {
 		tenant: record.tenant,
@@ -80,10 +95,12 @@ async function clientState(
 	auth: AuthConfig,
 	clientId: string,
 	source: CredentialSource,
+	attempt: Attempt,
 ): Promise<ClientState> {
 	let state = clientCache.get(clientId);
 	if (state === undefined) {
-		credentialThrottle.assertNotBlocked(source.ip);
+		if (!knownValid.get(`client:${clientId}`)) credentialThrottle.assertNotBlocked(source.ip);
+		attempt.lookedUp = true;
 		const client = await findClient(db, clientId);
 		state = client ? { tenant: client.tenant, scopes: client.scopes, revoked: client.revokedAt !== null } : null;
 		clientCache.set(clientId, state, auth.revocationCacheS * 1000);
@@ -101,9 +118,10 @@ async function reconcile(
 	auth: AuthConfig,
 	principal: Principal,
 	source: CredentialSource,
+	attempt: Attempt,
 	log: Logger,
 ): Promise<Principal> {
-	const client = await clientState(db, auth, principal.subject, source);
+	const client = await clientState(db, auth, principal.subject, source, attempt);
 	if (!client || client.revoked) {
 		log.info("token of a revoked client refused", { subject: principal.subject });
 		throw unauthorized("The token's client has been revoked", "invalid_token");
@@ -112,6 +130,7 @@ async function reconcile(
 		log.warn("token tenant differs from its client's", { subject: principal.subject });
 		throw unauthorized("The token no longer matches its client", "invalid_token");
 	}
+	knownValid.set(`client:${principal.subject}`, true, KNOWN_VALID_MS);
 	const scopes = principal.scopes.filter((s) => client.scopes.includes(s));
 	return { ...principal, scopes: effectiveScopes(principal.tenant, scopes, auth.operatorTenant) };
 }
@@ -127,15 +146,18 @@ export async function resolvePrincipal(
 	source: CredentialSource,
 	deps: ResolveDeps,
 ): Promise<Principal> {
+	const attempt: Attempt = { lookedUp: false };
 	try {
-		return await resolve(db, auth, source, deps);
+		return await resolve(db, auth, source, attempt, deps);
 	} catch (err) {
-		// Invalid credentials count against the address (missing ones cost nothing and are not counted).
 		const presented = source.authorization !== undefined || source.apiKey !== undefined;
 		if (err instanceof AppError && err.status === 401 && presented) {
-			// Already blocked here: answer 429 without even counting (no Durable Object call either).
+			// A blocked address gets 429 for any invalid credential, without I/O.
 			credentialThrottle.assertNotBlocked(source.ip);
-			throw (await credentialThrottle.recordInvalid(deps.env, auth, source.ip, deps.log)) ?? err;
+			// Only a failure that cost a D1 lookup counts (a malformed key or a bad signature costs no I/O to refuse).
+			if (attempt.lookedUp) {
+				throw (await credentialThrottle.recordInvalid(deps.env, auth, source.ip, deps.log)) ?? err;
+			}
 		}
 		throw err;
 	}
@@ -145,6 +167,7 @@ async function resolve(
 	db: D1Database,
 	auth: AuthConfig,
 	source: CredentialSource,
+	attempt: Attempt,
 	{ waitUntil, log }: ResolveDeps,
 ): Promise<Principal> {
 	const { authorization, apiKey } = source;
@@ -156,14 +179,14 @@ async function resolve(
 	if (new TextEncoder().encode(raw).byteLength > auth.maxCredentialBytes) {
 		throw unauthorized(`The credential exceeds ${auth.maxCredentialBytes} bytes`, "invalid_token");
 	}
-	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, waitUntil);
+	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, attempt, waitUntil);
 
 	const bearer = BEARER.exec(raw)?.[1];
 	if (!bearer) throw unauthorized('The Authorization header must be "Bearer <token>"', "invalid_request");
-	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, source, waitUntil);
+	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, source, attempt, waitUntil);
 
 	const verified = await verifyAccessToken(auth, bearer);
-	if (verified.ownToken) return reconcile(db, auth, verified.principal, source, log);
+	if (verified.ownToken) return reconcile(db, auth, verified.principal, source, attempt, log);
 	return {
 		...verified.principal,
 		scopes: effectiveScopes(verified.principal.tenant, verified.principal.scopes, auth.operatorTenant),

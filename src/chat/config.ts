@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AppError } from "../http/app-error";
 
 /**
  * Chat configuration: which models exist and which provider serves each (`CHAT_MODELS`, a JSON array), the
@@ -76,4 +77,42 @@ export function fallbackChain(models: readonly ModelEntry[], id: string): ModelE
 		if (m && !chain.includes(m)) chain.push(m);
 	}
 	return chain;
+}
+
+/**
+ * The chain serving `id` (see {@link fallbackChain}); 404 `model-not-found` naming the model when it is not configured.
+ * One rule for every route that calls a model.
+ */
+export function chainFor(models: readonly ModelEntry[], id: string): ModelEntry[] {
+	const chain = fallbackChain(models, id);
+	if (chain.length === 0) {
+		throw new AppError({
+			status: 404,
+			slug: "model-not-found",
+			detail: `The model '${id}' does not exist; GET /v1/models lists the models`,
+			extensions: { param: "model" },
+		});
+	}
+	return chain;
+}
+
+/**
+ * A request's completion token cap: what it asked (`param` names the field), else the default; 422 above the limit.
+ * One rule for every route that calls a model (CHAT_DEFAULT_MAX_TOKENS, CHAT_MAX_TOKENS_LIMIT).
+ */
+export function completionCap(
+	requested: number | null | undefined,
+	limits: { defaultMaxTokens: number; maxTokensLimit: number },
+	param = "max_tokens",
+): number {
+	const maxTokens = requested ?? limits.defaultMaxTokens;
+	if (maxTokens > limits.maxTokensLimit) {
+		throw new AppError({
+			status: 422,
+			slug: "validation-failed",
+			detail: `max_tokens may be at most ${limits.maxTokensLimit}`,
+			errors: [{ path: param, message: `must be ≤ ${limits.maxTokensLimit}` }],
+		});
+	}
+	return maxTokens;
 }

@@ -10,7 +10,7 @@
  * its own — it continues into the next section's chunk, that section's heading kept inline — so a document of many
  * tiny sections cannot turn each few bytes into a chunk with its own embedding. Every chunk but a document's last
  * is either at least `minChars` long or followed by one longer than `maxChars − minChars`, so a document of `n`
- * characters makes at most `2·⌈n / minChars⌉ + 1` chunks.
+ * characters makes at most `2·⌈n / (minChars − 2)⌉ + 1` chunks (test/unit/chunker-bounds.test.ts).
  *
  * @example
  * ```ts

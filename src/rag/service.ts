@@ -204,7 +204,7 @@ function quotaExceeded(
 		quota_variable: QUOTA_NAMES[quota],
 		limit: limits[quota],
 		...(used ? { used: used[quota] } : {}),
-		requested: delta[quota],
+		requested: Math.max(0, delta[quota]),
 	};
 	if (delta[quota] > limits[quota]) {
 		return new AppError({
@@ -233,8 +233,9 @@ function firstExceeded(limits: StorageDelta, used: StorageDelta, delta: StorageD
 /**
  * Ingests a batch, all or nothing: chunks and embeddings are computed first, vectors upserted, then every D1 row
  * (documents, chunks — and through triggers the FTS index and the tenant's storage totals — and the idempotency
- * record) is written in one batch, which D1 runs as a transaction. If anything fails, D1 holds nothing of the batch
- * and the vectors written are deleted (and, being unknown to D1, could never be returned anyway): retrying is safe.
+ * record afterwards) is written in one batch, which D1 runs as a transaction. If anything fails, D1 holds nothing of
+ * the batch and the vectors it wrote are deleted — except ids D1 still holds: a replaced document's unchanged chunks
+ * keep their ids (ids derive from the text), so their vectors stay, as live as their rows. Retrying is safe.
  *
  * Storage is bounded: per request by the chunk limit and the chunker's bounds, per tenant by quotas on documents,
  * chunks and bytes — checked before any work (413/429 naming the quota), and enforced again inside the batch by
@@ -310,10 +311,8 @@ export async function ingest(
 		const before = existing.get(p.id);
 		delta.documents += before ? 0 : 1;
 		delta.chunks += p.chunks.length - (before?.chunk_count ?? 0);
-		delta.bytes +=
-			p.storedBytes +
-			p.chunks.reduce((s, c) => s + c.storedBytes, 0) -
-			(before ? await documentBytes(db, tenant, p.id) : 0);
+		// A DocumentRow's stored_bytes is its whole cost: its row and its chunks.
+		delta.bytes += p.storedBytes + p.chunks.reduce((s, c) => s + c.storedBytes, 0) - (before?.stored_bytes ?? 0);
 	}
 	const quotas = config.quotas;
 	const used = await storageOf(db, tenant);
@@ -351,6 +350,14 @@ export async function ingest(
 			metadata: p.vectorMetadata,
 		})),
 	);
+	// Chunk ids D1 holds now for the documents this batch replaces: their vectors must outlive a failed batch (an
+	// unchanged chunk keeps its id, so the upsert below rewrote the same vector), and the rest go once it succeeds.
+	const oldChunkIds = new Set<string>();
+	for (const p of planned) {
+		if (p.status === "replaced") for (const id of await chunkIdsOf(db, tenant, p.id)) oldChunkIds.add(id);
+	}
+	/** Vectors of this write that no D1 row will ever point to if the write fails. */
+	const orphansOf = (ids: string[]) => ids.filter((id) => !oldChunkIds.has(id));
 	let mutationId: string | null = null;
 	const written: string[] = [];
 	try {
@@ -361,7 +368,7 @@ export async function ingest(
 			mutationId = (r as { mutationId?: string }).mutationId ?? mutationId;
 		}
 	} catch (err) {
-		if (written.length > 0) deps.defer(deps.index.deleteByIds(written));
+		if (orphansOf(written).length > 0) deps.defer(deps.index.deleteByIds(orphansOf(written)));
 		throw new AppError({
 			status: 503,
 			slug: "upstream-unavailable",
@@ -371,10 +378,10 @@ export async function ingest(
 		});
 	}
 
-	// One D1 batch: the quotas this write runs under, replaced documents losing their old chunks, the new rows, and
-	// the tenant's expired idempotency records purged.
-	const oldChunkIds: string[] = [];
-	for (const p of planned) if (p.status === "replaced") oldChunkIds.push(...(await chunkIdsOf(db, tenant, p.id)));
+	// One D1 batch: the quotas this write runs under, then every deletion (replaced documents' old chunks) before any
+	// growth — the quota triggers judge each statement, so a batch that shrinks one document and grows another must
+	// not cross a quota half-way that it does not cross in the end — then the new rows, and the tenant's expired
+	// idempotency records purged.
 	const statements: D1PreparedStatement[] = [
 		db
 			.prepare(
@@ -385,8 +392,11 @@ export async function ingest(
 			.bind(tenant, quotas.documents, quotas.chunks, quotas.bytes),
 	];
 	for (const p of planned) {
-		if (p.status === "unchanged") continue;
+		if (p.status !== "replaced") continue;
 		statements.push(db.prepare("DELETE FROM chunks WHERE tenant = ? AND document_id = ?").bind(tenant, p.id));
+	}
+	for (const p of planned) {
+		if (p.status === "unchanged") continue;
 		statements.push(
 			db
 				.prepare(
@@ -457,15 +467,15 @@ export async function ingest(
 	try {
 		await db.batch(statements);
 	} catch (err) {
-		deps.defer(deps.index.deleteByIds(written));
+		if (orphansOf(written).length > 0) deps.defer(deps.index.deleteByIds(orphansOf(written)));
 		// A concurrent write took the room: the trigger names the quota (D1 rolled the whole batch back).
 		const quota = /tenant quota exceeded: (documents|chunks|bytes)/.exec(String(err))?.[1] as
 			| keyof StorageDelta
 			| undefined;
-		if (quota) throw quotaExceeded(quota, quotas, null, delta);
+		if (quota) throw quotaExceeded(quota, quotas, await storageOf(db, tenant).catch(() => null), delta);
 		throw err;
 	}
-	const stale = oldChunkIds.filter((id) => !written.includes(id));
+	const stale = [...oldChunkIds].filter((id) => !written.includes(id));
 	if (stale.length > 0) deps.defer(deps.index.deleteByIds(stale));
 	const result: IngestResult = {
 		...pendingResult,
@@ -480,18 +490,6 @@ export async function ingest(
 			.run();
 	}
 	return result;
-}
-
-/** The stored bytes of a document and its chunks, as D1 holds them now. */
-async function documentBytes(db: D1Database, tenant: string, id: string): Promise<number> {
-	const row = await db
-		.prepare(
-			`SELECT (SELECT stored_bytes FROM documents WHERE tenant = ?1 AND id = ?2)
-				+ (SELECT coalesce(sum(stored_bytes), 0) FROM chunks WHERE tenant = ?1 AND document_id = ?2) AS bytes`,
-		)
-		.bind(tenant, id)
-		.first<{ bytes: number | null }>();
-	return row?.bytes ?? 0;
 }
 
 /** Deletes a document: its D1 rows (and FTS rows, by trigger) at once, its vectors from the index. */

@@ -74,9 +74,18 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
 	return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }
 
+/**
+ * A document's columns, with `stored_bytes` as its whole cost — its row and its chunks (the figure the byte quota
+ * counts; the column itself holds the row's share only, so the triggers can keep the tenant's total).
+ */
+const DOCUMENT_COLUMNS = `d.id, d.title, d.metadata, d.content_hash, d.chars, d.chunk_count, d.embedding_model, d.mutation_id,
+	d.created_at, d.updated_at,
+	d.stored_bytes + (SELECT coalesce(sum(c.stored_bytes), 0) FROM chunks c WHERE c.tenant = d.tenant AND c.document_id = d.id)
+		AS stored_bytes`;
+
 export async function findDocument(db: D1Database, tenant: string, id: string): Promise<DocumentRow | null> {
 	const row = await db
-		.prepare("SELECT * FROM documents WHERE tenant = ? AND id = ?")
+		.prepare(`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? AND d.id = ?`)
 		.bind(tenant, id)
 		.first<RawDocument>();
 	return row ? { ...row, metadata: parse(row.metadata) } : null;
@@ -87,7 +96,9 @@ export async function findDocuments(db: D1Database, tenant: string, ids: string[
 	for (let i = 0; i < ids.length; i += 90) {
 		const part = ids.slice(i, i + 90);
 		const { results } = await db
-			.prepare(`SELECT * FROM documents WHERE tenant = ? AND id IN (${part.map(() => "?").join(", ")})`)
+			.prepare(
+				`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? AND d.id IN (${part.map(() => "?").join(", ")})`,
+			)
 			.bind(tenant, ...part)
 			.all<RawDocument>();
 		for (const r of results) out.set(r.id, { ...r, metadata: parse(r.metadata) });
@@ -105,12 +116,15 @@ export async function listDocuments(
 	const { results } = after
 		? await db
 				.prepare(
-					"SELECT * FROM documents WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?",
+					`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? AND (d.created_at < ? OR (d.created_at = ? AND d.id < ?))
+					ORDER BY d.created_at DESC, d.id DESC LIMIT ?`,
 				)
 				.bind(tenant, after.createdAt, after.createdAt, after.id, limit)
 				.all<RawDocument>()
 		: await db
-				.prepare("SELECT * FROM documents WHERE tenant = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+				.prepare(
+					`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? ORDER BY d.created_at DESC, d.id DESC LIMIT ?`,
+				)
 				.bind(tenant, limit)
 				.all<RawDocument>();
 	return results.map((r) => ({ ...r, metadata: parse(r.metadata) }));

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { usageBody } from "../chat/completion-stream";
-import { fallbackChain } from "../chat/config";
+import { chainFor, completionCap } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { estimatePromptTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
@@ -210,29 +210,12 @@ export const chat = createRouter()
 		const body = c.req.valid("json");
 		const config = c.get("config").chat;
 		const modelId = body.model ?? config.defaultModel;
-		const chain = fallbackChain(config.models, modelId);
-		if (chain.length === 0) {
-			throw new AppError({
-				status: 404,
-				slug: "model-not-found",
-				detail: `The model '${modelId}' does not exist; GET /v1/models lists the models`,
-				extensions: { param: "model" },
-			});
-		}
-		const maxTokens = maxTokensOf(body, config.defaultMaxTokens);
-		if (maxTokens > config.maxTokensLimit) {
-			throw new AppError({
-				status: 422,
-				slug: "validation-failed",
-				detail: `max_tokens may be at most ${config.maxTokensLimit}`,
-				errors: [
-					{
-						path: body.max_completion_tokens ? "max_completion_tokens" : "max_tokens",
-						message: `must be ≤ ${config.maxTokensLimit}`,
-					},
-				],
-			});
-		}
+		const chain = chainFor(config.models, modelId);
+		const maxTokens = completionCap(
+			body.max_completion_tokens ?? body.max_tokens,
+			config,
+			body.max_completion_tokens ? "max_completion_tokens" : "max_tokens",
+		);
 		const userMessages = toMessages(body);
 		let messages = userMessages;
 		if (body.conversation_id) {

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { embedAll } from "../adapters/workers-ai-embedder";
 import type { AppEnv } from "../app-env";
 import { usageBody } from "../chat/completion-stream";
-import { fallbackChain } from "../chat/config";
+import { chainFor, completionCap } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { sseEvent } from "../chat/sse";
 import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
@@ -199,20 +199,6 @@ function topK(c: Context<AppEnv>, requested: number): number {
 	return requested;
 }
 
-function maxTokensOf(c: Context<AppEnv>, requested: number | undefined): number {
-	const chat = c.get("config").chat;
-	const maxTokens = requested ?? chat.defaultMaxTokens;
-	if (maxTokens > chat.maxTokensLimit) {
-		throw new AppError({
-			status: 422,
-			slug: "validation-failed",
-			detail: `max_tokens may be at most ${chat.maxTokensLimit}`,
-			errors: [{ path: "max_tokens", message: `must be ≤ ${chat.maxTokensLimit}` }],
-		});
-	}
-	return maxTokens;
-}
-
 /** Longest title a document may have (characters; src/routes/documents.ts). */
 const TITLE_CHARS = 512;
 
@@ -269,16 +255,8 @@ export const rag = createRouter()
 		const body = c.req.valid("json");
 		const config = c.get("config");
 		const modelId = body.model ?? config.chat.defaultModel;
-		const chain = fallbackChain(config.chat.models, modelId);
-		if (chain.length === 0) {
-			throw new AppError({
-				status: 404,
-				slug: "model-not-found",
-				detail: `The model '${modelId}' does not exist`,
-				extensions: { param: "model" },
-			});
-		}
-		const maxTokens = maxTokensOf(c, body.max_tokens);
+		const chain = chainFor(config.chat.models, modelId);
+		const maxTokens = completionCap(body.max_tokens, config.chat);
 		const deps = ragDeps(c);
 		const found = await search(deps, {
 			query: body.query,

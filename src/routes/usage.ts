@@ -154,7 +154,8 @@ export const usage = createRouter()
 		const nowMs = Date.now();
 		const endMs = q.end_time !== undefined ? q.end_time * 1000 : nowMs;
 		const startMs = alignDown(
-			q.start_time !== undefined ? q.start_time * 1000 : alignDown(endMs, width.ms) - (limit - 1) * width.ms,
+			// The last bucket is the one holding the last instant before end_time (end_time itself is exclusive).
+			q.start_time !== undefined ? q.start_time * 1000 : alignDown(endMs - 1, width.ms) - (limit - 1) * width.ms,
 			width.ms,
 		);
 		if (startMs >= endMs) throw invalid("start_time", "must be before end_time");

@@ -3,7 +3,7 @@
  * counters carry). Under `wrangler dev` miniflare fills the binding with a random id per start and a blank tag; in
  * tests the binding may be absent or blank, so blank fields are `dev`.
  *
- * Locally only (`ENVIRONMENT` `local`, `test` or unset, as in the vitest pool), `VERSION_ID` / `VERSION_TAG` vars replace the binding's values, so
+ * Locally only (`ENVIRONMENT` `local` or `test`), `VERSION_ID` / `VERSION_TAG` vars replace the binding's values, so
  * two local Workers can act as two versions (the canary rehearsal, docs/canary.md). In staging and production they
  * are ignored: there the id is the platform's, the one gradual deployments and version overrides name.
  */
@@ -19,7 +19,9 @@ type VersionEnv = Partial<Pick<Env, "CF_VERSION_METADATA">> & {
 
 export function versionOf(env: VersionEnv): VersionInfo {
 	const meta = env.CF_VERSION_METADATA;
-	const local = env.ENVIRONMENT === undefined || env.ENVIRONMENT === "local" || env.ENVIRONMENT === "test";
+	// The rule of src/config.ts (isLocalEnvironment), on the raw variable: this runs before the config is parsed, and an
+	// unset ENVIRONMENT is a configuration error, never "local".
+	const local = env.ENVIRONMENT === "local" || env.ENVIRONMENT === "test";
 	const id = (local && env.VERSION_ID) || meta?.id || DEV_VERSION.id;
 	const tag = (local && env.VERSION_TAG) || meta?.tag || DEV_VERSION.tag;
 	return { id, tag, timestamp: meta?.timestamp || DEV_VERSION.timestamp };

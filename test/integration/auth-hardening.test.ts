@@ -146,6 +146,40 @@ describe("invalid API keys and tokens from one address", () => {
 	});
 });
 
+describe("a blocked address and its neighbours' working keys", () => {
+	it("a key lately valid in this isolate still passes after its cache entry expired; an unknown one waits", async () => {
+		const ip = freshIp();
+		// No caching of D1's answers at all: every request of a key looks it up.
+		const vars = bindingsWith({ AUTH_INVALID_CREDENTIAL_LIMIT: "2", AUTH_REVOCATION_CACHE_S: "0" });
+		const neighbour = { "X-API-Key": DEMO_API_KEY, "CF-Connecting-IP": ip };
+		expect((await callEnv(vars, "/v1/auth/me", { headers: neighbour })).status).toBe(200);
+		const wrong = (i: number) => `eak_${(0xdef000000000 + i).toString(16)}_${"y".repeat(43)}`;
+		for (let i = 0; i < 2; i++) {
+			await expectProblem(
+				await callEnv(vars, "/v1/auth/me", { headers: { "X-API-Key": wrong(i), "CF-Connecting-IP": ip } }),
+				401,
+				"unauthorized",
+			);
+		}
+		await expectProblem(
+			await callEnv(vars, "/v1/auth/me", { headers: { "X-API-Key": wrong(2), "CF-Connecting-IP": ip } }),
+			429,
+			"quota-exceeded",
+		);
+		// The neighbour's key is looked up again (no cache) and passes: the guesser did not lock it out.
+		expect((await callEnv(vars, "/v1/auth/me", { headers: neighbour })).status).toBe(200);
+		// A malformed key or a forged token costs no lookup: from another address it is a plain 401, never counted.
+		const other = freshIp();
+		for (let i = 0; i < 5; i++) {
+			await expectProblem(
+				await callEnv(vars, "/v1/auth/me", { headers: { "X-API-Key": "eak_not-a-key", "CF-Connecting-IP": other } }),
+				401,
+				"unauthorized",
+			);
+		}
+	});
+});
+
 describe("/readyz is not an amplifier", () => {
 	it("runs its dependency checks at most once per second per isolate, however many probes arrive", async () => {
 		const { db, counter } = countingDb();

@@ -1,6 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { LocalEmbedder } from "../../src/adapters/local-embedder";
+import { loadConfig } from "../../src/config";
+import { ingest as ingestDocuments, namespaceOf, type RagDeps } from "../../src/rag/service";
 import { purgeExpiredIngests } from "../../src/rag/store";
+import { vectorIndexFor } from "../../src/rag/wiring";
+import { createLogger } from "../../src/telemetry/logger";
 import { bearer, callWith, freshPrincipalToken } from "../helpers/workers/auth";
 import { expectProblem } from "../helpers/workers/http";
 
@@ -122,6 +127,97 @@ describe("per-tenant storage quotas", () => {
 		// The totals the quotas read stay exactly what the rows add up to.
 		const s = await storage(v, auth);
 		expect({ documents: s.documents.used, chunks: s.chunks.used, bytes: s.bytes.used }).toEqual(rows);
+	});
+
+	it("judges a batch by where it ends: shrinking one document and growing another at the quota is allowed", async () => {
+		const { tenant, auth } = await tenantAuth("qmix");
+		const base = vars({ RAG_CHUNK_CHARS: "200", RAG_MIN_CHUNK_CHARS: "0" });
+		// Document A: eight paragraphs of ~150 characters, one chunk each.
+		const para = (k: string, i: number) => `${k}${i} ${"lorem ipsum dolor sit amet ".repeat(5)}`.trim();
+		const long = (k: string, n: number) => Array.from({ length: n }, (_, i) => para(k, i)).join("\n\n");
+		expect((await ingest(base, auth, [{ id: "a", text: long("a", 8) }])).status).toBe(201);
+		const before = (await counted(tenant))?.chunks ?? 0;
+		// Quota: what is stored now + 2. The batch grows B by 4 chunks (listed first) and shrinks A by 6: net −2.
+		const v = { ...base, RAG_TENANT_MAX_CHUNKS: String(before + 2) };
+		const res = await ingest(v, auth, [
+			{ id: "b", text: long("b", 4) },
+			{ id: "a", text: long("a", 2) },
+		]);
+		expect(res.status, await res.clone().text()).toBe(201);
+		expect((await counted(tenant))?.chunks).toBe(before - 2);
+	});
+
+	it("a replacement whose D1 batch fails leaves the live document whole, vectors included", async () => {
+		// Through the service, with a D1 whose batch fails once: what a quota raced away by another write does.
+		const loaded = loadConfig({
+			...env,
+			RAG_CHUNK_CHARS: "200",
+			RAG_MIN_CHUNK_CHARS: "0",
+			RAG_INDEX_NAME: unique("keep"),
+		});
+		if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
+		const config = loaded.config.rag;
+		const embedder = new LocalEmbedder();
+		const index = vectorIndexFor(env, config, embedder);
+		const pending: Promise<unknown>[] = [];
+		let failNextBatch = false;
+		const db = new Proxy(env.DB, {
+			get(target, prop) {
+				if (prop === "batch") {
+					return async (statements: D1PreparedStatement[]) => {
+						if (failNextBatch) {
+							failNextBatch = false;
+							throw new Error("D1_ERROR: tenant quota exceeded: chunks: SQLITE_CONSTRAINT");
+						}
+						return target.batch(statements);
+					};
+				}
+				const value = Reflect.get(target, prop);
+				return typeof value === "function" ? value.bind(target) : value;
+			},
+		});
+		const deps: RagDeps = {
+			db,
+			index,
+			embedder,
+			config,
+			tenant: unique("keep-tenant"),
+			log: createLogger({ level: "error", base: {} }),
+			defer: (p) => void pending.push(p),
+		};
+		const paras = Array.from({ length: 6 }, (_, i) => `zeta${i} ${"quorum lattice vortex ".repeat(6)}`.trim());
+		await ingestDocuments(deps, [{ id: "live", text: paras.join("\n\n") }], null);
+		const vectorIds = async () => {
+			const [q] = await embedder.embed(["quorum lattice vortex zeta0"]);
+			const r = await index.query(q ?? [], { topK: 50, namespace: await namespaceOf(deps.tenant) });
+			return r.matches.map((m) => m.id).sort();
+		};
+		const live = await vectorIds();
+		expect(live).toHaveLength(6);
+		// The same six paragraphs (same chunk ids) plus six more: vectors written, then the batch fails.
+		const grown = [...paras, ...Array.from({ length: 6 }, (_, i) => `extra${i} ${"filler words here ".repeat(6)}`)];
+		failNextBatch = true;
+		await expect(ingestDocuments(deps, [{ id: "live", text: grown.join("\n\n") }], null)).rejects.toMatchObject({
+			status: 429,
+			slug: "storage-quota-exceeded",
+		});
+		await Promise.all(pending);
+		// The six live chunks keep their vectors; only the six new ones were removed.
+		expect(await vectorIds()).toEqual(live);
+	});
+
+	it("reports one stored_bytes for a document everywhere: ingest, re-ingest unchanged, GET, and the tenant's total", async () => {
+		const v = vars();
+		const { tenant, auth } = await tenantAuth("qbytes1");
+		const first = (await (await ingest(v, auth, [doc("s", 120)])).json()) as { data: { stored_bytes: number }[] };
+		const again = (await (await ingest(v, auth, [doc("s", 120)])).json()) as {
+			data: { status: string; stored_bytes: number }[];
+		};
+		expect(again.data[0]?.status).toBe("unchanged");
+		expect(again.data[0]?.stored_bytes).toBe(first.data[0]?.stored_bytes);
+		const shown = (await (await callWith(v, "/v1/documents/s", { headers: auth })).json()) as { stored_bytes: number };
+		expect(shown.stored_bytes).toBe(first.data[0]?.stored_bytes);
+		expect((await counted(tenant))?.bytes).toBe(first.data[0]?.stored_bytes);
 	});
 
 	it("keeps one tenant's quota from touching another's", async () => {

@@ -3,6 +3,7 @@ import { generateApiKey, keyFromParts, keyMatches, keyPrefix, looksLikeApiKey } 
 import { parseScopes } from "../../src/auth/principal";
 import { base64url, fromBase64url, hashSecret, PBKDF2_ITERATIONS, verifySecret } from "../../src/auth/secret-hash";
 import { TtlCache } from "../../src/auth/ttl-cache";
+import { addressKey } from "../../src/http/client-ip";
 
 describe("client secret hashing (PBKDF2-SHA256)", () => {
 	it("verifies the right secret only, with a fresh salt per hash", async () => {
@@ -70,5 +71,31 @@ describe("TtlCache", () => {
 		expect(cache.get("c")).toBe(3);
 		cache.set("z", 9, 0); // ttl 0: not cached
 		expect(cache.get("z")).toBeUndefined();
+	});
+});
+
+describe("client addresses (CF-Connecting-IP)", () => {
+	it("keys IPv4 as itself, IPv6 by its /64 (mapped IPv4 as IPv4), anything else as one 'unknown'", () => {
+		expect(addressKey("203.0.113.7")).toBe("203.0.113.7");
+		expect(addressKey("2001:db8:1:2:3:4:5:6")).toBe("2001:db8:1:2::/64");
+		expect(addressKey("2001:DB8:0001:0002:ffff::1")).toBe("2001:db8:1:2::/64");
+		expect(addressKey("2001:db8::1")).toBe("2001:db8:0:0::/64");
+		expect(addressKey("::1")).toBe("0:0:0:0::/64");
+		expect(addressKey("::ffff:198.51.100.4")).toBe("198.51.100.4");
+		// Every address of one /64 is one key: a guesser cannot mint fresh allowances inside its subnet.
+		const keys = new Set(Array.from({ length: 50 }, (_, i) => addressKey(`2001:db8:aa:bb:${i.toString(16)}::${i}`)));
+		expect(keys).toEqual(new Set(["2001:db8:aa:bb::/64"]));
+		for (const junk of [
+			"",
+			"x",
+			"1.2.3",
+			"2001:db8::1::2",
+			"2001:db8:1:2:3:4:5:6:7",
+			"g::1",
+			"1.2.3.4; DROP",
+			"a".repeat(60),
+		]) {
+			expect(addressKey(junk)).toBe("unknown");
+		}
 	});
 });

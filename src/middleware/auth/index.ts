@@ -49,16 +49,6 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Requires scopes on a route, all of them: 403 `insufficient_scope` naming the first missing otherwise. Without an
- * argument it only requires authentication (which `authenticate` already did).
- *
- * @example
- * ```ts
- * router.use("/v1/admin/*", requireScope("admin"));
- * router.post("/v1/rag/query", requireScope("rag:read", "chat"), handler);
- * ```
- */
-/**
  * Requires at least one of `scopes`: 403 naming the first otherwise.
  *
  * @example
@@ -74,6 +64,16 @@ export function requireAnyScope(...scopes: [Scope, ...Scope[]]): MiddlewareHandl
 	};
 }
 
+/**
+ * Requires scopes on a route, all of them: 403 `insufficient_scope` naming the first missing otherwise. Without an
+ * argument it only requires authentication (which `authenticate` already did).
+ *
+ * @example
+ * ```ts
+ * router.use("/v1/admin/*", requireScope("admin"));
+ * router.post("/v1/rag/query", requireScope("rag:read", "chat"), handler);
+ * ```
+ */
 export function requireScope(...scopes: Scope[]): MiddlewareHandler<AppEnv> {
 	return async function requireScopeMiddleware(c, next) {
 		const held = c.get("principal").scopes;
