@@ -117,7 +117,9 @@ export class UsageLedger extends DurableObject<Env> implements UsageLedgerRpc {
 		const owner = sql.exec<{ retention_days: number }>("SELECT retention_days FROM owner WHERE id = 1").toArray()[0];
 		if (owner) sql.exec("DELETE FROM usage WHERE hour_ms < ?", now - owner.retention_days * DAY_MS);
 		sql.exec("DELETE FROM applied WHERE at_ms < ?", now - APPLIED_RETENTION_MS);
-		const left = sql.exec<{ n: number }>("SELECT (SELECT count(*) FROM usage) + (SELECT count(*) FROM applied) AS n").one().n;
+		const left = sql
+			.exec<{ n: number }>("SELECT (SELECT count(*) FROM usage) + (SELECT count(*) FROM applied) AS n")
+			.one().n;
 		if (left > 0) await this.ctx.storage.setAlarm(now + HOUR_MS);
 	}
 }
