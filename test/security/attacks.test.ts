@@ -904,7 +904,6 @@ describe("attacks on the running service (wrangler dev, local configuration with
 	// 9. Upstream echo (a provider's 4xx message carrying our API key or the request back to the caller) needs a fake
 	// provider, which wrangler dev here has none of: test/integration/chat-resilience.test.ts plays it against the
 	// fake OpenAI upstream (test/helpers/node/fake-openai.ts) and proves only the plain error code passes through.
-	it.skip("9. upstream echo: covered by test/integration/chat-resilience.test.ts (needs a fake provider)", () => {});
 });
 
 describe("attacks on a production deployment left unconfigured (wrangler dev, ENVIRONMENT=production)", () => {
