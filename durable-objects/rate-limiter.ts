@@ -1,5 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Decision, decideWith } from "../src/rate-limit/sliding-window";
+import {
+	DEFAULT_LEASE_MS,
+	type Charge,
+	type CommitResult,
+	type ConsumeOptions,
+	type ConsumeResult,
+	type PolicyDecision,
+	type Pong,
+	type RateLimiterRpc,
+} from "../src/rate-limit/contract";
+import { decideWith } from "../src/rate-limit/sliding-window";
 import { applySchema, type SchemaStep } from "./sqlite-schema";
 
 /**
@@ -32,48 +42,6 @@ export const RATE_LIMITER_SCHEMA: readonly SchemaStep[] = [
 	],
 ];
 
-export type Pong = { ok: true; schema_version: number };
-
-/**
- * One charge of a decision: the policy (its name scopes the log inside this object), its limit and window, and
- * the cost to charge. `reserve` marks a token budget charge held as a reservation until `commit`.
- */
-export type Charge = { policy: string; limit: number; windowMs: number; cost: number; reserve?: boolean };
-
-export type PolicyDecision = Decision & {
-	policy: string;
-	/** Cost of open (uncommitted) reservations counted in `used`: capacity that may come back before `resetMs`. */
-	reserved: number;
-};
-
-export type ConsumeResult = {
-	allowed: boolean;
-	/** Id of the logged event (for `commit` and `cancel`); null when nothing was logged. */
-	event: string | null;
-	decisions: PolicyDecision[];
-};
-
-export type ConsumeOptions = {
-	/** The decision's clock (ms); default the object's clock. Tests and benchmarks inject it. */
-	nowMs?: number;
-	/** Decide without logging anything. */
-	dryRun?: boolean;
-	/** Lease of the reservation made by `reserve` charges: uncommitted after this, it is refunded. */
-	leaseMs?: number;
-};
-
-export type CommitResult = {
-	/** False when the reservation is unknown: already committed or cancelled, or refunded at lease expiry. */
-	committed: boolean;
-	reserved: number;
-	charged: number;
-	/** Reserved minus charged; negative when the actual usage exceeded the reservation (over-use). */
-	refunded: number;
-};
-
-/** Default lease of a reservation when the caller gives none. */
-export const DEFAULT_LEASE_MS = 360_000;
-
 /**
  * One object per limit key (`idFromName`), holding an exact sliding-window log per policy in SQLite, so an evicted
  * or restarted object admits nothing extra. Decisions over several policies are atomic: every policy admits and
@@ -95,7 +63,7 @@ export const DEFAULT_LEASE_MS = 360_000;
  * if (r.allowed && r.event) await stub.commit(r.event, 1_234); // refunds 2 862 tokens
  * ```
  */
-export class RateLimiter extends DurableObject<Env> {
+export class RateLimiter extends DurableObject<Env> implements RateLimiterRpc {
 	#schemaVersion = 0;
 	/** When the alarm is set for, as far as this instance knows (null: none). */
 	#alarmAt: number | null = null;

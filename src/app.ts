@@ -1,21 +1,20 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
+import { portsFor } from "./composition";
 import { FALLBACK_CONFIG, loadConfig } from "./config";
-import { routeOf } from "./http/route-of";
-import { SECURITY_SCHEMES } from "./http/security";
 import { authenticate } from "./middleware/auth";
 import { bodyLimit } from "./middleware/body-limit";
 import { configGate } from "./middleware/config-gate";
 import { cors } from "./middleware/cors";
 import { d1Limits } from "./middleware/d1-limits";
 import { errorHandler, notFoundHandler, validationHook } from "./middleware/errors";
+import { ports } from "./middleware/ports";
 import { type RateLimitOptions, rateLimit } from "./middleware/rate-limit";
 import { requestId } from "./middleware/request-id";
 import { requestLog } from "./middleware/request-log";
 import { securityHeaders } from "./middleware/security-headers";
 import { sloRecording } from "./middleware/slo-recording";
-import { timeout } from "./middleware/timeout";
+import { type BudgetResolver, timeout } from "./middleware/timeout";
 import { workerVersion } from "./middleware/worker-version";
 import { admin } from "./routes/admin";
 import { auth } from "./routes/auth";
@@ -25,6 +24,7 @@ import { documents } from "./routes/documents";
 import { metricsRouter } from "./routes/metrics";
 import { ops } from "./routes/ops";
 import { estimateRagQueryTokens, rag } from "./routes/rag";
+import { SECURITY_SCHEMES } from "./routes/security";
 import { usage } from "./routes/usage";
 import type { Recorder } from "./slo/recorder";
 
@@ -36,10 +36,10 @@ export const ROUTE_TIMEOUT_CLASS: Record<string, "health" | "chat"> = {
 	"/v1/rag/query": "chat",
 };
 
-function routeBudgetMs(c: Context<AppEnv>): number {
-	const loaded = loadConfig(c.env);
+const routeBudgetMs: BudgetResolver = (route, env) => {
+	const loaded = loadConfig(env);
 	const t = (loaded.ok ? loaded.config : FALLBACK_CONFIG).timeouts;
-	switch (ROUTE_TIMEOUT_CLASS[routeOf(c)]) {
+	switch (ROUTE_TIMEOUT_CLASS[route]) {
 		case "health":
 			return t.healthMs;
 		case "chat":
@@ -47,7 +47,7 @@ function routeBudgetMs(c: Context<AppEnv>): number {
 		default:
 			return t.defaultMs;
 	}
-}
+};
 
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
@@ -69,20 +69,20 @@ export type PipelineOptions = {
 
 export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-	app.use(
-		requestId(),
-		requestLog(),
-		workerVersion(),
-		...(options.slo === false ? [] : [sloRecording(options.slo ?? {})]),
-		securityHeaders(),
-		cors(),
-		configGate(),
-		d1Limits(),
-		bodyLimit(),
-		timeout(routeBudgetMs),
-		authenticate(),
-		rateLimit(options.rateLimit),
-	);
+	// One `use` per middleware: each is typed with only the variables it sets and reads.
+	app.use(requestId());
+	app.use(requestLog());
+	app.use(workerVersion());
+	if (options.slo !== false) app.use(sloRecording(options.slo ?? {}));
+	app.use(securityHeaders());
+	app.use(cors());
+	app.use(configGate());
+	app.use(ports(portsFor));
+	app.use(d1Limits());
+	app.use(bodyLimit());
+	app.use(timeout(routeBudgetMs));
+	app.use(authenticate());
+	app.use(rateLimit(options.rateLimit));
 	app.onError(errorHandler());
 	app.notFound(notFoundHandler(() => app.routes));
 	return app;

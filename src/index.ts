@@ -2,6 +2,7 @@ import { instrument } from "@microlabs/otel-cf-workers";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { checkReadiness } from "./health/readiness";
+import { keepAlive } from "./http/background";
 import { purgeExpiredIngests } from "./rag/store";
 import { exportMetrics } from "./telemetry/export";
 import { createLogger } from "./telemetry/logger";
@@ -30,19 +31,18 @@ const handler = {
 		const loaded = loadConfig(env);
 		if (loaded.ok) {
 			const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => r.path);
-			ctx.waitUntil(
-				exportMetrics(env, loaded.config, routes, log).catch((err: unknown) =>
-					log.error("metrics push crashed", { error_message: String(err) }),
-				),
+			keepAlive(ctx, exportMetrics(env, loaded.config, routes, log), (err) =>
+				log.error("metrics push crashed", { error_message: String(err) }),
 			);
 		}
 		if (loaded.ok) {
 			// Idempotency records past IDEMPOTENCY_TTL_S (each ingest purges its own tenant's; this sweeps the quiet ones).
-			ctx.waitUntil(
+			keepAlive(
+				ctx,
 				purgeExpiredIngests(env.DB, Date.now() - loaded.config.rag.idempotencyTtlMs).then(
 					(n) => n > 0 && log.info("expired idempotency records purged", { records: n }),
-					(err: unknown) => log.error("idempotency purge failed", { error_message: String(err) }),
 				),
+				(err) => log.error("idempotency purge failed", { error_message: String(err) }),
 			);
 		}
 		const readiness = await checkReadiness(env, log);

@@ -11,7 +11,8 @@ import {
 	SignJWT,
 } from "jose";
 import { z } from "zod";
-import type { AuthConfig, PrivateJwk } from "../config";
+import type { AuthConfig } from "../config";
+import type { PrivateJwk } from "../config/schema";
 import { AppError } from "../http/app-error";
 import { sha256Hex } from "./api-key";
 import { unauthorized } from "./errors";

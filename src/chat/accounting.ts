@@ -1,26 +1,18 @@
-import type { Prices } from "./config";
-
 /**
- * Token accounting: prompt and completion tokens and cost of every model call, per tenant × model × route,
- * cumulative per isolate — the one place the metrics export reads them from. Cost comes from the price table
- * (`CHAT_PRICES`, USD per million tokens); unpriced models cost 0.
+ * The price of a model call: prompt and completion tokens at the model's prices (`CHAT_PRICES`, USD per million
+ * tokens); an unpriced model costs 0. The settlement of every model call (src/routes/llm-call.ts) prices it here
+ * once, for the metrics export and the tenant's usage ledger alike.
  *
  * @example
  * ```ts
- * const cost = recordUsage({ tenant: "demo", model: "local", route: "/v1/chat/completions" }, usage, prices);
- * usageStats(); // [{ tenant: "demo", model: "local", route: "…", requests: 1, prompt_tokens: 12, … }]
+ * costOf("gpt-4o-mini", { promptTokens: 1_000, completionTokens: 200 }, prices); // 0.00027 at 0.15 / 0.6 per Mtok
  * ```
+ *
+ * @module
  */
-export type UsageKey = { tenant: string; model: string; route: string };
-export type UsageTotals = {
-	requests: number;
-	prompt_tokens: number;
-	completion_tokens: number;
-	cost_usd: number;
-};
+import type { Prices } from "./config";
 
-const totals = new Map<string, UsageTotals>();
-
+/** The cost in USD of one call's usage. */
 export function costOf(
 	model: string,
 	usage: { promptTokens: number; completionTokens: number },
@@ -29,28 +21,4 @@ export function costOf(
 	const p = prices[model];
 	if (!p) return 0;
 	return (usage.promptTokens * p.prompt_per_mtok + usage.completionTokens * p.completion_per_mtok) / 1_000_000;
-}
-
-/** Adds one call's usage; returns its cost in USD. */
-export function recordUsage(
-	key: UsageKey,
-	usage: { promptTokens: number; completionTokens: number },
-	prices: Prices,
-): number {
-	const id = JSON.stringify([key.tenant, key.model, key.route]);
-	const t = totals.get(id) ?? { requests: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 };
-	const cost = costOf(key.model, usage, prices);
-	t.requests++;
-	t.prompt_tokens += usage.promptTokens;
-	t.completion_tokens += usage.completionTokens;
-	t.cost_usd += cost;
-	totals.set(id, t);
-	return cost;
-}
-
-export function usageStats(): (UsageKey & UsageTotals)[] {
-	return [...totals].map(([id, t]) => {
-		const [tenant, model, route] = JSON.parse(id) as [string, string, string];
-		return { tenant, model, route, ...t };
-	});
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "../http/app-error";
+import { modelNotFound, validationFailed } from "../http/app-error";
 
 /**
  * Chat configuration: which models exist and which provider serves each (`CHAT_MODELS`, a JSON array), the
@@ -86,12 +86,7 @@ export function fallbackChain(models: readonly ModelEntry[], id: string): ModelE
 export function chainFor(models: readonly ModelEntry[], id: string): ModelEntry[] {
 	const chain = fallbackChain(models, id);
 	if (chain.length === 0) {
-		throw new AppError({
-			status: 404,
-			slug: "model-not-found",
-			detail: `The model '${id}' does not exist; GET /v1/models lists the models`,
-			extensions: { param: "model" },
-		});
+		throw modelNotFound(`The model '${id}' does not exist; GET /v1/models lists the models`);
 	}
 	return chain;
 }
@@ -107,12 +102,9 @@ export function completionCap(
 ): number {
 	const maxTokens = requested ?? limits.defaultMaxTokens;
 	if (maxTokens > limits.maxTokensLimit) {
-		throw new AppError({
-			status: 422,
-			slug: "validation-failed",
-			detail: `max_tokens may be at most ${limits.maxTokensLimit}`,
-			errors: [{ path: param, message: `must be ≤ ${limits.maxTokensLimit}` }],
-		});
+		throw validationFailed(`max_tokens may be at most ${limits.maxTokensLimit}`, [
+			{ path: param, message: `must be ≤ ${limits.maxTokensLimit}` },
+		]);
 	}
 	return maxTokens;
 }

@@ -79,11 +79,6 @@ export function breakerFor(provider: string, options: BreakerOptions): CircuitBr
 	return b;
 }
 
-/** Forgets every breaker (tests). */
-export function resetBreakers(): void {
-	breakers.clear();
-}
-
 export class CircuitOpenError extends Error {
 	constructor(readonly provider: string) {
 		super(`circuit open for ${provider}`);

@@ -1,6 +1,14 @@
-import { LocalModel } from "../adapters/local-model";
-import { OpenAICompatibleModel } from "../adapters/openai-upstream";
-import { type AiBinding, WorkersAiModel } from "../adapters/workers-ai";
+/**
+ * Calls a model the resilient way (docs/chat.md#resilience): each model of the fallback chain in order, each with
+ * retries on retryable failures behind its provider's circuit breaker. A non-retryable upstream answer (4xx)
+ * stops at once and is passed through; when every model failed, the client gets 502 (upstream errors) or 503
+ * (capacity: rate limits or open circuits).
+ *
+ * Streams are retried and failed over only until their first event: after that the client has seen output, and a
+ * failure becomes an in-stream error.
+ *
+ * @module
+ */
 import type { ChatConfig } from "../config";
 import { AppError } from "../http/app-error";
 import {
@@ -15,48 +23,18 @@ import type { Logger } from "../telemetry/logger";
 import type { ModelEntry } from "./config";
 import { breakerFor, CircuitOpenError, type RetryPolicy, withRetries } from "./resilience";
 
-/**
- * Calls a model the resilient way (docs/chat.md#resilience): each model of the fallback chain in order, each with
- * retries on retryable failures behind its provider's circuit breaker. A non-retryable upstream answer (4xx)
- * stops at once and is passed through; when every model failed, the client gets 502 (upstream errors) or 503
- * (capacity: rate limits or open circuits).
- *
- * Streams are retried and failed over only until their first event: after that the client has seen output, and a
- * failure becomes an in-stream error.
- */
 export type ChatDeps = {
-	env: Env;
+	/** The adapter serving a model of the chain (the composition root decides; tests pass fakes). */
+	modelFor: (entry: ModelEntry) => ChatModel;
 	config: ChatConfig;
 	log: Logger;
 	/** The request's signal (route deadline, client disconnect). */
 	signal: AbortSignal;
 	/** Counts into the metrics export (llm_upstream_requests_total, llm_fallbacks_total); absent in some tests. */
 	count?: (metric: string, labels: Record<string, string>) => void;
-	/** Overrides for tests: the fetch of OpenAI-compatible upstreams, and how to sleep between retries. */
-	fetch?: typeof fetch;
+	/** How to sleep between retries (tests override it). */
 	sleep?: RetryPolicy["sleep"];
 };
-
-/** The adapter serving a configured model. */
-export function modelFor(entry: ModelEntry, deps: Pick<ChatDeps, "env" | "config" | "fetch">): ChatModel {
-	switch (entry.provider) {
-		case "local":
-			return new LocalModel({ tokenDelayMs: deps.config.localTokenDelayMs, faults: deps.config.localFaults });
-		case "workers-ai":
-			return new WorkersAiModel(deps.env.AI as unknown as AiBinding, entry.model);
-		case "openai": {
-			const key = entry.api_key_secret
-				? (deps.env as unknown as Record<string, unknown>)[entry.api_key_secret]
-				: undefined;
-			return new OpenAICompatibleModel({
-				baseUrl: entry.base_url,
-				apiKey: typeof key === "string" ? key : undefined,
-				model: entry.model ?? entry.id,
-				fetch: deps.fetch,
-			});
-		}
-	}
-}
 
 function policy(deps: ChatDeps, modelId: string): RetryPolicy {
 	return {
@@ -162,23 +140,26 @@ function passThrough(error: ProviderError, model: string, log: Logger): AppError
 	});
 }
 
-/** A non-streamed completion from the first model of `chain` that can give one. */
-export async function complete(
+/**
+ * The first model of `chain` that serves `call`: each model with retries behind its provider's breaker; a
+ * non-retryable upstream answer stops at once (passed through); when every model failed, the exhausted error.
+ */
+async function firstServing<T>(
 	chain: readonly ModelEntry[],
-	params: Omit<ChatParams, "signal">,
 	deps: ChatDeps,
-): Promise<{ model: string; result: ChatResult }> {
+	call: (model: ChatModel, entry: ModelEntry, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
 	const errors: { model: string; error: unknown }[] = [];
 	for (const entry of chain) {
-		const model = modelFor(entry, deps);
+		const model = deps.modelFor(entry);
 		try {
-			const result = await withRetries(
-				countedAttempt(deps, model, entry, (signal) => model.complete({ ...params, signal })),
+			const served = await withRetries(
+				countedAttempt(deps, model, entry, (signal) => call(model, entry, signal)),
 				policy(deps, entry.id),
 				breakerFor(model.provider, deps.config.breaker),
 			);
 			countFallback(deps, chain, entry);
-			return { model: entry.id, result };
+			return served;
 		} catch (err) {
 			if (deps.signal.aborted) throw err;
 			countRefusal(deps, model, entry, err);
@@ -190,6 +171,18 @@ export async function complete(
 	throw exhausted(errors);
 }
 
+/** A non-streamed completion from the first model of `chain` that can give one. */
+export function complete(
+	chain: readonly ModelEntry[],
+	params: Omit<ChatParams, "signal">,
+	deps: ChatDeps,
+): Promise<{ model: string; result: ChatResult }> {
+	return firstServing(chain, deps, async (model, entry, signal) => ({
+		model: entry.id,
+		result: await model.complete({ ...params, signal }),
+	}));
+}
+
 export type OpenedStream = {
 	model: string;
 	first: ChatStreamEvent;
@@ -199,34 +192,15 @@ export type OpenedStream = {
 };
 
 /** A stream from the first model of `chain` that produces a first event. */
-export async function openStream(
+export function openStream(
 	chain: readonly ModelEntry[],
 	params: Omit<ChatParams, "signal">,
 	deps: ChatDeps,
 ): Promise<OpenedStream> {
-	const errors: { model: string; error: unknown }[] = [];
-	for (const entry of chain) {
-		const model = modelFor(entry, deps);
-		try {
-			const opened = await withRetries(
-				countedAttempt(deps, model, entry, async (signal) => {
-					const iterator = model.stream({ ...params, signal })[Symbol.asyncIterator]();
-					const first = await iterator.next();
-					if (first.done) throw new ProviderError("stream ended before any event", "server", undefined);
-					return { model: entry.id, first: first.value, rest: iterator, abort: () => void iterator.return?.() };
-				}),
-				policy(deps, entry.id),
-				breakerFor(model.provider, deps.config.breaker),
-			);
-			countFallback(deps, chain, entry);
-			return opened;
-		} catch (err) {
-			if (deps.signal.aborted) throw err;
-			countRefusal(deps, model, entry, err);
-			if (err instanceof ProviderError && !err.retryable) throw passThrough(err, entry.id, deps.log);
-			deps.log.warn("model failed; trying the next", { model: entry.id, error_message: String(err) });
-			errors.push({ model: entry.id, error: err });
-		}
-	}
-	throw exhausted(errors);
+	return firstServing(chain, deps, async (model, entry, signal) => {
+		const iterator = model.stream({ ...params, signal })[Symbol.asyncIterator]();
+		const first = await iterator.next();
+		if (first.done) throw new ProviderError("stream ended before any event", "server", undefined);
+		return { model: entry.id, first: first.value, rest: iterator, abort: () => void iterator.return?.() };
+	});
 }

@@ -1,4 +1,5 @@
-import { bindingsIdentity, loadConfig } from "../config";
+import { loadConfig } from "../config";
+import { bindingsIdentity } from "../config/bindings";
 import { D1_MIGRATIONS_TABLE, EXPECTED_D1_MIGRATIONS } from "../db/migrations";
 import type { Logger } from "../telemetry/logger";
 

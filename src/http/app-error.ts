@@ -84,3 +84,16 @@ export class AppError extends Error {
 		};
 	}
 }
+
+/**
+ * 422 `validation-failed`: the request was well-formed but a value is not acceptable. `errors` name each field
+ * (dotted paths, e.g. `query.start_time`); the validators' hook and every handler-level check use this one shape.
+ */
+export function validationFailed(detail: string, errors: FieldError[]): AppError {
+	return new AppError({ status: 422, slug: "validation-failed", detail, errors });
+}
+
+/** 404 `model-not-found` for the request's `model` field (OpenAI's `param`), with what to do instead. */
+export function modelNotFound(detail: string): AppError {
+	return new AppError({ status: 404, slug: "model-not-found", detail, extensions: { param: "model" } });
+}

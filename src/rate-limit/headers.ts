@@ -1,6 +1,3 @@
-import type { PolicyState } from "./limiter";
-import type { Policy } from "./policies";
-
 /**
  * Rate-limit response headers: IETF `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10,
  * Structured Fields lists) plus the legacy `X-RateLimit-Limit` / `-Remaining` / `-Reset` the seeds' clients read.
@@ -13,7 +10,11 @@ import type { Policy } from "./policies";
  * ```ts
  * policyField([chat, chatTokens]); // "chat";q=30;w=60, "llm-tokens";q=200000;qu="tokens";w=3600
  * ```
+ *
+ * @module
  */
+import type { PolicyState } from "./limiter";
+import type { Policy } from "./policies";
 
 /** `RateLimit-Policy`: every policy governing the route. Names are plain (validated), so no escaping is needed. */
 export function policyField(policies: readonly Policy[]): string {

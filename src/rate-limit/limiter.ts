@@ -1,8 +1,3 @@
-import type { Charge, CommitResult, ConsumeOptions, ConsumeResult } from "../../durable-objects/rate-limiter";
-import type { Logger } from "../telemetry/logger";
-import type { NegativeCache } from "./negative-cache";
-import type { Policy } from "./policies";
-
 /**
  * The Worker side of rate limiting: one atomic decision over every policy that governs a request.
  *
@@ -18,23 +13,24 @@ import type { Policy } from "./policies";
  * const admission = await admit({ policies, keyOf: (p) => limitKey(p.key, inputs), tokenCost: 0 }, deps);
  * if (admission.outcome === "denied") throw tooManyRequests(admission);
  * ```
+ *
+ * @module
  */
 
+import type { Logger } from "../telemetry/logger";
+import type { RateLimiterRpc } from "./contract";
+import type { NegativeCache } from "./negative-cache";
+import type { Policy } from "./policies";
+
 /** What the Worker needs of a `RateLimiter` object (its RPC methods). */
-export type LimiterStub = {
-	consume(charges: Charge[], options?: ConsumeOptions): Promise<ConsumeResult>;
-	commit(event: string, actual: number): Promise<CommitResult>;
-	cancel(event: string): Promise<boolean>;
-};
+export type LimiterStub = Pick<RateLimiterRpc, "consume" | "commit" | "cancel">;
 
 /** The object for a limit key. */
 export type LimiterLookup = (key: string) => LimiterStub;
 
 /** The `RateLimiter` object of a key in the Worker's namespace. */
-export function limiterLookup(
-	namespace: DurableObjectNamespace<import("../../durable-objects/rate-limiter").RateLimiter>,
-) {
-	return (key: string): LimiterStub => namespace.get(namespace.idFromName(`rl:${key}`)) as unknown as LimiterStub;
+export function limiterLookup(namespace: Env["RATE_LIMITER"]): LimiterLookup {
+	return (key) => namespace.get(namespace.idFromName(`rl:${key}`));
 }
 
 /** A policy's standing after a decision, for headers and problem bodies. */

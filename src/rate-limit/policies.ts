@@ -1,6 +1,3 @@
-import { z } from "zod";
-import type { Principal } from "../auth/principal";
-
 /**
  * Rate-limit policies: configuration (`RATE_LIMIT_POLICIES`, a JSON array validated here), which policies govern
  * a request, and which limit key each one charges.
@@ -18,7 +15,11 @@ import type { Principal } from "../auth/principal";
  * policiesFor(policies, "POST", "/v1/chat/completions"); // [chat]
  * policiesFor(policies, "GET", "/v1/auth/me"); // [default]
  * ```
+ *
+ * @module
  */
+import { z } from "zod";
+import type { Principal } from "../auth/principal";
 
 /**
  * The routes that call a model and so spend LLM tokens: the only routes a `tokens` policy may name (a `tokens`

@@ -1,5 +1,3 @@
-import type { Admission } from "./limiter";
-
 /**
  * Rate-limit outcomes for the metrics export (`rate_limit_decisions_total{http_route, policy, outcome}`), counted
  * through the request's metrics collector into the `SloCounter` shards: admitted, denied (by an object or from the
@@ -9,7 +7,11 @@ import type { Admission } from "./limiter";
  * ```ts
  * countRateLimit("/v1/chat/completions", admission, c.get("metrics").count);
  * ```
+ *
+ * @module
  */
+import type { Admission } from "./limiter";
+
 /**
  * Who a denial is attributed to on the "top limited subjects" panel (`rate_limit_denied_subjects_total`): the
  * principal's `tenant/subject`, or for anonymous requests the client's network (IPv4 /24, IPv6 /48) — bounded
@@ -28,6 +30,7 @@ export function deniedSubject(principal: { tenant: string; subject: string } | u
 
 export type RateLimitOutcome = "allowed" | "denied" | "denied_cached" | "fail_open" | "fail_closed";
 
+/** Counts one admission: a decision per policy it touched, and the denied subject when it was refused. */
 export function countRateLimit(
 	route: string,
 	admission: Admission,

@@ -13,10 +13,10 @@ import {
 	revokeClient,
 	revokeKey,
 } from "../auth/store";
-import { AppError } from "../http/app-error";
-import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
-import { securedBy } from "../http/security";
+import { AppError, validationFailed } from "../http/app-error";
 import { requireScope } from "../middleware/auth";
+import { BODY_PROBLEMS, createRouter, problem } from "./router";
+import { securedBy } from "./security";
 
 /**
  * Admin API (scope `admin`): API clients and API keys for any tenant. Secrets and keys are returned once, at
@@ -204,12 +204,10 @@ const revokeKeyRoute = createRoute({
 function assertGrantable(tenant: string, scopes: readonly Scope[], operatorTenant: string): void {
 	const refused = scopes.filter((s) => OPERATOR_SCOPES.has(s));
 	if (tenant === operatorTenant || refused.length === 0) return;
-	throw new AppError({
-		status: 422,
-		slug: "validation-failed",
-		detail: `${refused.join(" and ")} ${refused.length === 1 ? "is an operator scope" : "are operator scopes"}: only credentials of the operator tenant '${operatorTenant}' may hold ${refused.length === 1 ? "it" : "them"}`,
-		errors: [{ path: "scopes", message: `not grantable to tenant '${tenant}': ${refused.join(", ")}` }],
-	});
+	throw validationFailed(
+		`${refused.join(" and ")} ${refused.length === 1 ? "is an operator scope" : "are operator scopes"}: only credentials of the operator tenant '${operatorTenant}' may hold ${refused.length === 1 ? "it" : "them"}`,
+		[{ path: "scopes", message: `not grantable to tenant '${tenant}': ${refused.join(", ")}` }],
+	);
 }
 
 export const admin = createRouter()

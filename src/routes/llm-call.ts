@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
-import { recordUsage } from "../chat/accounting";
+import { costOf } from "../chat/accounting";
 import { type CompletionStreamInput, completionStream, type StreamOutcome } from "../chat/completion-stream";
 import type { ChatDeps } from "../chat/service";
 import { background, deferrer } from "../http/background";
@@ -21,7 +21,7 @@ import { writeUsage } from "../usage/ledger";
  */
 export function chatDeps(c: Context<AppEnv>): ChatDeps {
 	return {
-		env: c.env,
+		modelFor: c.get("ports").chatModel,
 		config: c.get("config").chat,
 		log: c.get("log"),
 		signal: c.get("deadline").signal,
@@ -72,7 +72,7 @@ export async function settleModelCall(c: Context<AppEnv>, route: string, model: 
 	await c.get("tokenBudget")?.commit(usage.promptTokens + usage.completionTokens);
 	// A call that produced nothing (failed before any token) refunds its reservation and is not accounted.
 	if (usage.promptTokens + usage.completionTokens === 0) return 0;
-	const cost = recordUsage({ tenant: principal.tenant, model, route }, usage, config.chat.prices);
+	const cost = costOf(model, usage, config.chat.prices);
 	const metrics = c.get("metrics");
 	if (metrics) {
 		metrics.count(

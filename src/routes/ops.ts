@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { cachedReadiness } from "../health/readiness";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
+import { createRouter, problem } from "./router";
 import { versionOf } from "../telemetry/version";
 
 const CheckSchema = z

@@ -2,14 +2,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { IDENTIFIER } from "../auth/principal";
-import { AppError } from "../http/app-error";
-import { createRouter, problem } from "../http/router";
-import { securedByAny } from "../http/security";
+import { AppError, validationFailed } from "../http/app-error";
 import { requireAnyScope } from "../middleware/auth";
-import { storageOf } from "../rag/service";
+import { storageOf } from "../rag/store";
 import { alignDown, DAY_MS, HOUR_MS } from "../usage/buckets";
 import type { UsageGroupBy } from "../usage/contract";
 import { ledgerOf } from "../usage/ledger";
+import { createRouter, problem } from "./router";
+import { securedByAny } from "./security";
 
 /**
  * A tenant's own usage (docs/usage.md), scope `usage:read`: `GET /v1/usage` — model requests, input and output tokens
@@ -135,12 +135,7 @@ function tenantOf(c: Context<AppEnv>, named: string | undefined): string {
 }
 
 function invalid(path: string, message: string): AppError {
-	return new AppError({
-		status: 422,
-		slug: "validation-failed",
-		detail: `${path} ${message}`,
-		errors: [{ path: `query.${path}`, message }],
-	});
+	return validationFailed(`${path} ${message}`, [{ path: `query.${path}`, message }]);
 }
 
 export const usage = createRouter()

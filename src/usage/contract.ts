@@ -2,8 +2,9 @@
  * The RPC contract of the `UsageLedger` Durable Object (durable-objects/usage-ledger.ts): one object per tenant
  * holding its exact LLM usage per hour × model × route × subject, the source of `GET /v1/usage`
  * (docs/usage.md). The Worker side (src/usage/ledger.ts) and the object share these types.
+ *
+ * @module
  */
-
 /** One model call's usage, recorded once (`id` makes a retried record idempotent). */
 export type UsageRecord = {
 	/** Unique per call (the request id, plus a suffix when a request makes several calls). */

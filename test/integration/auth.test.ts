@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { LOCAL_DEV_SIGNING_SECRET } from "../../src/config";
+import { LOCAL_DEV_SIGNING_SECRET } from "../../src/config/schema";
 import { basic, bearer, callWith, tokenFor } from "../helpers/workers/auth";
 import { DEMO_API_KEY, expectProblem } from "../helpers/workers/http";
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { bindingsIdentity, FALLBACK_CONFIG, LOCAL_DEV_SIGNING_SECRET, loadConfig, parseConfig } from "../../src/config";
+import { FALLBACK_CONFIG, loadConfig, parseConfig } from "../../src/config";
+import { bindingsIdentity } from "../../src/config/bindings";
+import { LOCAL_DEV_SIGNING_SECRET } from "../../src/config/schema";
 
 const STRONG_SECRET = "s".repeat(48);
 

@@ -1,10 +1,19 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
 import { resolvePrincipal } from "../../auth/credentials";
 import { insufficientScope } from "../../auth/errors";
-import type { Scope } from "../../auth/principal";
+import type { Principal, Scope } from "../../auth/principal";
 import { deferrer } from "../../http/background";
 import { clientIp } from "../../http/client-ip";
+import type { ConfigVariables } from "../config-gate";
+import type { RequestLogVariables } from "../request-log";
+
+/** What {@link authenticate} puts in the context. */
+export type AuthVariables = {
+	/** The authenticated caller; set by {@link authenticate} on every non-public route. */
+	principal: Principal;
+};
+
+type AuthEnv = { Bindings: Env; Variables: AuthVariables & ConfigVariables & RequestLogVariables };
 
 /**
  * Paths anyone may call. Everything else requires a credential: secure by default, so a route added later is
@@ -30,7 +39,7 @@ export const PUBLIC_PATHS = new Set([
  * app.get("/v1/auth/me", requireScope(), (c) => c.json(c.get("principal")));
  * ```
  */
-export function authenticate(): MiddlewareHandler<AppEnv> {
+export function authenticate(): MiddlewareHandler<AuthEnv> {
 	return async function authenticateMiddleware(c, next) {
 		if (PUBLIC_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return next();
 		const principal = await resolvePrincipal(
@@ -56,7 +65,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
  * router.get("/v1/usage", requireAnyScope("usage:read", "admin"), handler);
  * ```
  */
-export function requireAnyScope(...scopes: [Scope, ...Scope[]]): MiddlewareHandler<AppEnv> {
+export function requireAnyScope(...scopes: [Scope, ...Scope[]]): MiddlewareHandler<{ Variables: AuthVariables }> {
 	return async function requireAnyScopeMiddleware(c, next) {
 		const held = c.get("principal").scopes;
 		if (!scopes.some((s) => held.includes(s))) throw insufficientScope(scopes[0]);
@@ -74,7 +83,7 @@ export function requireAnyScope(...scopes: [Scope, ...Scope[]]): MiddlewareHandl
  * router.post("/v1/rag/query", requireScope("rag:read", "chat"), handler);
  * ```
  */
-export function requireScope(...scopes: Scope[]): MiddlewareHandler<AppEnv> {
+export function requireScope(...scopes: Scope[]): MiddlewareHandler<{ Variables: AuthVariables }> {
 	return async function requireScopeMiddleware(c, next) {
 		const held = c.get("principal").scopes;
 		const missing = scopes.find((s) => !held.includes(s));

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit as honoBodyLimit } from "hono/body-limit";
-import type { AppEnv } from "../../app-env";
 import { AppError } from "../../http/app-error";
+import type { ConfigVariables } from "../config-gate";
 
 /**
  * Rejects request bodies larger than the configured `MAX_BODY_BYTES` with 413 (RFC 9110 §15.5.14). A declared
@@ -13,7 +13,7 @@ import { AppError } from "../../http/app-error";
  * app.use(bodyLimit());   // limit from the validated config in the context
  * ```
  */
-export function bodyLimit(): MiddlewareHandler<AppEnv> {
+export function bodyLimit(): MiddlewareHandler<{ Bindings: Env; Variables: ConfigVariables }> {
 	return async function bodyLimitMiddleware(c, next) {
 		const maxSize = c.get("config").maxBodyBytes;
 		const limited = honoBodyLimit({

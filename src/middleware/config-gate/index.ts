@@ -1,7 +1,13 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
-import { FALLBACK_CONFIG, loadConfig } from "../../config";
+import { type Config, FALLBACK_CONFIG, loadConfig } from "../../config";
 import { AppError } from "../../http/app-error";
+import type { RequestLogVariables } from "../request-log";
+
+/** What {@link configGate} puts in the context. */
+export type ConfigVariables = {
+	/** Valid configuration; routes behind the config gate can rely on it. */
+	config: Config;
+};
 
 /** Paths that must answer even with a broken configuration: liveness, and readiness which reports the problem. */
 const ALWAYS_OPEN = new Set(["/healthz", "/readyz"]);
@@ -17,7 +23,7 @@ const ALWAYS_OPEN = new Set(["/healthz", "/readyz"]);
  * app.get("/x", (c) => c.json({ limit: c.get("config").maxBodyBytes }));
  * ```
  */
-export function configGate(): MiddlewareHandler<AppEnv> {
+export function configGate(): MiddlewareHandler<{ Bindings: Env; Variables: ConfigVariables & RequestLogVariables }> {
 	return async function configGateMiddleware(c, next) {
 		const loaded = loadConfig(c.env);
 		if (loaded.ok) {

@@ -1,6 +1,5 @@
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
-import type { AppEnv } from "../../app-env";
 import { loadConfig } from "../../config";
 
 /** Headers browsers may read from our responses: request id, rate-limit state and retry hints. */
@@ -25,7 +24,7 @@ export const EXPOSED_HEADERS = [
  * app.use(cors());   // CORS_ORIGINS="https://app.example.com,https://admin.example.com"
  * ```
  */
-export function cors(): MiddlewareHandler<AppEnv> {
+export function cors(): MiddlewareHandler<{ Bindings: Env }> {
 	return async function corsMiddleware(c, next) {
 		const loaded = loadConfig(c.env);
 		const origins = loaded.ok ? loaded.config.corsOrigins : [];

@@ -1,7 +1,8 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
-import { isLocalEnvironment, shareBindingsIdentity } from "../../config";
+import { isLocalEnvironment } from "../../config";
+import { shareBindingsIdentity } from "../../config/bindings";
 import { withD1Limits } from "../../db/d1-limits";
+import type { ConfigVariables } from "../config-gate";
 
 /**
  * In local and test environments, every D1 call of the request goes through {@link withD1Limits}: the limits D1
@@ -14,7 +15,7 @@ import { withD1Limits } from "../../db/d1-limits";
  * app.use(configGate(), d1Limits());
  * ```
  */
-export function d1Limits(): MiddlewareHandler<AppEnv> {
+export function d1Limits(): MiddlewareHandler<{ Bindings: Env; Variables: ConfigVariables }> {
 	return async function d1LimitsMiddleware(c, next) {
 		if (isLocalEnvironment(c.get("config").environment) && c.env?.DB) {
 			// Wrapped per request: the bindings are this request's (the tracing instruments them per request). The copy

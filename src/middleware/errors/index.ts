@@ -2,11 +2,18 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
-import type { AppEnv } from "../../app-env";
-import { AppError } from "../../http/app-error";
+import { AppError, validationFailed } from "../../http/app-error";
 import { type FieldError, type ProblemDetails, problemResponse } from "../../http/problem";
 import { describeError } from "../../telemetry/logger";
 import { currentTraceId } from "../../telemetry/tracing";
+import type { RequestIdVariables } from "../request-id";
+import type { RequestLogVariables } from "../request-log";
+
+/**
+ * What the error path reads: the request id and logger, when the failure came after they were set. The handlers
+ * take any app's context (Hono passes its own `E`), so these two are read with their types stated here.
+ */
+type ErrorVariables = Partial<RequestIdVariables & RequestLogVariables>;
 
 /**
  * The one error path. Whatever is thrown (or returned as an error) ends here and leaves as RFC 9457
@@ -20,10 +27,10 @@ import { currentTraceId } from "../../telemetry/tracing";
  * app.onError(errorHandler());
  * ```
  */
-export function errorHandler(): ErrorHandler<AppEnv> {
+export function errorHandler(): ErrorHandler {
 	return function onAppError(err, c) {
-		const instance = c.get("requestId") ?? "unknown";
-		const log = c.get("log");
+		const instance: string = (c.get("requestId") as ErrorVariables["requestId"]) ?? "unknown";
+		const log = c.get("log") as ErrorVariables["log"];
 		const appError = toAppError(err);
 		if (appError.status >= 500) log?.error("request failed", { status: appError.status, ...describeError(err) });
 		else log?.debug("request rejected", { status: appError.status, type: appError.slug, detail: appError.detail });
@@ -98,7 +105,7 @@ export type RegisteredRoute = { method: string; path: string };
  * app.notFound(notFoundHandler(() => app.routes));
  * ```
  */
-export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFoundHandler<AppEnv> {
+export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFoundHandler {
 	let compiled: { method: string; pattern: RegExp }[] | undefined;
 	return function onNotFound(c) {
 		compiled ??= routes()
@@ -108,7 +115,7 @@ export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFo
 		const allowed = new Set<string>();
 		for (const route of compiled) if (route.pattern.test(path)) allowed.add(route.method);
 		if (allowed.has("GET")) allowed.add("HEAD");
-		const instance = c.get("requestId") ?? "unknown";
+		const instance: string = (c.get("requestId") as ErrorVariables["requestId"]) ?? "unknown";
 		if (allowed.size > 0) {
 			const allow = METHODS.filter((m) => allowed.has(m)).join(", ");
 			const err = new AppError({
@@ -146,7 +153,7 @@ function patternToRegExp(path: string): RegExp {
  */
 export function validationHook(
 	result: { success: true } | { success: false; error: z.ZodError; target: string },
-	_c: Context<AppEnv>,
+	_c: Context,
 ): undefined {
 	if (result.success) return;
 	const errors: FieldError[] = result.error.issues.map((issue) => ({
@@ -154,10 +161,5 @@ export function validationHook(
 		message: issue.message,
 		code: issue.code,
 	}));
-	throw new AppError({
-		status: 422,
-		slug: "validation-failed",
-		detail: `The ${result.target} failed validation: ${errors.map((e) => e.path).join(", ")}`,
-		errors,
-	});
+	throw validationFailed(`The ${result.target} failed validation: ${errors.map((e) => e.path).join(", ")}`, errors);
 }

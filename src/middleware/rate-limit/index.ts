@@ -1,5 +1,4 @@
 import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
 import { AppError } from "../../http/app-error";
 import { deferrer } from "../../http/background";
 import { clientIp } from "../../http/client-ip";
@@ -9,10 +8,31 @@ import { rateLimitHeaders, seconds } from "../../rate-limit/headers";
 import { type Admission, admit, type LimiterLookup, limiterLookup, TokenBudget } from "../../rate-limit/limiter";
 import { NegativeCache } from "../../rate-limit/negative-cache";
 import { limitKey, policiesFor } from "../../rate-limit/policies";
-import { countRateLimit, deniedSubject } from "../../rate-limit/stats";
+import { countRateLimit, deniedSubject, type RateLimitOutcome } from "../../rate-limit/stats";
+import type { MetricsCollector } from "../../slo/collector";
+import type { AuthVariables } from "../auth";
+import type { ConfigVariables } from "../config-gate";
+import type { RequestLogVariables } from "../request-log";
+
+/** What {@link rateLimit} puts in the context. */
+export type RateLimitVariables = {
+	/** What the rate limiter decided for this request (logged); unset on routes no policy governs. */
+	rateLimit: RateLimitOutcome;
+	/** The request's token reservation, on routes with `tokens` policies: commit the actual usage. */
+	tokenBudget: TokenBudget;
+};
+
+/** The context the rate limiter runs in (and token estimators read): after authentication, with metrics if recorded. */
+export type RateLimitEnv = {
+	Bindings: Env;
+	Variables: RateLimitVariables &
+		AuthVariables &
+		ConfigVariables &
+		RequestLogVariables & { metrics?: MetricsCollector }; // Set by the SLO recording middleware, which benchmarks may leave out.
+};
 
 /** Worst-case LLM tokens of a request (prompt estimate + max_tokens), for `tokens` policies; 0 if unknown. */
-export type TokenCostEstimator = (c: Context<AppEnv>) => number | Promise<number>;
+export type TokenCostEstimator = (c: Context<RateLimitEnv>) => number | Promise<number>;
 
 export type RateLimitOptions = {
 	/** Token estimators by route pattern (the chat route registers one); routes without one reserve nothing. */
@@ -25,7 +45,7 @@ export type RateLimitOptions = {
 };
 
 /** The client id a token request presents: Basic user name, or `client_id` in a form or JSON body. */
-async function presentedClientId(c: Context<AppEnv>): Promise<string | undefined> {
+async function presentedClientId(c: Context<RateLimitEnv>): Promise<string | undefined> {
 	const auth = c.req.header("Authorization");
 	const basic = auth ? /^Basic ([A-Za-z0-9+/]+=*)$/.exec(auth.trim()) : null;
 	if (basic?.[1]) {
@@ -88,7 +108,7 @@ function tooManyRequests(admission: Extract<Admission, { outcome: "denied" }>, h
  * app.use(authenticate(), rateLimit({ tokenCost: { "/v1/chat/completions": estimateChatTokens } }));
  * ```
  */
-export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<AppEnv> {
+export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<RateLimitEnv> {
 	const now = options.now ?? Date.now;
 	let cache = options.cache;
 	return async function rateLimitMiddleware(c, next) {

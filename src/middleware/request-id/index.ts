@@ -1,6 +1,11 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
 import { mutableHeaders } from "../../http/mutable-headers";
+
+/** What {@link requestId} puts in the context. */
+export type RequestIdVariables = {
+	/** Echoed as `X-Request-ID` and used as every problem's `instance`. */
+	requestId: string;
+};
 
 export const REQUEST_ID_HEADER = "X-Request-ID";
 
@@ -20,7 +25,7 @@ const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * app.get("/", (c) => c.text(c.get("requestId")));
  * ```
  */
-export function requestId(): MiddlewareHandler<AppEnv> {
+export function requestId(): MiddlewareHandler<{ Variables: RequestIdVariables }> {
 	return async function requestIdMiddleware(c, next) {
 		const incoming = c.req.header(REQUEST_ID_HEADER);
 		const id = incoming && SANE_ID.test(incoming) ? incoming : crypto.randomUUID();

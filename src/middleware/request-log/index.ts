@@ -1,10 +1,23 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
+import type { Principal } from "../../auth/principal";
 import { FALLBACK_CONFIG, loadConfig } from "../../config";
 import { routeOf } from "../../http/route-of";
-import { createLogger } from "../../telemetry/logger";
+import type { RateLimitOutcome } from "../../rate-limit/stats";
+import { createLogger, type Logger } from "../../telemetry/logger";
 import { currentTraceId } from "../../telemetry/tracing";
 import { versionOf } from "../../telemetry/version";
+import type { RequestIdVariables } from "../request-id";
+
+/** What {@link requestLog} puts in the context. */
+export type RequestLogVariables = {
+	/** Request-scoped structured logger (carries request id and version). */
+	log: Logger;
+	/** Version of this Worker (version metadata id; `dev` locally). */
+	versionId: string;
+};
+
+/** What the log line reads from later middleware, when they ran (they set these after this middleware). */
+type LoggedLater = { principal?: Principal; rateLimit?: RateLimitOutcome };
 
 /**
  * One structured log line per request, written when the response is ready: time, level, request id, method,
@@ -19,7 +32,10 @@ import { versionOf } from "../../telemetry/version";
  * // {"time":"…","level":"info","msg":"request","request_id":"…","version":"dev","method":"GET","route":"/healthz","status":200,"duration_ms":1}
  * ```
  */
-export function requestLog(options: { now?: () => number } = {}): MiddlewareHandler<AppEnv> {
+export function requestLog(options: { now?: () => number } = {}): MiddlewareHandler<{
+	Bindings: Env;
+	Variables: RequestLogVariables & RequestIdVariables & LoggedLater;
+}> {
 	const now = options.now ?? Date.now;
 	return async function requestLogMiddleware(c, next) {
 		const started = now();

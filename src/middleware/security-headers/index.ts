@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
 import { mutableHeaders } from "../../http/mutable-headers";
 
 /**
@@ -18,7 +17,7 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
  * app.use(securityHeaders());
  * ```
  */
-export function securityHeaders(): MiddlewareHandler<AppEnv> {
+export function securityHeaders(): MiddlewareHandler<{ Bindings: Env }> {
 	return async function securityHeadersMiddleware(c, next) {
 		await next();
 		const h = mutableHeaders(c);

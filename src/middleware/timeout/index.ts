@@ -1,13 +1,22 @@
-import type { Context, MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
+import type { MiddlewareHandler } from "hono";
 import { sseTimeoutEvent } from "../../chat/completion-stream";
 import { AppError } from "../../http/app-error";
+import { keepAlive } from "../../http/background";
+import { routeOf } from "../../http/route-of";
 import { Deadline } from "./deadline";
 
 export { Deadline } from "./deadline";
 
-/** Picks the budget (ms) for a request; the app maps route classes to configured timeouts. */
-export type BudgetResolver = (c: Context<AppEnv>) => number;
+/** What {@link timeout} puts in the context. */
+export type TimeoutVariables = {
+	/** The route's time budget; pass `deadline.signal` to upstream calls so a 504 aborts them. */
+	deadline: Deadline;
+};
+
+type TimeoutEnv = { Bindings: Env; Variables: TimeoutVariables };
+
+/** Picks the budget (ms) for a request from its route pattern; the app maps route classes to configured timeouts. */
+export type BudgetResolver = (route: string, env: Env) => number;
 
 /**
  * Per-route timeouts. Puts a {@link Deadline} in the context; when the budget runs out before the handler
@@ -21,9 +30,9 @@ export type BudgetResolver = (c: Context<AppEnv>) => number;
  * app.get("/slow", async (c) => fetch(upstream, { signal: c.get("deadline").signal }));
  * ```
  */
-export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<AppEnv> {
+export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<TimeoutEnv> {
 	return async function timeoutMiddleware(c, next) {
-		const deadline = new Deadline(resolveBudget(c));
+		const deadline = new Deadline(resolveBudget(routeOf(c), c.env));
 		c.set("deadline", deadline);
 
 		let timer: ReturnType<typeof setTimeout> | undefined;
@@ -97,12 +106,12 @@ export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<AppEnv
 				clearTimeout(timer);
 			}
 		};
-		const pumping = pump();
-		try {
-			c.executionCtx.waitUntil(pumping);
-		} catch {
-			// No ExecutionContext (Hono's app.request in unit tests): the relay still runs to completion.
-		}
+		// The pump handles its own failures (above); nothing is left to report.
+		keepAlive(
+			() => c.executionCtx,
+			pump(),
+			() => undefined,
+		);
 		c.res = new Response(readable, c.res);
 	};
 }

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv } from "../../app-env";
 import { mutableHeaders } from "../../http/mutable-headers";
+import type { RequestLogVariables } from "../request-log";
 
 export const WORKER_VERSION_HEADER = "X-Worker-Version";
 
@@ -15,7 +15,7 @@ export const WORKER_VERSION_HEADER = "X-Worker-Version";
  * app.use(requestId(), requestLog(), workerVersion());
  * ```
  */
-export function workerVersion(): MiddlewareHandler<AppEnv> {
+export function workerVersion(): MiddlewareHandler<{ Variables: Pick<RequestLogVariables, "versionId"> }> {
 	return async function workerVersionMiddleware(c, next) {
 		await next();
 		mutableHeaders(c).set(WORKER_VERSION_HEADER, c.get("versionId") ?? "unknown");

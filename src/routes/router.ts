@@ -1,7 +1,7 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
+import { PROBLEM_CONTENT_TYPE } from "../http/problem";
 import { validationHook } from "../middleware/errors";
-import { PROBLEM_CONTENT_TYPE } from "./problem";
 
 /**
  * A sub-app whose routes join the OpenAPI document and whose validation failures become 422 problems.
