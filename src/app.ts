@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env";
 import { portsFor } from "./composition";
+import { handlerPaths } from "./http/route-of";
 import { FALLBACK_CONFIG, loadConfig } from "./config";
 import { authenticate } from "./middleware/auth";
 import { bodyLimit } from "./middleware/body-limit";
@@ -104,7 +105,7 @@ export function createApp(options: Pick<PipelineOptions, "slo"> = {}): OpenAPIHo
 	app.route("/", rag);
 	app.route(
 		"/",
-		metricsRouter(() => app.routes.filter((r) => r.method !== "ALL").map((r) => r.path)),
+		metricsRouter(() => handlerPaths(app.routes)),
 	);
 	app.route("/", usage);
 	app.route("/", admin);

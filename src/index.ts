@@ -3,6 +3,7 @@ import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { checkReadiness } from "./health/readiness";
 import { keepAlive } from "./http/background";
+import { handlerPaths } from "./http/route-of";
 import { purgeExpiredIngests } from "./rag/store";
 import { exportMetrics } from "./telemetry/export";
 import { createLogger } from "./telemetry/logger";
@@ -30,7 +31,7 @@ const handler = {
 		const log = createLogger({ level: "info", base: { version: versionOf(env).id, cron: controller.cron } });
 		const loaded = loadConfig(env);
 		if (loaded.ok) {
-			const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => r.path);
+			const routes = handlerPaths(app.routes);
 			keepAlive(ctx, exportMetrics(env, loaded.config, routes, log), (err) =>
 				log.error("metrics push crashed", { error_message: String(err) }),
 			);

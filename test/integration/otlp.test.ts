@@ -3,13 +3,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import { loadConfig } from "../../src/config";
+import { handlerPaths } from "../../src/http/route-of";
 import { exportMetrics } from "../../src/telemetry/export";
 import { createLogger } from "../../src/telemetry/logger";
 import { parseHeaders } from "../../src/telemetry/otlp";
 import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 const app = createApp();
-const routes = () => app.routes.filter((r) => r.method !== "ALL").map((r) => r.path);
+const routes = () => handlerPaths(app.routes);
 const log = createLogger({ level: "error", base: {} });
 let n = 0;
 

@@ -4,6 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
 import { AppError, validationFailed } from "../../http/app-error";
 import { type FieldError, type ProblemDetails, problemResponse } from "../../http/problem";
+import { handlerRoutes, type RegisteredRoute } from "../../http/route-of";
 import { describeError } from "../../telemetry/logger";
 import { currentTraceId } from "../../telemetry/tracing";
 import type { RequestIdVariables } from "../request-id";
@@ -93,8 +94,6 @@ function internalError(cause: unknown): AppError {
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-/** A route as Hono lists it in `app.routes`. */
-export type RegisteredRoute = { method: string; path: string };
 
 /**
  * Unknown route → 404; known path with another method → 405 with `Allow` (RFC 9110 §15.5.6). The allowed
@@ -108,9 +107,7 @@ export type RegisteredRoute = { method: string; path: string };
 export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFoundHandler {
 	let compiled: { method: string; pattern: RegExp }[] | undefined;
 	return function onNotFound(c) {
-		compiled ??= routes()
-			.filter((r) => r.method !== "ALL")
-			.map((r) => ({ method: r.method.toUpperCase(), pattern: patternToRegExp(r.path) }));
+		compiled ??= handlerRoutes(routes()).map((r) => ({ method: r.method.toUpperCase(), pattern: patternToRegExp(r.path) }));
 		const path = c.req.path;
 		const allowed = new Set<string>();
 		for (const route of compiled) if (route.pattern.test(path)) allowed.add(route.method);
