@@ -1,5 +1,3 @@
-import { ProviderError } from "../ports/chat-model";
-
 /**
  * Resilience around provider calls: a circuit breaker per provider (per isolate), retries with full-jitter
  * exponential backoff on retryable failures only (429 honouring `Retry-After`, 5xx, network, attempt timeout) —
@@ -9,7 +7,12 @@ import { ProviderError } from "../ports/chat-model";
  * ```ts
  * const result = await withRetries((signal) => model.complete({ ...params, signal }), policy, breakerFor("workers-ai"));
  * ```
+ *
+ * @module
  */
+import { ProviderError } from "../ports/chat-model";
+
+/** How {@link withRetries} retries: budget, timeouts, backoff, and hooks for tests and metrics. */
 export type RetryPolicy = {
 	/** Retries after the first attempt (so attempts = maxRetries + 1). */
 	maxRetries: number;
