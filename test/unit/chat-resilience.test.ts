@@ -5,7 +5,12 @@ import { ProviderError } from "../../src/ports/chat-model";
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000_000) {
 	let t = start;
-	return { now: () => t, advance: (ms: number) => void (t += ms) };
+	return {
+		now: () => t,
+		advance: (ms: number) => {
+			t += ms;
+		},
+	};
 }
 
 /** A policy whose sleeps are recorded instead of waited. */
@@ -19,7 +24,9 @@ function recordingPolicy(overrides: Partial<RetryPolicy> = {}) {
 		maxDelayMs: 1_000,
 		signal: new AbortController().signal,
 		random: () => 0.5,
-		sleep: async (ms) => void sleeps.push(ms),
+		sleep: async (ms) => {
+			sleeps.push(ms);
+		},
 		onRetry: (attempt, error, delay) => retries.push({ attempt, kind: error.kind, delay }),
 		...overrides,
 	};

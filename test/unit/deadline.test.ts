@@ -3,7 +3,12 @@ import { Deadline } from "../../src/middleware/timeout/deadline";
 
 function manualClock(start = 5_000) {
 	let t = start;
-	return { now: () => t, advance: (ms: number) => void (t += ms) };
+	return {
+		now: () => t,
+		advance: (ms: number) => {
+			t += ms;
+		},
+	};
 }
 
 describe("Deadline", () => {
