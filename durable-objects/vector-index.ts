@@ -1,6 +1,21 @@
+/**
+ * The offline stand-in for Vectorize (V2): {@link LocalVectorIndex}, one Durable Object per index name with SQLite
+ * storage ({@link VECTOR_INDEX_SCHEMA}), implementing the RPC contract of src/adapters/local-vector-index-contract.ts
+ * within Vectorize's limits (src/ports/vector-index.ts).
+ *
+ * @example
+ * ```ts
+ * const index = env.VECTOR_INDEX.get(env.VECTOR_INDEX.idFromName("rag")); // LocalVectorIndexRpc
+ * ```
+ *
+ * @module
+ */
 import { DurableObject } from "cloudflare:workers";
-import type { MetadataFilter } from "../src/rag/filter";
-import { matches } from "../src/rag/filter";
+import type { IndexOptions, LocalVectorIndexRpc, Outcome } from "../src/adapters/local-vector-index-contract";
+import { cosine } from "../src/lib/cosine";
+import { decodeVector, encodeVector } from "../src/lib/encoding";
+import { VECTORIZE_LIMITS as LIMITS } from "../src/ports/vector-index";
+import { type MetadataFilter, matches } from "../src/rag/filter";
 import { applySchema, type SchemaStep } from "./sqlite-schema";
 
 /**
@@ -37,58 +52,12 @@ export const VECTOR_INDEX_SCHEMA: readonly SchemaStep[] = [
 	],
 ];
 
-/** How the adapter describes the writer: its embedding model and dimensions, and the simulated indexing delay. */
-export type IndexOptions = { model: string; dimensions: number; indexingDelayMs: number };
-
-/** Vectorize's documented limits (https://developers.cloudflare.com/vectorize/platform/limits/). */
-export const LIMITS = {
-	idBytes: 64,
-	metadataBytes: 10 * 1024,
-	topK: 100,
-	topKWithValuesOrAllMetadata: 20,
-	namespaceBytes: 64,
-	indexedStringBytes: 64,
-	/**
-	 * A query's filter: its compact JSON (`JSON.stringify`, UTF-8) must be under this many bytes
-	 * (https://developers.cloudflare.com/vectorize/reference/metadata-filtering/#supported-operations).
-	 */
-	filterJsonBytes: 2048,
-};
-
 const encoder = new TextEncoder();
 const bytes = (s: string) => encoder.encode(s).length;
 
-function toBlob(values: ArrayLike<number>): Uint8Array {
-	return new Uint8Array(Float32Array.from(values as ArrayLike<number>).buffer);
-}
-function fromBlob(blob: ArrayBuffer | Uint8Array): Float32Array {
-	const src = blob instanceof Uint8Array ? blob : new Uint8Array(blob);
-	const copy = new Uint8Array(src.byteLength);
-	copy.set(src);
-	return new Float32Array(copy.buffer);
-}
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-	let dot = 0;
-	let na = 0;
-	let nb = 0;
-	for (let i = 0; i < a.length; i++) {
-		const x = a[i] ?? 0;
-		const y = b[i] ?? 0;
-		dot += x * y;
-		na += x * x;
-		nb += y * y;
-	}
-	return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
-}
-
 type Row = { id: string; namespace: string | null; vals: ArrayBuffer; metadata: string | null };
 
-/**
- * What each RPC method answers: the value, or the error a Vectorize binding would throw. Errors travel as values
- * because an exception thrown across RPC is also reported as uncaught inside the object; the adapter rethrows it.
- */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
-
+/** Runs a method's work, answering its error as a value (see {@link Outcome}). */
 function outcome<T>(run: () => T): Outcome<T> {
 	try {
 		return { ok: true, value: run() };
@@ -112,7 +81,7 @@ function outcome<T>(run: () => T): Outcome<T> {
  * await index.upsert([{ id: "c1", values, namespace: "t-1" }], { model: "local-hash-768", dimensions: 768, indexingDelayMs: 0 });
  * ```
  */
-export class LocalVectorIndex extends DurableObject<Env> {
+export class LocalVectorIndex extends DurableObject<Env> implements LocalVectorIndexRpc {
 	#schemaVersion = 0;
 
 	constructor(ctx: DurableObjectState, env: Env) {
@@ -210,7 +179,7 @@ export class LocalVectorIndex extends DurableObject<Env> {
 				op,
 				v.id,
 				v.namespace ?? null,
-				toBlob(v.values),
+				encodeVector(v.values),
 				v.metadata === undefined ? null : JSON.stringify(v.metadata),
 			);
 		}
@@ -326,7 +295,7 @@ export class LocalVectorIndex extends DurableObject<Env> {
 		const filter = options.filter as MetadataFilter | undefined;
 		const scored = rows
 			.filter((r) => matches(filter, r.metadata ? (JSON.parse(r.metadata) as Record<string, unknown>) : {}))
-			.map((r) => ({ r, score: cosine(vector, fromBlob(r.vals)) }))
+			.map((r) => ({ r, score: cosine(vector, decodeVector(r.vals)) }))
 			.sort((a, b) => b.score - a.score || (a.r.id < b.r.id ? -1 : 1))
 			.slice(0, topK);
 		return {
@@ -337,7 +306,7 @@ export class LocalVectorIndex extends DurableObject<Env> {
 
 	#vector(r: Row, withValues: boolean, level: "all" | "indexed" | "none"): VectorizeVector {
 		const out: VectorizeVector = { id: r.id, values: [] };
-		if (withValues) out.values = Array.from(fromBlob(r.vals));
+		if (withValues) out.values = Array.from(decodeVector(r.vals));
 		else delete (out as Partial<VectorizeVector>).values;
 		if (r.namespace !== null) out.namespace = r.namespace;
 		if (level !== "none" && r.metadata) {

@@ -1,12 +1,20 @@
+/**
+ * Workers AI embeddings: `@cf/baai/bge-base-en-v1.5` (768 dimensions; the model takes at most 100 texts per call,
+ * so callers batch). The binding answers `{ shape: [n, 768], data: number[][] }`; anything else is an error.
+ * Not available under `wrangler dev`; tested against a stub of that format. Batching beyond one call is the
+ * port's (`embedAll` in src/ports/embedder.ts).
+ *
+ * @example
+ * ```ts
+ * const [v] = await new WorkersAiEmbedder(env.AI).embed(["What is an edge worker?"]); // 768 numbers
+ * ```
+ *
+ * @module
+ */
 import { z } from "zod";
 import type { Embedder } from "../ports/embedder";
 import type { AiBinding } from "./workers-ai";
 
-/**
- * Workers AI embeddings: `@cf/baai/bge-base-en-v1.5` (768 dimensions; the model takes at most 100 texts per call,
- * so callers batch). The binding answers `{ shape: [n, 768], data: number[][] }`; anything else is an error.
- * Not available under `wrangler dev`; tested against a stub of that format.
- */
 export const WORKERS_AI_EMBEDDING_MODEL = "@cf/baai/bge-base-en-v1.5";
 
 const Output = z.object({ shape: z.array(z.number()), data: z.array(z.array(z.number())) });
@@ -31,13 +39,4 @@ export class WorkersAiEmbedder implements Embedder {
 		}
 		return parsed.data.data;
 	}
-}
-
-/** Embeds any number of texts, `embedder.maxBatch` at a time, in order. */
-export async function embedAll(embedder: Embedder, texts: string[], signal?: AbortSignal): Promise<number[][]> {
-	const out: number[][] = [];
-	for (let i = 0; i < texts.length; i += embedder.maxBatch) {
-		out.push(...(await embedder.embed(texts.slice(i, i + embedder.maxBatch), signal)));
-	}
-	return out;
 }

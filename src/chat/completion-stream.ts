@@ -63,6 +63,9 @@ export type CompletionStreamInput = {
 	settle: (outcome: StreamOutcome) => Promise<void>;
 };
 
+/** The last event of every completed stream (OpenAI's wire format). */
+const SSE_DONE = "data: [DONE]\n\n";
+
 /** The SSE event sent when a stream outlives its deadline (written by the timeout middleware). */
 export function sseTimeoutEvent(budgetMs: number): string {
 	return sseEvent({
@@ -88,6 +91,36 @@ export function usageBody(u: Usage) {
 		completion_tokens: u.completionTokens,
 		total_tokens: u.promptTokens + u.completionTokens,
 	};
+}
+
+/**
+ * A stream answered without a model (RAG's "nothing in your documents answers this"): the prelude events, one chunk
+ * carrying the whole reply and its finish, then `[DONE]` — the same framing as a model's stream, all at once.
+ *
+ * @example
+ * ```ts
+ * return cannedStream({ id, created, prelude: [{ id, object: "rag.citations", citations: [] }], content: "I don't know." });
+ * ```
+ */
+export function cannedStream(input: {
+	id: string;
+	/** s since epoch. */
+	created: number;
+	prelude?: readonly unknown[];
+	content: string;
+}): Response {
+	const { id, created } = input;
+	const reply = {
+		id,
+		object: "chat.completion.chunk",
+		created,
+		model: null,
+		choices: [{ index: 0, delta: { role: "assistant", content: input.content }, finish_reason: "stop" }],
+	};
+	const events = [...(input.prelude ?? []), reply].map((e) => sseEvent(e)).join("");
+	return new Response(events + SSE_DONE, {
+		headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" },
+	});
 }
 
 function chunk(id: string, created: number, model: string, delta: object, finish: FinishReason | null) {
@@ -199,7 +232,7 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 							sseEvent({ id, object: "chat.completion.chunk", created, model, choices: [], usage: usageBody(usage) }),
 						);
 					}
-					await write("data: [DONE]\n\n");
+					await write(SSE_DONE);
 					finished = true;
 					break;
 				}

@@ -1,5 +1,3 @@
-import { z } from "zod";
-
 /**
  * Metadata filters, in Vectorize's syntax (`{ "topic": "billing", "year": { "$gte": 2024 }, "tier": { "$in": ["a"] } }`),
  * validated once and applied three ways with the same meaning: passed to the vector index, compiled to SQL over a
@@ -11,7 +9,12 @@ import { z } from "zod";
  * matches(f, { topic: "billing", year: 2025 }); // true
  * toSql(f, "d.metadata"); // { sql: "(json_type(d.metadata, '$.\"topic\"') = 'text' AND …", params: ["billing", 2024] }
  * ```
+ *
+ * @module
  */
+import { z } from "zod";
+import { VECTORIZE_LIMITS } from "../ports/vector-index";
+
 const Scalar = z.union([z.string().max(256), z.number(), z.boolean()]);
 const Ops = z
 	.strictObject({
@@ -43,7 +46,7 @@ export const MAX_FILTER_PARAMS = MAX_FILTER_FIELDS * OPERATORS.length;
  * (https://developers.cloudflare.com/vectorize/reference/metadata-filtering/); we refuse it up front in every
  * search mode, so the same filter means the same thing (here: a 422) whether or not the index is asked.
  */
-export const MAX_FILTER_JSON_BYTES = 2048;
+export const MAX_FILTER_JSON_BYTES = VECTORIZE_LIMITS.filterJsonBytes;
 
 const encoder = new TextEncoder();
 

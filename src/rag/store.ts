@@ -1,9 +1,20 @@
-import { type MetadataFilter, toSql } from "./filter";
-
 /**
- * D1 access for RAG (migrations/0002_rag.sql). Every statement carries the tenant predicate; nothing here reads or
- * writes across tenants. Embeddings are stored as Float32 BLOBs so the fresh tail can be scored without the index.
+ * D1 access for RAG's documents and chunks (migrations/0002_rag.sql, 0003_tenant_storage.sql): reads, ingest's one
+ * write batch, deletion, the tenant's storage totals, idempotency records and the index's recorded model. Every
+ * statement carries the tenant predicate; nothing here reads or writes across tenants. Embeddings are stored as
+ * Float32 BLOBs (src/lib/encoding.ts) so the fresh tail can be scored without the index. Retrieval's queries are in
+ * src/rag/search-store.ts.
+ *
+ * @example
+ * ```ts
+ * const doc = await findDocument(env.DB, "acme", "runbook-7"); // DocumentRow | null
+ * ```
+ *
+ * @module
  */
+import { decodeVector, encodeVector } from "../lib/encoding";
+import type { Quota } from "./errors";
+
 export type DocumentRow = {
 	id: string;
 	title: string | null;
@@ -30,48 +41,19 @@ export type ChunkRow = {
 	metadata: Record<string, unknown>;
 };
 
-type RawDocument = Omit<DocumentRow, "metadata"> & { metadata: string };
-type RawChunk = Omit<ChunkRow, "metadata"> & { metadata: string };
+/** A tenant's stored documents, chunks and bytes (a usage, a quota, or what a write adds). */
+export type StorageCounts = Record<Quota, number>;
 
-const parse = (json: string): Record<string, unknown> => {
+type RawDocument = Omit<DocumentRow, "metadata"> & { metadata: string };
+
+/** A metadata column's JSON as an object; anything else (or broken JSON) reads as `{}`. */
+export function parseMetadata(json: string): Record<string, unknown> {
 	try {
 		const v: unknown = JSON.parse(json);
 		return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 	} catch {
 		return {};
 	}
-};
-
-export function encodeVector(v: readonly number[]): Uint8Array {
-	return new Uint8Array(new Float32Array(v).buffer);
-}
-
-export function decodeVector(blob: unknown): Float32Array {
-	const bytes =
-		blob instanceof ArrayBuffer
-			? new Uint8Array(blob)
-			: blob instanceof Uint8Array
-				? blob
-				: Array.isArray(blob)
-					? Uint8Array.from(blob as number[])
-					: new Uint8Array();
-	const copy = new Uint8Array(bytes.byteLength);
-	copy.set(bytes);
-	return new Float32Array(copy.buffer);
-}
-
-export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-	let dot = 0;
-	let na = 0;
-	let nb = 0;
-	for (let i = 0; i < a.length; i++) {
-		const x = a[i] ?? 0;
-		const y = b[i] ?? 0;
-		dot += x * y;
-		na += x * x;
-		nb += y * y;
-	}
-	return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0;
 }
 
 /**
@@ -83,25 +65,28 @@ const DOCUMENT_COLUMNS = `d.id, d.title, d.metadata, d.content_hash, d.chars, d.
 	d.stored_bytes + (SELECT coalesce(sum(c.stored_bytes), 0) FROM chunks c WHERE c.tenant = d.tenant AND c.document_id = d.id)
 		AS stored_bytes`;
 
+/** Ids per `IN (…)` list: with the tenant, 91 bound parameters, under D1's 100 per statement. */
+export const IDS_PER_QUERY = 90;
+
 export async function findDocument(db: D1Database, tenant: string, id: string): Promise<DocumentRow | null> {
 	const row = await db
 		.prepare(`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? AND d.id = ?`)
 		.bind(tenant, id)
 		.first<RawDocument>();
-	return row ? { ...row, metadata: parse(row.metadata) } : null;
+	return row ? { ...row, metadata: parseMetadata(row.metadata) } : null;
 }
 
 export async function findDocuments(db: D1Database, tenant: string, ids: string[]): Promise<Map<string, DocumentRow>> {
 	const out = new Map<string, DocumentRow>();
-	for (let i = 0; i < ids.length; i += 90) {
-		const part = ids.slice(i, i + 90);
+	for (let i = 0; i < ids.length; i += IDS_PER_QUERY) {
+		const part = ids.slice(i, i + IDS_PER_QUERY);
 		const { results } = await db
 			.prepare(
 				`SELECT ${DOCUMENT_COLUMNS} FROM documents d WHERE d.tenant = ? AND d.id IN (${part.map(() => "?").join(", ")})`,
 			)
 			.bind(tenant, ...part)
 			.all<RawDocument>();
-		for (const r of results) out.set(r.id, { ...r, metadata: parse(r.metadata) });
+		for (const r of results) out.set(r.id, { ...r, metadata: parseMetadata(r.metadata) });
 	}
 	return out;
 }
@@ -127,7 +112,7 @@ export async function listDocuments(
 				)
 				.bind(tenant, limit)
 				.all<RawDocument>();
-	return results.map((r) => ({ ...r, metadata: parse(r.metadata) }));
+	return results.map((r) => ({ ...r, metadata: parseMetadata(r.metadata) }));
 }
 
 export async function chunkIdsOf(db: D1Database, tenant: string, documentId: string): Promise<string[]> {
@@ -150,25 +135,6 @@ export async function chunksOfDocument(
 	return results;
 }
 
-const CHUNK_COLUMNS = "c.seq, c.id, c.document_id, c.position, c.heading, c.text, c.created_at, d.title, d.metadata";
-
-/** Chunks by id, only the tenant's: ids of deleted chunks (or another tenant's) simply do not come back. */
-export async function chunksByIds(db: D1Database, tenant: string, ids: string[]): Promise<Map<string, ChunkRow>> {
-	const out = new Map<string, ChunkRow>();
-	for (let i = 0; i < ids.length; i += 90) {
-		const part = ids.slice(i, i + 90);
-		const { results } = await db
-			.prepare(
-				`SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id
-				WHERE c.tenant = ? AND c.id IN (${part.map(() => "?").join(", ")})`,
-			)
-			.bind(tenant, ...part)
-			.all<RawChunk>();
-		for (const r of results) out.set(r.id, { ...r, metadata: parse(r.metadata) });
-	}
-	return out;
-}
-
 /** Stored embeddings of chunks with these content hashes (reused instead of embedding the same text again). */
 export async function embeddingsByHash(
 	db: D1Database,
@@ -176,8 +142,8 @@ export async function embeddingsByHash(
 	hashes: string[],
 ): Promise<Map<string, Float32Array>> {
 	const out = new Map<string, Float32Array>();
-	for (let i = 0; i < hashes.length; i += 90) {
-		const part = hashes.slice(i, i + 90);
+	for (let i = 0; i < hashes.length; i += IDS_PER_QUERY) {
+		const part = hashes.slice(i, i + IDS_PER_QUERY);
 		const { results } = await db
 			.prepare(
 				`SELECT content_hash, embedding FROM chunks WHERE tenant = ? AND content_hash IN (${part.map(() => "?").join(", ")}) GROUP BY content_hash`,
@@ -189,70 +155,6 @@ export async function embeddingsByHash(
 	return out;
 }
 
-/** Words too common to say anything about relevance (they would make every question "match"). */
-const STOPWORDS = new Set(
-	"a an and are as at be but by can do does for from has have how i if in into is it its me my no not of on or our so than that the their then there these they this to was we what when where which who why will with you your".split(
-		" ",
-	),
-);
-
-/**
- * FTS5 MATCH expression for free text: each word quoted (no operators from users), stopwords dropped, any word may
- * match (BM25 ranks documents matching more, and rarer, words first).
- */
-export function ftsQuery(text: string): string | null {
-	const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).filter((w) => !STOPWORDS.has(w)).slice(0, 32);
-	return words.length > 0 ? words.map((w) => `"${w}"`).join(" OR ") : null;
-}
-
-/** BM25 keyword search over the tenant's chunks (best first; `bm25` is lower-is-better, returned negated). */
-export async function keywordSearch(
-	db: D1Database,
-	tenant: string,
-	query: string,
-	limit: number,
-	filter: MetadataFilter | undefined,
-): Promise<(ChunkRow & { score: number })[]> {
-	const match = ftsQuery(query);
-	if (!match) return [];
-	const where = toSql(filter, "d.metadata");
-	const { results } = await db
-		.prepare(
-			`SELECT ${CHUNK_COLUMNS}, bm25(chunks_fts) AS rank
-			FROM chunks_fts JOIN chunks c ON c.seq = chunks_fts.rowid
-			JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id
-			WHERE chunks_fts MATCH ? AND c.tenant = ? AND ${where.sql}
-			ORDER BY rank LIMIT ?`,
-		)
-		.bind(match, tenant, ...where.params, limit)
-		.all<RawChunk & { rank: number }>();
-	return results.map(({ rank, ...r }) => ({ ...r, metadata: parse(r.metadata), score: -rank }));
-}
-
-/**
- * The fresh tail: the tenant's chunks written after `afterMs` (what the vector index may not show yet) and up to
- * `uptoSeq` (the bookmark), with their stored embeddings.
- */
-export async function freshTail(
-	db: D1Database,
-	tenant: string,
-	afterMs: number,
-	uptoSeq: number,
-	filter: MetadataFilter | undefined,
-	limit: number,
-): Promise<(ChunkRow & { embedding: Float32Array })[]> {
-	const where = toSql(filter, "d.metadata");
-	const { results } = await db
-		.prepare(
-			`SELECT ${CHUNK_COLUMNS}, c.embedding FROM chunks c JOIN documents d ON d.tenant = c.tenant AND d.id = c.document_id
-			WHERE c.tenant = ? AND c.created_at > ? AND c.seq <= ? AND ${where.sql}
-			ORDER BY c.seq DESC LIMIT ?`,
-		)
-		.bind(tenant, afterMs, uptoSeq, ...where.params, limit)
-		.all<RawChunk & { embedding: unknown }>();
-	return results.map((r) => ({ ...r, metadata: parse(r.metadata), embedding: decodeVector(r.embedding) }));
-}
-
 export async function maxChunkSeq(db: D1Database, tenant: string): Promise<number> {
 	const row = await db
 		.prepare("SELECT max(seq) AS seq FROM chunks WHERE tenant = ?")
@@ -260,6 +162,159 @@ export async function maxChunkSeq(db: D1Database, tenant: string): Promise<numbe
 		.first<{ seq: number | null }>();
 	return row?.seq ?? 0;
 }
+
+/** The tenant's stored documents, chunks and bytes (tenant_storage, kept exact by triggers). */
+export async function storageOf(db: D1Database, tenant: string): Promise<StorageCounts> {
+	const row = await db
+		.prepare("SELECT documents, chunks, bytes FROM tenant_storage WHERE tenant = ?")
+		.bind(tenant)
+		.first<StorageCounts>();
+	return row ?? { documents: 0, chunks: 0, bytes: 0 };
+}
+
+// ---- writes ------------------------------------------------------------------------------------------------
+
+/** A document an ingest writes: its row's columns and its chunks, each with the embedding stored beside it. */
+export type DocumentWrite = {
+	id: string;
+	title: string | null;
+	metadata: Record<string, unknown>;
+	contentHash: string;
+	chars: number;
+	/** The row's own share of the document's cost, bytes (chunks carry theirs). */
+	storedBytes: number;
+	/** Replaces a stored document: its old chunks are deleted first. */
+	replaces: boolean;
+	chunks: {
+		id: string;
+		position: number;
+		heading: string;
+		text: string;
+		hash: string;
+		embedding: ArrayLike<number>;
+		storedBytes: number;
+	}[];
+};
+
+/** Chunk rows per multi-row INSERT: 9 × 10 bound parameters stays under D1's limit of 100 per statement. */
+const CHUNK_ROWS_PER_INSERT = 9;
+
+/**
+ * Writes an ingest in one D1 batch, which D1 runs as a transaction: the quotas this write runs under, then every
+ * deletion (replaced documents' old chunks) before any growth — the quota triggers judge each statement, so a batch
+ * that shrinks one document and grows another must not cross a quota half-way that it does not cross in the end —
+ * then the new rows, and the tenant's idempotency records older than `purgeBeforeMs` purged.
+ *
+ * Answers `refused` with the quota a trigger found exceeded (a concurrent write took the room; D1 rolled the
+ * whole batch back); any other failure is thrown.
+ */
+export async function commitIngest(
+	db: D1Database,
+	tenant: string,
+	write: {
+		documents: DocumentWrite[];
+		quotas: StorageCounts;
+		model: string;
+		mutationId: string | null;
+		now: number;
+		purgeBeforeMs: number;
+	},
+): Promise<{ committed: true } | { committed: false; quota: Quota }> {
+	const { quotas, now } = write;
+	const statements: D1PreparedStatement[] = [
+		db
+			.prepare(
+				`INSERT INTO tenant_storage (tenant, max_documents, max_chunks, max_bytes) VALUES (?, ?, ?, ?)
+				ON CONFLICT (tenant) DO UPDATE SET max_documents = excluded.max_documents, max_chunks = excluded.max_chunks,
+					max_bytes = excluded.max_bytes`,
+			)
+			.bind(tenant, quotas.documents, quotas.chunks, quotas.bytes),
+	];
+	for (const d of write.documents) {
+		if (d.replaces) statements.push(deleteChunks(db, tenant, d.id));
+	}
+	for (const d of write.documents) {
+		statements.push(
+			db
+				.prepare(
+					`INSERT INTO documents (tenant, id, title, metadata, content_hash, chars, chunk_count, embedding_model, mutation_id, created_at, updated_at, stored_bytes)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					ON CONFLICT (tenant, id) DO UPDATE SET title = excluded.title, metadata = excluded.metadata,
+						content_hash = excluded.content_hash, chars = excluded.chars, chunk_count = excluded.chunk_count,
+						embedding_model = excluded.embedding_model, mutation_id = excluded.mutation_id, updated_at = excluded.updated_at,
+						stored_bytes = excluded.stored_bytes`,
+				)
+				.bind(
+					tenant,
+					d.id,
+					d.title,
+					JSON.stringify(d.metadata),
+					d.contentHash,
+					d.chars,
+					d.chunks.length,
+					write.model,
+					write.mutationId,
+					now,
+					now,
+					d.storedBytes,
+				),
+		);
+		// Nine rows per INSERT (90 bound parameters, under D1's 100), so a large batch stays well inside D1's
+		// per-invocation query limit.
+		for (let i = 0; i < d.chunks.length; i += CHUNK_ROWS_PER_INSERT) {
+			const rows = d.chunks.slice(i, i + CHUNK_ROWS_PER_INSERT);
+			statements.push(
+				db
+					.prepare(
+						`INSERT INTO chunks (id, tenant, document_id, position, heading, text, content_hash, embedding, created_at, stored_bytes) VALUES ${rows
+							.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+							.join(", ")}`,
+					)
+					.bind(
+						...rows.flatMap((c) => [
+							c.id,
+							tenant,
+							d.id,
+							c.position,
+							c.heading,
+							c.text,
+							c.hash,
+							encodeVector(c.embedding),
+							now,
+							c.storedBytes,
+						]),
+					),
+			);
+		}
+	}
+	statements.push(
+		db.prepare("DELETE FROM ingest_requests WHERE tenant = ? AND created_at < ?").bind(tenant, write.purgeBeforeMs),
+	);
+	try {
+		await db.batch(statements);
+		return { committed: true };
+	} catch (err) {
+		// The quota triggers (migration 0003) abort with the quota's name.
+		const quota = /tenant quota exceeded: (documents|chunks|bytes)/.exec(String(err))?.[1] as Quota | undefined;
+		if (quota) return { committed: false, quota };
+		throw err;
+	}
+}
+
+function deleteChunks(db: D1Database, tenant: string, documentId: string): D1PreparedStatement {
+	return db.prepare("DELETE FROM chunks WHERE tenant = ? AND document_id = ?").bind(tenant, documentId);
+}
+
+/** Deletes a document's rows (its chunks, and by trigger their FTS rows) in one batch; false when there was none. */
+export async function deleteDocumentRows(db: D1Database, tenant: string, id: string): Promise<boolean> {
+	const [, removed] = await db.batch([
+		deleteChunks(db, tenant, id),
+		db.prepare("DELETE FROM documents WHERE tenant = ? AND id = ?").bind(tenant, id),
+	]);
+	return (removed?.meta.changes ?? 0) > 0;
+}
+
+// ---- idempotency records and the index's model ----------------------------------------------------------------
 
 /** The stored answer of an Idempotency-Key, if it was recorded at or after `notBeforeMs` (older ones have expired). */
 export async function storedIngest(
@@ -276,6 +331,20 @@ export async function storedIngest(
 		.first<{ request_hash: string; response: string }>();
 }
 
+/** Records an ingest's answer under its Idempotency-Key (the first answer wins). */
+export async function recordIngest(
+	db: D1Database,
+	tenant: string,
+	record: { key: string; requestHash: string; response: string; now: number },
+): Promise<void> {
+	await db
+		.prepare(
+			"INSERT OR IGNORE INTO ingest_requests (tenant, idempotency_key, request_hash, response, created_at) VALUES (?, ?, ?, ?, ?)",
+		)
+		.bind(tenant, record.key, record.requestHash, record.response, record.now)
+		.run();
+}
+
 /** Deletes every idempotency record older than `beforeMs` (the cron's sweep; ingests purge their own tenant's). */
 export async function purgeExpiredIngests(db: D1Database, beforeMs: number): Promise<number> {
 	const r = await db.prepare("DELETE FROM ingest_requests WHERE created_at < ?").bind(beforeMs).run();
@@ -289,14 +358,16 @@ export async function indexMeta(
 	return db.prepare("SELECT model, dimensions FROM rag_index_meta WHERE index_name = ?").bind(indexName).first();
 }
 
+/** Records the model an index is built with (the first writer's; `now` in ms). */
 export async function recordIndexMeta(
 	db: D1Database,
 	indexName: string,
 	model: string,
 	dimensions: number,
+	now: number,
 ): Promise<void> {
 	await db
 		.prepare("INSERT OR IGNORE INTO rag_index_meta (index_name, model, dimensions, created_at) VALUES (?, ?, ?, ?)")
-		.bind(indexName, model, dimensions, Date.now())
+		.bind(indexName, model, dimensions, now)
 		.run();
 }

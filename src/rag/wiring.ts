@@ -1,3 +1,15 @@
+/**
+ * Composition of RAG for a request: the configured embedder and vector index (adapters behind their ports), and
+ * the {@link RagDeps} the routes hand to the domain — the caller's tenant, the deadline's signal, the clock, and
+ * the metrics hooks.
+ *
+ * @example
+ * ```ts
+ * const { hits } = await search(ragDeps(c), { query, mode: "hybrid", topK: 5 });
+ * ```
+ *
+ * @module
+ */
 import type { Context } from "hono";
 import { LocalEmbedder } from "../adapters/local-embedder";
 import { localVectorIndex } from "../adapters/local-vector-index";
@@ -9,7 +21,7 @@ import type { RagConfig } from "../config";
 import { deferrer } from "../http/background";
 import type { Embedder } from "../ports/embedder";
 import type { VectorIndex } from "../ports/vector-index";
-import type { RagDeps } from "./service";
+import type { RagDeps } from "./deps";
 
 /** The configured embedder (`RAG_EMBEDDER`). */
 export function embedderFor(env: Env, config: RagConfig): Embedder {
@@ -40,6 +52,8 @@ export function ragDeps(c: Context<AppEnv>): RagDeps {
 		config,
 		tenant: c.get("principal").tenant,
 		log,
+		// The Worker's clock: frozen during a request's CPU work, advancing with its I/O (workerd's timer rules).
+		now: () => Date.now(),
 		signal: c.get("deadline").signal,
 		count: (operation, outcome) => c.get("metrics")?.count("rag_operations", { operation, outcome }),
 		observeRetrieval: (mode, outcome, seconds) =>

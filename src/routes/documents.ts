@@ -1,19 +1,28 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { AppError } from "../http/app-error";
-import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
-import { securedBy } from "../http/security";
-import { requireScope } from "../middleware/auth";
-import { FIELD } from "../rag/filter";
-import { deleteDocument, ingest, processedUpTo, type RagDeps, sha256 } from "../rag/service";
-import { chunksOfDocument, findDocument, listDocuments, storedIngest } from "../rag/store";
-import { ragDeps } from "../rag/wiring";
-
 /**
  * Documents for RAG (docs/rag.md): `POST /v1/documents` ingests a batch (scope `rag:write`), `GET` lists and
  * shows them with their indexing status (scope `rag:read`), `DELETE` removes one everywhere (scope `rag:write`).
+ *
+ * @example
+ * ```ts
+ * await fetch("/v1/documents", { method: "POST", headers, body: JSON.stringify({ documents: [{ id: "runbook-7", text }] }) });
+ * // 201 { object: "list", data: [{ id: "runbook-7", status: "created", chunks: 1, stored_bytes: 6810 }], bookmark: "rb1.…" }
+ * ```
+ *
+ * @module
  */
+import { createRoute, z } from "@hono/zod-openapi";
+import { AppError } from "../http/app-error";
+import { base64, fromBase64, sha256Hex } from "../lib/encoding";
+import { requireScope } from "../middleware/auth";
+import { FIELD } from "../rag/filter";
+import { processedUpTo } from "../rag/indexing";
+import { deleteDocument, ingest } from "../rag/ingest";
+import { chunksOfDocument, findDocument, listDocuments, storedIngest } from "../rag/store";
+import { ragDeps } from "../rag/wiring";
+import { orProblem } from "./rag-problems";
+import { BODY_PROBLEMS, createRouter, problem } from "./router";
+import { securedBy } from "./security";
+
 const DocumentId = z
 	.string()
 	.regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, "1-64 of letters, digits, . _ : - (starting alphanumeric)");
@@ -190,10 +199,15 @@ function view(d: Awaited<ReturnType<typeof findDocument>> & object, processed: n
 	};
 }
 
-const cursorOf = (d: { created_at: number; id: string }) => btoa(JSON.stringify([d.created_at, d.id]));
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A page's cursor: standard base64 of `[created_at, id]` (opaque to clients). */
+const cursorOf = (d: { created_at: number; id: string }) =>
+	base64(encoder.encode(JSON.stringify([d.created_at, d.id])));
 function parseCursor(raw: string): { createdAt: number; id: string } {
 	try {
-		const [createdAt, id] = JSON.parse(atob(raw)) as [unknown, unknown];
+		const [createdAt, id] = JSON.parse(decoder.decode(fromBase64(raw))) as [unknown, unknown];
 		if (typeof createdAt === "number" && typeof id === "string") return { createdAt, id };
 	} catch {
 		// fall through
@@ -204,10 +218,6 @@ function parseCursor(raw: string): { createdAt: number; id: string } {
 		detail: "cursor is not one this service issued",
 		errors: [{ path: "cursor", message: "invalid" }],
 	});
-}
-
-function depsOf(c: Context<AppEnv>): RagDeps {
-	return ragDeps(c);
 }
 
 export const documents = createRouter()
@@ -222,7 +232,6 @@ export const documents = createRouter()
 				extensions: { max_documents: limits.batchDocuments },
 			});
 		}
-		const encoder = new TextEncoder();
 		const tooBig = docs
 			.map((d, i) => ({ i, bytes: encoder.encode(d.text).length }))
 			.filter((x) => x.bytes > limits.documentBytes);
@@ -248,12 +257,12 @@ export const documents = createRouter()
 				extensions: { max_metadata_bytes: limits.metadataBytes },
 			});
 		}
-		const deps = depsOf(c);
+		const deps = ragDeps(c);
 		const key = c.req.header("Idempotency-Key");
 		let idempotency: { key: string; requestHash: string } | null = null;
 		if (key) {
-			const requestHash = await sha256(JSON.stringify(docs));
-			const stored = await storedIngest(deps.db, deps.tenant, key, Date.now() - c.get("config").rag.idempotencyTtlMs);
+			const requestHash = await sha256Hex(JSON.stringify(docs));
+			const stored = await storedIngest(deps.db, deps.tenant, key, deps.now() - c.get("config").rag.idempotencyTtlMs);
 			if (stored) {
 				if (stored.request_hash !== requestHash) {
 					throw new AppError({
@@ -270,7 +279,7 @@ export const documents = createRouter()
 		const metrics = c.get("metrics");
 		let result: Awaited<ReturnType<typeof ingest>>;
 		try {
-			result = await ingest(deps, docs, idempotency);
+			result = await orProblem(() => ingest(deps, docs, idempotency));
 		} catch (err) {
 			// All or nothing: a failed batch ingested none of its documents. A refused one (4xx: a conflict, a bad batch)
 			// is the caller's to fix and does not count as an ingestion failure.
@@ -287,7 +296,7 @@ export const documents = createRouter()
 	})
 	.openapi(listRoute, async (c) => {
 		const { limit, cursor } = c.req.valid("query");
-		const deps = depsOf(c);
+		const deps = ragDeps(c);
 		const rows = await listDocuments(deps.db, deps.tenant, limit + 1, cursor ? parseCursor(cursor) : null);
 		const processed = await processedUpTo(deps.index, deps.log);
 		const page = rows.slice(0, limit);
@@ -303,21 +312,21 @@ export const documents = createRouter()
 	})
 	.openapi(getRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const deps = depsOf(c);
+		const deps = ragDeps(c);
 		const doc = await findDocument(deps.db, deps.tenant, id);
 		if (!doc) throw new AppError({ status: 404, slug: "not-found", detail: `No document '${id}'` });
 		return c.json(view(doc, await processedUpTo(deps.index, deps.log)), 200);
 	})
 	.openapi(chunksRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const deps = depsOf(c);
+		const deps = ragDeps(c);
 		if (!(await findDocument(deps.db, deps.tenant, id)))
 			throw new AppError({ status: 404, slug: "not-found", detail: `No document '${id}'` });
 		return c.json({ object: "list" as const, data: await chunksOfDocument(deps.db, deps.tenant, id) }, 200);
 	})
 	.openapi(deleteRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const deps = depsOf(c);
+		const deps = ragDeps(c);
 		if (!(await deleteDocument(deps, id)))
 			throw new AppError({ status: 404, slug: "not-found", detail: `No document '${id}'` });
 		return c.body(null, 204);

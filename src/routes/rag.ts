@@ -1,34 +1,37 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { embedAll } from "../adapters/workers-ai-embedder";
-import type { AppEnv } from "../app-env";
-import { usageBody } from "../chat/completion-stream";
-import { chainFor, completionCap } from "../chat/config";
-import { complete, openStream } from "../chat/service";
-import { sseEvent } from "../chat/sse";
-import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
-import { AppError } from "../http/app-error";
-import { BODY_PROBLEMS, createRouter, problem } from "../http/router";
-import { securedBy } from "../http/security";
-import { requireScope } from "../middleware/auth";
-import type { TokenCostEstimator } from "../middleware/rate-limit";
-import { MetadataFilterSchema } from "../rag/filter";
-import {
-	decodeBookmark,
-	GROUNDING_PROMPT,
-	groundedMessages,
-	relevant,
-	type SearchHit,
-	search,
-	snippet,
-} from "../rag/service";
-import { embedderFor, ragDeps } from "../rag/wiring";
-import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
-
 /**
  * Retrieval and grounded answers (docs/rag.md): `POST /v1/rag/search`, `POST /v1/rag/query` (plain or streamed),
  * and the OpenAI-compatible `POST /v1/embeddings`. Scope `rag:read`.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("/v1/rag/query", { method: "POST", headers, body: JSON.stringify({ query: "How do I roll back?" }) });
+ * // { object: "rag.answer", answer: "… [1]", grounded: true, citations: [{ n: 1, document_id, chunk_id, … }] }
+ * ```
+ *
+ * @module
  */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
+import { cannedStream, usageBody } from "../chat/completion-stream";
+import { chainFor, completionCap } from "../chat/config";
+import { complete, openStream } from "../chat/service";
+import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
+import { AppError } from "../http/app-error";
+import { base64, encodeVector } from "../lib/encoding";
+import { requireScope } from "../middleware/auth";
+import type { TokenCostEstimator } from "../middleware/rate-limit";
+import { embedAll } from "../ports/embedder";
+import { decodeBookmark } from "../rag/bookmark";
+import { MetadataFilterSchema } from "../rag/filter";
+import { GROUNDING_PROMPT, groundedMessages, relevant, snippet } from "../rag/prompt";
+import { type SearchHit, search } from "../rag/retrieval";
+import { embedderFor, ragDeps } from "../rag/wiring";
+import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
+import { orProblem } from "./rag-problems";
+import { BODY_PROBLEMS, createRouter, problem } from "./router";
+import { securedBy } from "./security";
+
 const SearchRequest = z
 	.object({
 		query: z.string().min(1).max(4_000),
@@ -223,6 +226,17 @@ export const estimateRagQueryTokens: TokenCostEstimator = async (c) => {
 	);
 };
 
+/** The search a request asks for: `top_k` checked against the limit, the bookmark decoded (a RagError if bad). */
+function searchRequest(c: Context<AppEnv>, body: z.infer<typeof SearchRequest>) {
+	return {
+		query: body.query,
+		mode: body.mode,
+		topK: topK(c, body.top_k),
+		filter: body.filter,
+		bookmark: body.bookmark ? decodeBookmark(body.bookmark) : undefined,
+	};
+}
+
 const DONT_KNOW = "I don't know: nothing in your documents answers this question.";
 
 function citationsOf(hits: SearchHit[]) {
@@ -242,13 +256,7 @@ export const rag = createRouter()
 	.openapi(searchRoute, async (c) => {
 		const body = c.req.valid("json");
 		const deps = ragDeps(c);
-		const { hits } = await search(deps, {
-			query: body.query,
-			mode: body.mode,
-			topK: topK(c, body.top_k),
-			filter: body.filter,
-			bookmark: body.bookmark ? decodeBookmark(body.bookmark) : undefined,
-		});
+		const { hits } = await orProblem(() => search(deps, searchRequest(c, body)));
 		return c.json({ object: "list" as const, data: hits }, 200);
 	})
 	.openapi(queryRoute, async (c) => {
@@ -258,13 +266,7 @@ export const rag = createRouter()
 		const chain = chainFor(config.chat.models, modelId);
 		const maxTokens = completionCap(body.max_tokens, config.chat);
 		const deps = ragDeps(c);
-		const found = await search(deps, {
-			query: body.query,
-			mode: body.mode,
-			topK: topK(c, body.top_k),
-			filter: body.filter,
-			bookmark: body.bookmark ? decodeBookmark(body.bookmark) : undefined,
-		});
+		const found = await orProblem(() => search(deps, searchRequest(c, body)));
 		const hits = relevant(found.hits, config.rag.minVectorScore);
 		const id = `rag-${crypto.randomUUID().replaceAll("-", "")}`;
 		const citations = citationsOf(hits);
@@ -285,19 +287,11 @@ export const rag = createRouter()
 					200,
 				);
 			}
-			const events = [
-				sseEvent({ id, object: "rag.citations", citations: [] }),
-				sseEvent({
-					id,
-					object: "chat.completion.chunk",
-					created: Math.floor(Date.now() / 1000),
-					model: null,
-					choices: [{ index: 0, delta: { role: "assistant", content: DONT_KNOW }, finish_reason: "stop" }],
-				}),
-				"data: [DONE]\n\n",
-			].join("");
-			return new Response(events, {
-				headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" },
+			return cannedStream({
+				id,
+				created: Math.floor(deps.now() / 1000),
+				prelude: [{ id, object: "rag.citations", citations: [] }],
+				content: DONT_KNOW,
 			}) as unknown as never;
 		}
 
@@ -372,13 +366,8 @@ export const rag = createRouter()
 		}
 		const vectors = await embedAll(embedder, inputs, c.get("deadline").signal);
 		const tokens = inputs.reduce((s, t) => s + estimateTextTokens(t), 0);
-		const encode = (v: number[]) => {
-			if (body.encoding_format === "float") return v;
-			const bytes = new Uint8Array(new Float32Array(v).buffer);
-			let bin = "";
-			for (const b of bytes) bin += String.fromCharCode(b);
-			return btoa(bin);
-		};
+		// `base64`: the Float32 values' bytes, as OpenAI's API sends them.
+		const encode = (v: number[]) => (body.encoding_format === "float" ? v : base64(encodeVector(v)));
 		return c.json(
 			{
 				object: "list" as const,

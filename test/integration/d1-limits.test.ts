@@ -2,8 +2,9 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { D1_LIMITS, withD1Limits } from "../../src/db/d1-limits";
+import { encodeVector } from "../../src/lib/encoding";
 import { MAX_FILTER_PARAMS, type MetadataFilter, MetadataFilterSchema } from "../../src/rag/filter";
-import { encodeVector, freshTail, keywordSearch } from "../../src/rag/store";
+import { freshTail, keywordSearch } from "../../src/rag/search-store";
 
 const db = withD1Limits(env.DB);
 const marks = (n: number) => Array.from({ length: n }, () => "?").join(", ");

@@ -2,7 +2,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { LocalEmbedder } from "../../src/adapters/local-embedder";
 import { loadConfig } from "../../src/config";
-import { ingest as ingestDocuments, namespaceOf, type RagDeps } from "../../src/rag/service";
+import type { RagDeps } from "../../src/rag/deps";
+import { RagError } from "../../src/rag/errors";
+import { namespaceOf } from "../../src/rag/indexing";
+import { ingest as ingestDocuments } from "../../src/rag/ingest";
 import { purgeExpiredIngests } from "../../src/rag/store";
 import { vectorIndexFor } from "../../src/rag/wiring";
 import { createLogger } from "../../src/telemetry/logger";
@@ -183,6 +186,7 @@ describe("per-tenant storage quotas", () => {
 			config,
 			tenant: unique("keep-tenant"),
 			log: createLogger({ level: "error", base: {} }),
+			now: () => Date.now(),
 			defer: (p) => void pending.push(p),
 		};
 		const paras = Array.from({ length: 6 }, (_, i) => `zeta${i} ${"quorum lattice vortex ".repeat(6)}`.trim());
@@ -197,10 +201,10 @@ describe("per-tenant storage quotas", () => {
 		// The same six paragraphs (same chunk ids) plus six more: vectors written, then the batch fails.
 		const grown = [...paras, ...Array.from({ length: 6 }, (_, i) => `extra${i} ${"filler words here ".repeat(6)}`)];
 		failNextBatch = true;
-		await expect(ingestDocuments(deps, [{ id: "live", text: grown.join("\n\n") }], null)).rejects.toMatchObject({
-			status: 429,
-			slug: "storage-quota-exceeded",
-		});
+		// The domain names the quota the trigger refused; the routes make it a 429 storage-quota-exceeded.
+		const refused = ingestDocuments(deps, [{ id: "live", text: grown.join("\n\n") }], null);
+		await expect(refused).rejects.toBeInstanceOf(RagError);
+		await expect(refused).rejects.toMatchObject({ reason: { code: "quota-exceeded", quota: "chunks" } });
 		await Promise.all(pending);
 		// The six live chunks keep their vectors; only the six new ones were removed.
 		expect(await vectorIds()).toEqual(live);

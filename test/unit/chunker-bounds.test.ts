@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { capHeading, chunk } from "../../src/rag/chunker";
-import { chunkStoredBytes, documentStoredBytes } from "../../src/rag/service";
+import { chunkStoredBytes, documentStoredBytes } from "../../src/rag/ingest";
 
 /**
  * What one document stores is bounded by what was sent (docs/rag.md#storage-bounds), whatever its shape: many tiny
