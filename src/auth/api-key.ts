@@ -1,4 +1,5 @@
-import { base64url, constantTimeEqual, randomBytes } from "./secret-hash";
+import { base64url, hex, sha256Hex } from "../lib/encoding";
+import { constantTimeEqual, randomBytes } from "./secret-hash";
 
 /**
  * API keys: `eak_<12 hex id>_<43 base64url chars>` (256 random bits). The `eak_<id>` prefix is stored and shown
@@ -10,11 +11,6 @@ export const API_KEY_MARKER = "eak_";
 const KEY_PATTERN = /^eak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 export type GeneratedKey = { key: string; keyId: string; prefix: string; hash: string };
-
-export async function sha256Hex(s: string): Promise<string> {
-	const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
-	return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** The visible prefix of a well-formed key (`eak_<id>`), or undefined. */
 export function keyPrefix(key: string): string | undefined {
@@ -35,7 +31,7 @@ export async function keyFromParts(idHex: string, secretPart: string): Promise<G
 }
 
 export async function generateApiKey(): Promise<GeneratedKey> {
-	const idHex = [...randomBytes(6)].map((b) => b.toString(16).padStart(2, "0")).join("");
+	const idHex = hex(randomBytes(6));
 	return keyFromParts(idHex, base64url(randomBytes(32)));
 }
 

@@ -1,3 +1,5 @@
+import { base64url, fromBase64url } from "../lib/encoding";
+
 /**
  * Client secrets at rest: PBKDF2-HMAC-SHA256 through WebCrypto with a per-client 16-byte salt.
  *
@@ -8,17 +10,6 @@
  */
 export const PBKDF2_ITERATIONS = 100_000;
 const KEY_BITS = 256;
-
-export function base64url(bytes: Uint8Array): string {
-	let bin = "";
-	for (const b of bytes) bin += String.fromCharCode(b);
-	return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-}
-
-export function fromBase64url(s: string): Uint8Array {
-	const bin = atob(s.replaceAll("-", "+").replaceAll("_", "/"));
-	return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
 
 export function randomBytes(n: number): Uint8Array {
 	return crypto.getRandomValues(new Uint8Array(n));

@@ -14,7 +14,7 @@ import { z } from "zod";
 import type { AuthConfig } from "../config";
 import type { PrivateJwk } from "../config/schema";
 import { AppError } from "../http/app-error";
-import { sha256Hex } from "./api-key";
+import { sha256Hex } from "../lib/encoding";
 import { unauthorized } from "./errors";
 import { IDENTIFIER, type Principal, parseScopes, type Scope } from "./principal";
 

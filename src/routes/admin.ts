@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { generateApiKey } from "../auth/api-key";
 import { forgetCached } from "../auth/credentials";
 import { IDENTIFIER, OPERATOR_SCOPES, SCOPES, type Scope } from "../auth/principal";
-import { base64url, hashSecret, randomBytes } from "../auth/secret-hash";
+import { hashSecret, randomBytes } from "../auth/secret-hash";
 import {
 	type ApiKeyRecord,
 	type Client,
@@ -14,6 +14,7 @@ import {
 	revokeKey,
 } from "../auth/store";
 import { AppError, validationFailed } from "../http/app-error";
+import { base64url, hex } from "../lib/encoding";
 import { requireScope } from "../middleware/auth";
 import { BODY_PROBLEMS, createRouter, problem } from "./router";
 import { securedBy } from "./security";
@@ -214,8 +215,7 @@ export const admin = createRouter()
 	.openapi(createClientRoute, async (c) => {
 		const body = c.req.valid("json");
 		assertGrantable(body.tenant, body.scopes, c.get("config").auth.operatorTenant);
-		const clientId =
-			body.client_id ?? `cli_${[...randomBytes(8)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+		const clientId = body.client_id ?? `cli_${hex(randomBytes(8))}`;
 		// 256-bit server-generated secret: PBKDF2 guards it at rest, its entropy guards it against guessing.
 		const clientSecret = base64url(randomBytes(32));
 		const now = Date.now();

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { generateApiKey, keyFromParts, keyMatches, keyPrefix, looksLikeApiKey } from "../../src/auth/api-key";
 import { parseScopes } from "../../src/auth/principal";
-import { base64url, fromBase64url, hashSecret, PBKDF2_ITERATIONS, verifySecret } from "../../src/auth/secret-hash";
+import { hashSecret, PBKDF2_ITERATIONS, verifySecret } from "../../src/auth/secret-hash";
 import { TtlCache } from "../../src/auth/ttl-cache";
 import { addressKey } from "../../src/http/client-ip";
+import { base64url, fromBase64url } from "../../src/lib/encoding";
 
 describe("client secret hashing (PBKDF2-SHA256)", () => {
 	it("verifies the right secret only, with a fresh salt per hash", async () => {
