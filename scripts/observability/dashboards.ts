@@ -26,11 +26,10 @@ import { PanelBuilder as TablePanel } from "@grafana/grafana-foundation-sdk/tabl
 import { PanelBuilder as TimeseriesPanel } from "@grafana/grafana-foundation-sdk/timeseries";
 import { BURN_RATE_CONDITIONS, SLO_WINDOWS } from "../../src/slo/spec.ts";
 import { CANARY_MIN_EFFECT, CANARY_MIN_REQUESTS } from "./operational-alerts.ts";
-import { ALL_ROUTES, JOB, METRIC } from "./slo-rules.ts";
+import { ALL_ROUTES, JOB_MATCHER, METRIC } from "./slo-rules.ts";
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal.
 const ds: DataSourceRef = { type: "prometheus", uid: "${datasource}" };
-const J = `job="${JOB}"`;
 const R = `http_route=~"$route"`;
 const V = `version=~"$version"`;
 const RI = "$__rate_interval";
@@ -83,7 +82,7 @@ function variables(d: DashboardBuilder, options: { version?: boolean; route?: bo
 			new QueryVariableBuilder("route")
 				.label("Route")
 				.datasource(ds)
-				.query(`label_values(${METRIC}_count{${J}}, http_route)`)
+				.query(`label_values(${METRIC}_count{${JOB_MATCHER}}, http_route)`)
 				.refresh(VariableRefresh.OnTimeRangeChanged)
 				.sort(VariableSort.AlphabeticalAsc)
 				.multi(true)
@@ -96,7 +95,7 @@ function variables(d: DashboardBuilder, options: { version?: boolean; route?: bo
 			new QueryVariableBuilder("version")
 				.label("Version")
 				.datasource(ds)
-				.query(`label_values(${METRIC}_count{${J}}, version)`)
+				.query(`label_values(${METRIC}_count{${JOB_MATCHER}}, version)`)
 				.refresh(VariableRefresh.OnTimeRangeChanged)
 				.multi(true)
 				.includeAll(true)
@@ -118,9 +117,9 @@ const dashboard = (uid: string, title: string, description: string) =>
 
 /** Request rate per `by`, filtered by route and (unless `allVersions`) version. */
 const requestsBy = (by: string, extra = "", allVersions = false) =>
-	`sum by (${by}) (rate(${METRIC}_count{${[J, R, allVersions ? "" : V, extra].filter(Boolean).join(", ")}}[${RI}]))`;
+	`sum by (${by}) (rate(${METRIC}_count{${[JOB_MATCHER, R, allVersions ? "" : V, extra].filter(Boolean).join(", ")}}[${RI}]))`;
 const quantileBy = (qn: number, by: string, allVersions = false) =>
-	`histogram_quantile(${qn}, sum by (${by}, le) (rate(${METRIC}_bucket{${[J, R, allVersions ? "" : V].filter(Boolean).join(", ")}}[${RI}])))`;
+	`histogram_quantile(${qn}, sum by (${by}, le) (rate(${METRIC}_bucket{${[JOB_MATCHER, R, allVersions ? "" : V].filter(Boolean).join(", ")}}[${RI}])))`;
 const FIVE_XX = 'http_response_status_code=~"5.."';
 /** Burn rate of a recorded SLI error ratio (one SLI kind, or every one): ratio ÷ (1 − objective). */
 const burn = (w: string, slo?: string) =>
@@ -215,18 +214,26 @@ function serviceOverview() {
 	);
 	d.withRow(new RowBuilder("Telemetry health"));
 	d.withPanel(
-		stat("SloCounter shards unreadable", "none", q(`max(slo_scrape_shard_failures{${J}})`, "", { instant: true })),
+		stat(
+			"SloCounter shards unreadable",
+			"none",
+			q(`max(slo_scrape_shard_failures{${JOB_MATCHER}})`, "", { instant: true }),
+		),
 	);
-	d.withPanel(stat("SloCounter shards read", "none", q(`max(slo_scrape_shards{${J}})`, "", { instant: true })));
+	d.withPanel(
+		stat("SloCounter shards read", "none", q(`max(slo_scrape_shards{${JOB_MATCHER}})`, "", { instant: true })),
+	);
 	d.withPanel(
 		stat(
 			"OTLP pushes failed (range)",
 			"none",
-			q(`sum(increase(otlp_exports_total{${J}, outcome="error"}[$__range])) or vector(0)`, "", { instant: true }),
+			q(`sum(increase(otlp_exports_total{${JOB_MATCHER}, outcome="error"}[$__range])) or vector(0)`, "", {
+				instant: true,
+			}),
 			"0 when OTLP_ENDPOINT is unset (no pushes).",
 		),
 	);
-	d.withPanel(stat("Scrape up", "none", q(`min(up{${J}})`, "", { instant: true })));
+	d.withPanel(stat("Scrape up", "none", q(`min(up{${JOB_MATCHER}})`, "", { instant: true })));
 	return d.build();
 }
 
@@ -242,7 +249,7 @@ function canary() {
 	d.withPanel(
 		ts("Traffic share by version", "percentunit", [
 			q(
-				`${requestsBy("version", "", true)} / on () group_left () sum(rate(${METRIC}_count{${J}, ${R}}[${RI}]))`,
+				`${requestsBy("version", "", true)} / on () group_left () sum(rate(${METRIC}_count{${JOB_MATCHER}, ${R}}[${RI}]))`,
 				"{{version}}",
 			),
 		]),
@@ -314,39 +321,48 @@ function llm() {
 	);
 	d.withPanel(
 		ts("Tokens per second by tenant and model", "short", [
-			q(`sum by (tenant, model) (rate(llm_tokens_total{${J}}[${RI}]))`, "{{tenant}} {{model}}"),
+			q(`sum by (tenant, model) (rate(llm_tokens_total{${JOB_MATCHER}}[${RI}]))`, "{{tenant}} {{model}}"),
 		]),
 	);
 	d.withPanel(
-		ts("Tokens per second by type", "short", [q(`sum by (type) (rate(llm_tokens_total{${J}}[${RI}]))`, "{{type}}")]),
+		ts("Tokens per second by type", "short", [
+			q(`sum by (type) (rate(llm_tokens_total{${JOB_MATCHER}}[${RI}]))`, "{{type}}"),
+		]),
 	);
 	d.withPanel(
 		ts(
 			"Projected cost per day by tenant (USD)",
 			"currencyUSD",
-			[q(`sum by (tenant) (rate(llm_cost_usd_total{${J}}[1h])) * 86400`, "{{tenant}}")],
+			[q(`sum by (tenant) (rate(llm_cost_usd_total{${JOB_MATCHER}}[1h])) * 86400`, "{{tenant}}")],
 			"At the last hour's rate; prices from CHAT_PRICES (0 when unset).",
 		),
 	);
 	d.withPanel(
 		table("Cost and tokens by model over the range", [
-			q(`sum by (model) (increase(llm_cost_usd_total{${J}}[$__range]))`, "", {
+			q(`sum by (model) (increase(llm_cost_usd_total{${JOB_MATCHER}}[$__range]))`, "", {
 				instant: true,
 				table: true,
 				refId: "A",
 			}),
-			q(`sum by (model) (increase(llm_tokens_total{${J}}[$__range]))`, "", { instant: true, table: true, refId: "B" }),
+			q(`sum by (model) (increase(llm_tokens_total{${JOB_MATCHER}}[$__range]))`, "", {
+				instant: true,
+				table: true,
+				refId: "B",
+			}),
 		]),
 	);
 	d.withPanel(
 		ts("Upstream attempts by outcome", "reqps", [
-			q(`sum by (provider, model, outcome) (rate(llm_upstream_requests_total{${J}}[${RI}]))`, "{{model}} {{outcome}}"),
+			q(
+				`sum by (provider, model, outcome) (rate(llm_upstream_requests_total{${JOB_MATCHER}}[${RI}]))`,
+				"{{model}} {{outcome}}",
+			),
 		]),
 	);
 	d.withPanel(
 		ts("Upstream failure ratio by model", "percentunit", [
 			q(
-				`sum by (model) (rate(llm_upstream_requests_total{${J}, outcome!~"ok|client_error"}[${RI}])) / sum by (model) (rate(llm_upstream_requests_total{${J}}[${RI}]))`,
+				`sum by (model) (rate(llm_upstream_requests_total{${JOB_MATCHER}, outcome!~"ok|client_error"}[${RI}])) / sum by (model) (rate(llm_upstream_requests_total{${JOB_MATCHER}}[${RI}]))`,
 				"{{model}}",
 			),
 		]),
@@ -354,7 +370,7 @@ function llm() {
 	d.withPanel(
 		ts("Completions served by a fallback", "reqps", [
 			q(
-				`sum by (requested_model, served_model) (rate(llm_fallbacks_total{${J}}[${RI}]))`,
+				`sum by (requested_model, served_model) (rate(llm_fallbacks_total{${JOB_MATCHER}}[${RI}]))`,
 				"{{requested_model}} → {{served_model}}",
 			),
 		]),
@@ -373,7 +389,7 @@ function rag() {
 	);
 	d.withPanel(
 		ts("Documents ingested by outcome", "short", [
-			q(`sum by (outcome) (rate(rag_ingest_documents_total{${J}}[${RI}]))`, "{{outcome}}"),
+			q(`sum by (outcome) (rate(rag_ingest_documents_total{${JOB_MATCHER}}[${RI}]))`, "{{outcome}}"),
 		]),
 	);
 	d.withPanel(
@@ -381,7 +397,7 @@ function rag() {
 			"Ingest failure ratio (range)",
 			"percentunit",
 			q(
-				`(sum(increase(rag_ingest_documents_total{${J}, outcome="failed"}[$__range])) or vector(0)) / sum(increase(rag_ingest_documents_total{${J}}[$__range]))`,
+				`(sum(increase(rag_ingest_documents_total{${JOB_MATCHER}, outcome="failed"}[$__range])) or vector(0)) / sum(increase(rag_ingest_documents_total{${JOB_MATCHER}}[$__range]))`,
 				"",
 				{ instant: true },
 			),
@@ -390,25 +406,28 @@ function rag() {
 	d.withPanel(
 		ts("Retrieval p95 by mode", "s", [
 			q(
-				`histogram_quantile(0.95, sum by (mode, le) (rate(rag_retrieval_duration_seconds_bucket{${J}}[${RI}])))`,
+				`histogram_quantile(0.95, sum by (mode, le) (rate(rag_retrieval_duration_seconds_bucket{${JOB_MATCHER}}[${RI}])))`,
 				"{{mode}}",
 			),
 		]),
 	);
 	d.withPanel(
 		ts("Retrievals by mode and outcome", "reqps", [
-			q(`sum by (mode, outcome) (rate(rag_retrieval_duration_seconds_count{${J}}[${RI}]))`, "{{mode}} {{outcome}}"),
+			q(
+				`sum by (mode, outcome) (rate(rag_retrieval_duration_seconds_count{${JOB_MATCHER}}[${RI}]))`,
+				"{{mode}} {{outcome}}",
+			),
 		]),
 	);
 	d.withPanel(
 		ts("Embedder and vector index calls", "reqps", [
-			q(`sum by (operation, outcome) (rate(rag_operations_total{${J}}[${RI}]))`, "{{operation}} {{outcome}}"),
+			q(`sum by (operation, outcome) (rate(rag_operations_total{${JOB_MATCHER}}[${RI}]))`, "{{operation}} {{outcome}}"),
 		]),
 	);
 	d.withPanel(
 		ts("RAG routes p95 (to first byte)", "s", [
 			q(
-				`histogram_quantile(0.95, sum by (http_route, le) (rate(${METRIC}_bucket{${J}, http_route=~"/v1/rag/.+|/v1/documents.*|/v1/embeddings"}[${RI}])))`,
+				`histogram_quantile(0.95, sum by (http_route, le) (rate(${METRIC}_bucket{${JOB_MATCHER}, http_route=~"/v1/rag/.+|/v1/documents.*|/v1/embeddings"}[${RI}])))`,
 				"{{http_route}}",
 			),
 		]),
@@ -427,13 +446,16 @@ function rateLimits() {
 	);
 	d.withPanel(
 		ts("Decisions by policy and outcome", "reqps", [
-			q(`sum by (policy, outcome) (rate(rate_limit_decisions_total{${J}, ${R}}[${RI}]))`, "{{policy}} {{outcome}}"),
+			q(
+				`sum by (policy, outcome) (rate(rate_limit_decisions_total{${JOB_MATCHER}, ${R}}[${RI}]))`,
+				"{{policy}} {{outcome}}",
+			),
 		]),
 	);
 	d.withPanel(
 		ts("Denial ratio by policy", "percentunit", [
 			q(
-				`sum by (policy) (rate(rate_limit_decisions_total{${J}, ${R}, outcome=~"denied|denied_cached"}[${RI}])) / sum by (policy) (rate(rate_limit_decisions_total{${J}, ${R}}[${RI}]))`,
+				`sum by (policy) (rate(rate_limit_decisions_total{${JOB_MATCHER}, ${R}, outcome=~"denied|denied_cached"}[${RI}])) / sum by (policy) (rate(rate_limit_decisions_total{${JOB_MATCHER}, ${R}}[${RI}]))`,
 				"{{policy}}",
 			),
 		]),
@@ -442,7 +464,7 @@ function rateLimits() {
 		stat(
 			"Failed open (range)",
 			"none",
-			q(`sum(increase(rate_limit_decisions_total{${J}, outcome="fail_open"}[$__range])) or vector(0)`, "", {
+			q(`sum(increase(rate_limit_decisions_total{${JOB_MATCHER}, outcome="fail_open"}[$__range])) or vector(0)`, "", {
 				instant: true,
 			}),
 			"Requests admitted without a decision because the limiter did not answer in time.",
@@ -457,7 +479,7 @@ function rateLimits() {
 		stat(
 			"Failed closed (range)",
 			"none",
-			q(`sum(increase(rate_limit_decisions_total{${J}, outcome="fail_closed"}[$__range])) or vector(0)`, "", {
+			q(`sum(increase(rate_limit_decisions_total{${JOB_MATCHER}, outcome="fail_closed"}[$__range])) or vector(0)`, "", {
 				instant: true,
 			}),
 			"Requests refused with 503 because the limiter did not answer in time.",
@@ -472,10 +494,14 @@ function rateLimits() {
 		table(
 			"Most limited subjects (range)",
 			[
-				q(`topk(10, sum by (subject, policy) (increase(rate_limit_denied_subjects_total{${J}}[$__range])))`, "", {
-					instant: true,
-					table: true,
-				}),
+				q(
+					`topk(10, sum by (subject, policy) (increase(rate_limit_denied_subjects_total{${JOB_MATCHER}}[$__range])))`,
+					"",
+					{
+						instant: true,
+						table: true,
+					},
+				),
 			],
 			"tenant/subject of authenticated callers; anonymous callers by network (/24, /48).",
 		),

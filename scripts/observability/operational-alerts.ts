@@ -10,10 +10,11 @@ import {
 	type InputSeries,
 	labelText,
 	requestSeries,
+	SCRAPE_LABELS,
 	type Segment,
 	type TestGroup,
 } from "./promtool-tests.ts";
-import { type AlertRule, JOB, METRIC, objectives, type RuleGroup, routeMatcher } from "./slo-rules.ts";
+import { type AlertRule, JOB, METRIC, objectives, type RuleGroup, routeMatcher, selector } from "./slo-rules.ts";
 
 /** Spending limits the LLM alerts watch; set them to your budget and regenerate. */
 export const LLM_BUDGET = { tokensPerHour: 2_000_000, costPerDayUsd: 50 };
@@ -41,10 +42,8 @@ export type OperationalAlert = {
 	scenarios: Scenario[];
 };
 
-const j = `job="${JOB}"`;
-const s = (...m: string[]) => `{${[j, ...m].join(", ")}}`;
 const counter = (name: string, labels: Record<string, string>, segments: Segment[]): InputSeries => ({
-	series: `${name}${labelText({ job: JOB, instance: "edge-ai-api.example:443", ...labels })}`,
+	series: `${name}${labelText({ ...SCRAPE_LABELS, ...labels })}`,
 	values: counterValues(segments),
 });
 const steady = (minutes: number, perMinute: number): Segment[] => [{ minutes, perMinute }];
@@ -65,7 +64,7 @@ function latencyAlerts(): OperationalAlert[] {
 			expr: objs
 				.map((o) => {
 					const m = routeMatcher(o.routes);
-					return `(\n  histogram_quantile(${q}, sum by (http_route, le) (rate(${METRIC}_bucket${s(m)}[5m]))) > ${o.thresholdSeconds}\n  and on (http_route) (sum by (http_route) (increase(${METRIC}_count${s(m)}[5m])) >= 20)\n)`;
+					return `(\n  histogram_quantile(${q}, sum by (http_route, le) (rate(${METRIC}_bucket${selector(m)}[5m]))) > ${o.thresholdSeconds}\n  and on (http_route) (sum by (http_route) (increase(${METRIC}_count${selector(m)}[5m])) >= 20)\n)`;
 				})
 				.join("\nor\n"),
 			for: "10m",
@@ -112,7 +111,7 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "ServiceDown",
 			severity: "page",
-			expr: `up${s()} == 0`,
+			expr: `up${selector()} == 0`,
 			for: "2m",
 			summary: "edge-ai-api is down: its /metrics scrapes fail",
 			description:
@@ -120,17 +119,15 @@ export function operationalAlerts(): OperationalAlert[] {
 			scenarios: [
 				{
 					name: "ServiceDown: failing scrapes",
-					series: [{ series: `up${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`, values: "1x5 0x20" }],
+					series: [{ series: `up${labelText(SCRAPE_LABELS)}`, values: "1x5 0x20" }],
 					expect: [
 						{ minutes: 5, alerts: [] },
-						{ minutes: 12, alerts: [{ job: JOB, instance: "edge-ai-api.example:443", ...svc, severity: "page" }] },
+						{ minutes: 12, alerts: [{ ...SCRAPE_LABELS, ...svc, severity: "page" }] },
 					],
 				},
 				{
 					name: "ServiceDown: one failed scrape does not page",
-					series: [
-						{ series: `up${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`, values: "1x5 0 1x20" },
-					],
+					series: [{ series: `up${labelText(SCRAPE_LABELS)}`, values: "1x5 0 1x20" }],
 					expect: [
 						{ minutes: 6, alerts: [] },
 						{ minutes: 9, alerts: [] },
@@ -142,7 +139,7 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert: "ScrapeAbsent",
 			severity: "ticket",
 			// Pushed metrics (OTLP to Grafana Cloud or Mimir) carry no `up`: absent only when nothing arrives either way.
-			expr: `absent(up${s()}) unless on () (count(${METRIC}_count${s()}) > 0)`,
+			expr: `absent(up${selector()}) unless on () (count(${METRIC}_count${selector()}) > 0)`,
 			for: "10m",
 			summary: "Prometheus receives nothing from edge-ai-api: no scrape target, no pushed metrics",
 			description:
@@ -155,7 +152,7 @@ export function operationalAlerts(): OperationalAlert[] {
 				},
 				{
 					name: "ScrapeAbsent: the target is scraped",
-					series: [{ series: `up${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`, values: "1x30" }],
+					series: [{ series: `up${labelText(SCRAPE_LABELS)}`, values: "1x30" }],
 					expect: [{ minutes: 20, alerts: [] }],
 				},
 				{
@@ -169,8 +166,8 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert: "High5xxRatio",
 			severity: "ticket",
 			expr: ratio(
-				`${METRIC}_count${s('http_response_status_code=~"5.."')}`,
-				`${METRIC}_count${s()}`,
+				`${METRIC}_count${selector('http_response_status_code=~"5.."')}`,
+				`${METRIC}_count${selector()}`,
 				"http_route",
 				"5m",
 				20,
@@ -205,8 +202,8 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert: "RateLimitDenialsHigh",
 			severity: "info",
 			expr: ratio(
-				`rate_limit_decisions_total${s('outcome=~"denied|denied_cached"')}`,
-				`rate_limit_decisions_total${s()}`,
+				`rate_limit_decisions_total${selector('outcome=~"denied|denied_cached"')}`,
+				`rate_limit_decisions_total${selector()}`,
 				"http_route, policy",
 				"10m",
 				20,
@@ -262,7 +259,7 @@ export function operationalAlerts(): OperationalAlert[] {
 			return {
 				alert,
 				severity: "ticket" as const,
-				expr: `sum by (http_route, policy) (increase(rate_limit_decisions_total${s(`outcome="${outcome}"`)}[5m])) > 0`,
+				expr: `sum by (http_route, policy) (increase(rate_limit_decisions_total${selector(`outcome="${outcome}"`)}[5m])) > 0`,
 				for: "5m",
 				summary: `{{ $labels.policy }} on {{ $labels.http_route }}: the rate limiter is failing ${outcome === "fail_open" ? "open (requests pass unlimited)" : "closed (requests get 503)"}`,
 				description: `{{ $value | printf "%.0f" }} decisions of {{ $labels.policy }} on {{ $labels.http_route }} in 5 minutes ${outcome === "fail_open" ? "were admitted without a limit" : "were refused with 503"} because the RateLimiter object did not answer within RATE_LIMIT_TIMEOUT_MS.`,
@@ -295,7 +292,7 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "LlmTokensPerHourHigh",
 			severity: "ticket",
-			expr: `sum(increase(llm_tokens_total${s()}[1h])) > ${LLM_BUDGET.tokensPerHour}`,
+			expr: `sum(increase(llm_tokens_total${selector()}[1h])) > ${LLM_BUDGET.tokensPerHour}`,
 			for: "5m",
 			summary: "LLM token use above the hourly budget",
 			description: `{{ $value | humanize }} tokens in the last hour, above the budget of ${LLM_BUDGET.tokensPerHour} (scripts/observability/operational-alerts.ts). The LLM dashboard shows which tenant and model.`,
@@ -330,7 +327,7 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "LlmCostPerDayHigh",
 			severity: "ticket",
-			expr: `sum(rate(llm_cost_usd_total${s()}[1h])) * 86400 > ${LLM_BUDGET.costPerDayUsd}`,
+			expr: `sum(rate(llm_cost_usd_total${selector()}[1h])) * 86400 > ${LLM_BUDGET.costPerDayUsd}`,
 			for: "15m",
 			summary: "Projected LLM cost per day above budget",
 			description: `At the last hour's rate the LLM spend is {{ $value | printf "%.2f" }} USD a day, above the budget of ${LLM_BUDGET.costPerDayUsd} USD (prices from CHAT_PRICES).`,
@@ -367,8 +364,8 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert: "LlmUpstreamFailures",
 			severity: "ticket",
 			expr: ratio(
-				`llm_upstream_requests_total${s('outcome!~"ok|client_error"')}`,
-				`llm_upstream_requests_total${s()}`,
+				`llm_upstream_requests_total${selector('outcome!~"ok|client_error"')}`,
+				`llm_upstream_requests_total${selector()}`,
 				"provider, model",
 				"10m",
 				10,
@@ -422,8 +419,8 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert,
 			severity: "ticket" as const,
 			expr: ratio(
-				`rag_operations_total${s(matcher, 'outcome="error"')}`,
-				`rag_operations_total${s(matcher)}`,
+				`rag_operations_total${selector(matcher, 'outcome="error"')}`,
+				`rag_operations_total${selector(matcher)}`,
 				"operation",
 				"10m",
 				10,
@@ -454,7 +451,7 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "IngestionFailures",
 			severity: "ticket",
-			expr: `(\n  sum(increase(rag_ingest_documents_total${s('outcome="failed"')}[30m])) / sum(increase(rag_ingest_documents_total${s()}[30m])) > 0.05\n)\nand (sum(increase(rag_ingest_documents_total${s('outcome="failed"')}[30m])) >= 5)`,
+			expr: `(\n  sum(increase(rag_ingest_documents_total${selector('outcome="failed"')}[30m])) / sum(increase(rag_ingest_documents_total${selector()}[30m])) > 0.05\n)\nand (sum(increase(rag_ingest_documents_total${selector('outcome="failed"')}[30m])) >= 5)`,
 			for: "5m",
 			summary: "More than 5 % of ingested documents fail",
 			description:
@@ -485,7 +482,7 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "MetricsExportFailing",
 			severity: "ticket",
-			expr: `(\n  sum(increase(otlp_exports_total${s('outcome="error"')}[15m])) > 0\n  unless sum(increase(otlp_exports_total${s('outcome="ok"')}[15m])) > 0\n)\nor (time() - max(otlp_last_success_timestamp_seconds${s()}) > 900)`,
+			expr: `(\n  sum(increase(otlp_exports_total${selector('outcome="error"')}[15m])) > 0\n  unless sum(increase(otlp_exports_total${selector('outcome="ok"')}[15m])) > 0\n)\nor (time() - max(otlp_last_success_timestamp_seconds${selector()}) > 900)`,
 			for: "5m",
 			summary: "OTLP metric pushes are failing",
 			description:
@@ -516,7 +513,7 @@ export function operationalAlerts(): OperationalAlert[] {
 							{ minutes: 40, perMinute: 0 },
 						]),
 						{
-							series: `otlp_last_success_timestamp_seconds${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							series: `otlp_last_success_timestamp_seconds${labelText(SCRAPE_LABELS)}`,
 							values: "0+60x10 600x40",
 						},
 					],
@@ -531,7 +528,7 @@ export function operationalAlerts(): OperationalAlert[] {
 						counter("otlp_exports_total", { outcome: "ok" }, steady(40, 1)),
 						counter("otlp_exports_total", { outcome: "error" }, steady(40, 0.2)),
 						{
-							series: `otlp_last_success_timestamp_seconds${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							series: `otlp_last_success_timestamp_seconds${labelText(SCRAPE_LABELS)}`,
 							values: "0+60x40",
 						},
 					],
@@ -543,7 +540,7 @@ export function operationalAlerts(): OperationalAlert[] {
 			alert: "SloShardsUnreadable",
 			severity: "ticket",
 			// Failing in every scrape of 10 minutes (one failed read is a blip the next scrape repairs), for 5 more.
-			expr: `min_over_time(slo_scrape_shard_failures${s()}[10m]) > 0`,
+			expr: `min_over_time(slo_scrape_shard_failures${selector()}[10m]) > 0`,
 			for: "5m",
 			summary: "Some SloCounter shards cannot be read: metrics are incomplete",
 			description:
@@ -553,20 +550,20 @@ export function operationalAlerts(): OperationalAlert[] {
 					name: "SloShardsUnreadable: one shard keeps failing",
 					series: [
 						{
-							series: `slo_scrape_shard_failures${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							series: `slo_scrape_shard_failures${labelText(SCRAPE_LABELS)}`,
 							values: "0x5 1x30",
 						},
 					],
 					expect: [
 						{ minutes: 10, alerts: [] },
-						{ minutes: 25, alerts: [{ job: JOB, instance: "edge-ai-api.example:443", ...svc, severity: "ticket" }] },
+						{ minutes: 25, alerts: [{ ...SCRAPE_LABELS, ...svc, severity: "ticket" }] },
 					],
 				},
 				{
 					name: "SloShardsUnreadable: one failed scrape is a blip",
 					series: [
 						{
-							series: `slo_scrape_shard_failures${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							series: `slo_scrape_shard_failures${labelText(SCRAPE_LABELS)}`,
 							values: "0x5 1 0x30",
 						},
 					],
@@ -579,7 +576,7 @@ export function operationalAlerts(): OperationalAlert[] {
 					name: "SloShardsUnreadable: every shard read",
 					series: [
 						{
-							series: `slo_scrape_shard_failures${labelText({ job: JOB, instance: "edge-ai-api.example:443" })}`,
+							series: `slo_scrape_shard_failures${labelText(SCRAPE_LABELS)}`,
 							values: gaugeValues(0, 35),
 						},
 					],

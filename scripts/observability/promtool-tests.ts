@@ -57,6 +57,9 @@ export const labelText = (labels: Record<string, string>) =>
  * Traffic of one route as the request histogram's series: per segment, requests per minute, the share failing
  * with 5xx, and the share of good (non-5xx) requests slower than the slowest SLO threshold (buckets above it only).
  */
+/** The target labels Prometheus gives every scraped series of the service in the promtool tests' input. */
+export const SCRAPE_LABELS = { job: JOB, instance: "edge-ai-api.example:443" } as const;
+
 export type TrafficSegment = { minutes: number; perMinute: number; errorShare?: number; slowShare?: number };
 
 export function requestSeries(
@@ -65,8 +68,7 @@ export function requestSeries(
 	labels: Record<string, string> = {},
 ): InputSeries[] {
 	const base = {
-		job: JOB,
-		instance: "edge-ai-api.example:443",
+		...SCRAPE_LABELS,
 		http_route: route,
 		http_request_method: "POST",
 		version: "v1",

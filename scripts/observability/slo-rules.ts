@@ -18,6 +18,13 @@ import {
 
 /** The scrape job the rules select (the `job_name` of the Prometheus scrape config, or OTLP's `service.name`). */
 export const JOB = "edge-ai-api";
+/** The label matcher of {@link JOB}: the first matcher of every series selector of the rules, alerts and dashboards. */
+export const JOB_MATCHER = `job="${JOB}"`;
+/**
+ * A series selector of the service's job and further matchers.
+ * @example selector('outcome="error"') // {job="edge-ai-api", outcome="error"}
+ */
+export const selector = (...matchers: string[]) => `{${[JOB_MATCHER, ...matchers].join(", ")}}`;
 /** The request histogram (docs/metrics.md). */
 export const METRIC = "http_server_request_duration_seconds";
 /** Label value of the all-routes aggregate series (real routes start with `/`, so it cannot collide). */
@@ -107,16 +114,14 @@ export function leMatcher(bound: number): string {
 	return Number.isInteger(bound) ? `le=~"${bound}|${label.replace(".", "\\\\.")}"` : `le="${label}"`;
 }
 
-const sel = (...matchers: string[]) => `{${[`job="${JOB}"`, ...matchers].join(", ")}}`;
-
 /** Rate of bad events of one SLO over `w`, per `by` labels (0 where there were requests but nothing bad). */
 function badRate(o: SloObjective, w: string, by: string, fn: "rate" | "increase", total: string): string {
 	const m = routeMatcher(o.routes);
 	if (o.sli === "availability") {
-		return `sum by (${by}) (${fn}(${METRIC}_count${sel(m, 'http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${total})`;
+		return `sum by (${by}) (${fn}(${METRIC}_count${selector(m, 'http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${total})`;
 	}
 	// Good = answered (not 5xx) within the threshold, as the SloCounter counts it; bad = total − good.
-	const good = `sum by (${by}) (${fn}(${METRIC}_bucket${sel(m, leMatcher(o.thresholdSeconds ?? 0), 'http_response_status_code!~"5.."')}[${w}]))`;
+	const good = `sum by (${by}) (${fn}(${METRIC}_bucket${selector(m, leMatcher(o.thresholdSeconds ?? 0), 'http_response_status_code!~"5.."')}[${w}]))`;
 	return `${total} - on (${by}) (${good} or on (${by}) (0 * ${total}))`;
 }
 
@@ -124,8 +129,11 @@ function badRate(o: SloObjective, w: string, by: string, fn: "rate" | "increase"
 export function recordingRules(objs: readonly SloObjective[] = objectives()): RuleGroup[] {
 	const groups: RuleGroup[] = SLO_WINDOWS.map(({ name: w }) => {
 		const rules: RecordingRule[] = [
-			{ record: `slo:requests:rate${w}`, expr: `sum by (http_route) (rate(${METRIC}_count${sel()}[${w}]))` },
-			{ record: `slo:requests:increase${w}`, expr: `sum by (http_route) (increase(${METRIC}_count${sel()}[${w}]))` },
+			{ record: `slo:requests:rate${w}`, expr: `sum by (http_route) (rate(${METRIC}_count${selector()}[${w}]))` },
+			{
+				record: `slo:requests:increase${w}`,
+				expr: `sum by (http_route) (increase(${METRIC}_count${selector()}[${w}]))`,
+			},
 		];
 		for (const o of objs) {
 			const total = `slo:requests:rate${w}{${routeMatcher(o.routes)}}`;
@@ -175,10 +183,10 @@ export function versionRules(objs: readonly SloObjective[] = objectives()): Rule
 		const by = "http_route, version";
 		const requests = `slo_version:requests:increase${w}`;
 		const rules: RecordingRule[] = [
-			{ record: requests, expr: `sum by (${by}) (increase(${METRIC}_count${sel()}[${w}]))` },
+			{ record: requests, expr: `sum by (${by}) (increase(${METRIC}_count${selector()}[${w}]))` },
 			{
 				record: `slo_version:errors:increase${w}`,
-				expr: `sum by (${by}) (increase(${METRIC}_count${sel('http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${requests}{http_route!="${ALL_ROUTES}"})`,
+				expr: `sum by (${by}) (increase(${METRIC}_count${selector('http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${requests}{http_route!="${ALL_ROUTES}"})`,
 			},
 		];
 		for (const o of objs) {
@@ -202,7 +210,7 @@ export function versionRules(objs: readonly SloObjective[] = objectives()): Rule
 		for (const q of [0.5, 0.95, 0.99]) {
 			rules.push({
 				record: `slo_version:latency_seconds:p${Math.round(q * 100)}_rate${w}`,
-				expr: `histogram_quantile(${q}, sum by (${by}, le) (rate(${METRIC}_bucket${sel()}[${w}])))`,
+				expr: `histogram_quantile(${q}, sum by (${by}, le) (rate(${METRIC}_bucket${selector()}[${w}])))`,
 			});
 		}
 		groups.push({ name: `slo-version-${w}`, rules });
