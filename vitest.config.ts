@@ -8,10 +8,12 @@ const migrations = await readD1Migrations(path.join(root, "migrations"));
 const localSeed = readFileSync(path.join(root, "migrations", "local", "seed.sql"), "utf8");
 
 /**
- * Two projects:
+ * Three projects:
  * - `workers`: unit, integration and Durable Object tests inside workerd (the vitest integration), with the
  *   bindings of wrangler.toml's local environment and D1 migrations applied by the setup file;
- * - `e2e`: Node-side tests that start the real `wrangler dev` (as `npm start` does) and call it over HTTP.
+ * - `node`: unit tests of the Node-side code (scripts/, load/): pure, no server, no external tool;
+ * - `e2e`: Node-side tests that start the real `wrangler dev` (as `npm start` does) and call it over HTTP, or run the
+ *   real Prometheus tools and k6.
  */
 export default defineConfig({
 	test: {
@@ -48,6 +50,13 @@ export default defineConfig({
 					// Prometheus and k6, and the property tests make thousands of Durable Object calls (5 s, the
 					// default, was exceeded in CI by the rate limiter's 150-run agreement test).
 					testTimeout: 30_000,
+				},
+			},
+			{
+				test: {
+					name: "node",
+					environment: "node",
+					include: ["test/node/**/*.test.ts"],
 				},
 			},
 			{

@@ -8,6 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { parseCommandLine } from "./lib/command-line.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 import { alertmanagerConfig } from "./observability/alertmanager.ts";
 import { GENERATED_HEADER, runbookUrl } from "./observability/config.ts";
 import { dashboards, provisioning } from "./observability/dashboards.ts";
@@ -17,7 +19,6 @@ import { sloDocTables } from "./observability/slo-docs.ts";
 import { objectives, recordingRules, sloAlerts, versionRules } from "./observability/slo-rules.ts";
 import { sloScenarios } from "./observability/slo-tests.ts";
 
-const root = path.resolve(import.meta.dirname, "..");
 const yaml = (value: unknown) => stringify(value, { lineWidth: 0 });
 
 /** Every generated file: path relative to the repository → content. */
@@ -65,7 +66,7 @@ export function generate(): { files: Record<string, string>; warnings: string[] 
 	for (const [name, text] of Object.entries(provisioning())) files[`dashboards/provisioning/${name}`] = text;
 
 	const docPath = "docs/slo.md";
-	const doc = readFileSync(path.join(root, docPath), "utf8");
+	const doc = readFileSync(path.join(REPO_ROOT, docPath), "utf8");
 	files[docPath] = replaceBetween(doc, "slo-tables", sloDocTables(objs, ops));
 	return { files, warnings: slo.warnings };
 }
@@ -80,12 +81,15 @@ function replaceBetween(text: string, name: string, content: string): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-	const check = process.argv.includes("--check");
+	const { values } = parseCommandLine("usage: npm run gen:observability [-- --check]", {
+		options: { check: { type: "boolean" } },
+	});
+	const check = values.check ?? false;
 	const { files, warnings } = generate();
 	for (const w of warnings) console.warn(`warning: ${w}`);
 	const stale: string[] = [];
 	for (const [rel, content] of Object.entries(files)) {
-		const file = path.join(root, rel);
+		const file = path.join(REPO_ROOT, rel);
 		const current = existsSync(file) ? readFileSync(file, "utf8") : null;
 		if (current === content) continue;
 		if (check) {

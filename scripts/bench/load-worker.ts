@@ -1,4 +1,4 @@
-// The load Worker of `npm run load` when it starts the service itself (scripts/load/service.mjs runs it with
+// The load Worker of `npm run load` when it starts the service itself (scripts/load/service.ts runs it with
 // wrangler.toml's local configuration, only `main` swapped): the production entry (src/index.ts, traced) answers
 // every path exactly as under `npm start`, and two prefixes serve /v1/auth/me through the same traced app without
 // a piece of the pipeline, side by side in the same isolate, for the with/without ratios of

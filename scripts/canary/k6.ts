@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
-import { findK6 as findK6Binary } from "../load/k6-binary.mjs";
+import { findK6 as findK6Binary } from "../load/k6-binary.ts";
 
 /**
  * k6 for the controller: the 0 % smoke test (load/smoke.js, owned by the load tests) against the new version only,
@@ -25,7 +25,7 @@ import { findK6 as findK6Binary } from "../load/k6-binary.mjs";
  */
 export class K6Error extends Error {}
 
-/** scripts/load/k6-binary.mjs's search (K6_BIN, else PATH; 0.48 or newer), then `../shared/bin/k6` beside the project. */
+/** scripts/load/k6-binary.ts's search (K6_BIN, else PATH; 0.48 or newer), then `../shared/bin/k6` beside the project. */
 export function findK6(cwd: string, env: NodeJS.ProcessEnv = process.env): string {
 	const found = findK6Binary(env);
 	if (found.ok) return found.bin;

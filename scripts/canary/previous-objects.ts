@@ -12,14 +12,22 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { parseCommandLine } from "../lib/command-line.ts";
+import { REPO_ROOT } from "../lib/repository-root.ts";
 
-const root = path.resolve(import.meta.dirname, "..", "..");
-const ref = process.argv[2] ?? "HEAD";
+const { positionals } = parseCommandLine("usage: node scripts/canary/previous-objects.ts [<git ref>]", {
+	allowPositionals: true,
+});
+if (positionals.length > 1) {
+	console.error("previous-objects: one git ref at most");
+	process.exit(2);
+}
+const ref = positionals[0] ?? "HEAD";
 /** The Durable Object classes the compatibility test runs as N−1 (each with its schema). */
 const ENTRIES = ["durable-objects/slo-counter.ts", "durable-objects/conversation.ts"];
-const out = path.join(root, "test", "durable-objects", "previous");
+const out = path.join(REPO_ROOT, "test", "durable-objects", "previous");
 
-const git = (...args: string[]) => execFileSync("git", args, { cwd: root, encoding: "utf8" });
+const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" });
 let sha: string;
 try {
 	sha = git("rev-parse", "--verify", `${ref}^{commit}`).trim();
@@ -32,7 +40,7 @@ try {
 function show(file: string): string | null {
 	try {
 		return execFileSync("git", ["show", `${sha}:${file}`], {
-			cwd: root,
+			cwd: REPO_ROOT,
 			encoding: "utf8",
 			stdio: ["ignore", "pipe", "ignore"],
 		});

@@ -1,18 +1,18 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
+import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 import { BLINDING_ALERTS } from "../../scripts/observability/alertmanager";
 import { objectives, recordingRules, sloAlerts } from "../../scripts/observability/slo-rules";
 import { freePort } from "../helpers/node/dev-server";
 
 // The generated rules, their promtool unit tests and the Alertmanager configuration, checked with Debian's promtool,
 // amtool and a real Alertmanager (`.ci/run` installs prometheus and prometheus-alertmanager).
-const root = path.resolve(import.meta.dirname, "../..");
-const alerts = path.join(root, "alerts");
+const alerts = path.join(REPO_ROOT, "alerts");
 const run = promisify(execFile);
 const has = (bin: string) => spawnSync(bin, ["--version"]).status === 0;
 const tools = has("promtool") && has("amtool") && has("prometheus-alertmanager");
@@ -57,55 +57,6 @@ describe.skipIf(!tools)("generated Prometheus rules", () => {
 		console.log(`promtool: ${testFiles.length} files, ${groups.length} test groups passed`);
 		expect(groups.length).toBeGreaterThan(alertRules.length);
 	}, 300_000);
-
-	it("test every alert both firing and quiet", () => {
-		const fires = new Set<string>();
-		const quiet = new Set<string>();
-		for (const f of testFiles) {
-			const doc = parse(readFileSync(path.join(alerts, "tests", f), "utf8")) as {
-				tests: {
-					alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[];
-					promql_expr_test?: { expr: string; exp_samples: { labels: string }[] }[];
-				}[];
-			};
-			for (const t of doc.tests) {
-				for (const a of t.alert_rule_test ?? []) (a.exp_alerts.length > 0 ? fires : quiet).add(a.alertname);
-				for (const e of t.promql_expr_test ?? []) {
-					const named = e.expr.match(/^ALERTS\{alertname="(\w+)"/)?.[1];
-					if (named && e.exp_samples.length === 0) quiet.add(named);
-					for (const s of e.exp_samples) {
-						const n = s.labels.match(/alertname="(\w+)"/)?.[1];
-						if (n) fires.add(n);
-					}
-				}
-			}
-		}
-		const names = [...new Set(alertRules.map((r) => r.alert as string))];
-		expect(
-			names.filter((n) => !fires.has(n)),
-			"alerts never tested firing",
-		).toEqual([]);
-		expect(
-			names.filter((n) => !quiet.has(n)),
-			"alerts never tested quiet",
-		).toEqual([]);
-	});
-
-	it("give every alert a severity, summary, a description with its live value, and an existing runbook", () => {
-		for (const r of alertRules) {
-			expect(["page", "ticket", "info"], r.alert).toContain(r.labels?.severity);
-			expect(r.annotations?.summary, r.alert).toBeTruthy();
-			// absent() has no value worth showing (always 1); every other alert shows what it measured.
-			if (!r.expr?.startsWith("absent(")) expect(r.annotations?.description, r.alert).toMatch(/\{\{ \$value/);
-			const url = r.annotations?.runbook_url ?? "";
-			expect(url.endsWith(`/docs/runbooks/${r.alert}.md`), r.alert).toBe(true);
-			const runbook = path.join(root, "docs", "runbooks", `${r.alert}.md`);
-			expect(existsSync(runbook), runbook).toBe(true);
-			const text = readFileSync(runbook, "utf8");
-			expect(text, runbook).toMatch(/^## Check/m);
-			expect(text, runbook).toMatch(/^## Act/m);
-		}
-	});
 
 	it("handle objectives too loose for a burn-rate factor explicitly: a warning, and alerting on total failure", async () => {
 		const loose = objectives(

@@ -6,14 +6,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { findK6 } from "../../scripts/canary/k6.ts";
 import { BACKENDS } from "../../scripts/canary/local/environment.ts";
 import type { RehearsalReport } from "../../scripts/canary/local/rehearsal.ts";
+import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 
 // `npm run canary:local` as a newcomer runs it: the whole loop offline — a candidate with 2.5 s of extra model
 // latency is rolled back by its verdicts, a healthy one is promoted — with 2 s bakes so CI stays fast.
-const root = path.resolve(import.meta.dirname, "../..");
 // The smoke test is k6 (.ci/run puts ../shared/bin on PATH): skipped locally without it, an error in CI.
 const hasK6 = (() => {
 	try {
-		findK6(root);
+		findK6(REPO_ROOT);
 		return true;
 	} catch {
 		return false;
@@ -31,7 +31,7 @@ afterAll(() => {
 function npmRun(args: string[]): Promise<{ code: number | null; output: string }> {
 	return new Promise((resolve, reject) => {
 		const c = spawn("npm", ["run", "--silent", "canary:local", "--", ...args], {
-			cwd: root,
+			cwd: REPO_ROOT,
 			env: process.env,
 			stdio: ["ignore", "pipe", "pipe"],
 			detached: true,

@@ -7,8 +7,6 @@ import {
 	ACCOUNT_ID,
 	API_TOKEN,
 	BACKENDS,
-	DEMO_KEY,
-	OPS_KEY,
 	type RehearsalEnvironment,
 	SCRIPT,
 	startRehearsalEnvironment,
@@ -17,7 +15,9 @@ import { runController, startTraffic, type Transition } from "../../scripts/cana
 import { prometheusSource, sloApiSource } from "../../scripts/canary/slo-source.ts";
 import { DEFAULT_POLICY, judgeStep } from "../../scripts/canary/verdict.ts";
 import { readWranglerConfig } from "../../scripts/canary/wrangler.ts";
-import { freePort } from "../../scripts/lib/net.mjs";
+import { DEMO_KEY, OPS_KEY } from "../../scripts/lib/local-credentials.ts";
+import { freePort } from "../../scripts/lib/net.ts";
+import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 
 // The canary controller end to end: the real `wrangler` (4.155.0) against the fake Cloudflare API on loopback, the
 // real Worker (two local versions behind the rehearsal router, sharing Durable Objects and D1), the real k6 smoke
@@ -26,11 +26,10 @@ import { freePort } from "../../scripts/lib/net.mjs";
 // (env.canaryKeys): an aborted smoke leaves its documents behind, and they must not change another test's answers.
 // /metrics and /v1/slo need an operator key (tenant `platform`, scope metrics:read): the controller's CANARY_API_KEY
 // and the Prometheus scrape (the seeded one) use one; the demo key is a tenant key.
-const root = path.resolve(import.meta.dirname, "../..");
 // The smoke test is k6 (.ci/run puts ../shared/bin on PATH): skipped locally without it, an error in CI.
 const hasK6 = (() => {
 	try {
-		findK6(root);
+		findK6(REPO_ROOT);
 		return true;
 	} catch {
 		return false;
@@ -44,7 +43,7 @@ if (!hasPrometheus && process.env.CI)
 let prometheus: ChildProcess | undefined;
 
 beforeAll(async () => {
-	env = await startRehearsalEnvironment({ root, backends: ["stable", "quiet", "resumed"] });
+	env = await startRehearsalEnvironment({ backends: ["stable", "quiet", "resumed"] });
 }, 180_000);
 afterAll(async () => {
 	prometheus?.kill("SIGTERM");
@@ -62,7 +61,7 @@ async function startPrometheus(): Promise<string> {
 			"  scrape_interval: 1s",
 			"  evaluation_interval: 1s",
 			"rule_files:",
-			`  - ${path.join(root, "alerts", "version-rules.yml")}`,
+			`  - ${path.join(REPO_ROOT, "alerts", "version-rules.yml")}`,
 			"scrape_configs:",
 			"  - job_name: edge-ai-api",
 			"    metrics_path: /metrics",
@@ -190,15 +189,15 @@ describe("the fake Cloudflare API enforces the platform's rules", () => {
 describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + local Workers)", () => {
 	it("refuses a pending Durable Object migration before uploading anything, naming the plain-deploy procedure", async () => {
 		// The deployed script one migration behind wrangler.toml's last tag (as the rehearsal seeded it).
-		const tags = (readWranglerConfig({ cwd: root, env: null }) as { migrations: { tag: string }[] }).migrations.map(
-			(m) => m.tag,
-		);
+		const tags = (
+			readWranglerConfig({ cwd: REPO_ROOT, env: null }) as { migrations: { tag: string }[] }
+		).migrations.map((m) => m.tag);
 		const [previous, latest] = tags.slice(-2);
 		if (!previous || !latest) throw new Error(`wrangler.toml needs two migrations for this test (has ${tags})`);
 		env.api.setMigrationTag(SCRIPT, previous);
 		try {
 			const before = env.api.mutations().length;
-			const r = await runController(root, env.controllerEnv, [
+			const r = await runController(env.controllerEnv, [
 				"start",
 				"--tag",
 				"rehearsal-quiet",
@@ -221,14 +220,14 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 	it("holds a low-traffic step as inconclusive, never promotes it, and rolls back after --max-inconclusive", async () => {
 		const name = "quiet";
 		const controllerEnv = await controllerEnvFor(name);
-		const start = await runController(root, controllerEnv, [
+		const start = await runController(controllerEnv, [
 			"start",
 			"--tag",
 			BACKENDS.quiet.tag,
 			...flags(name, "1,50,100", ["--max-inconclusive", "3"]),
 		]);
 		expect(start.code, start.stderr).toBe(0);
-		const run = await runController(root, controllerEnv, ["run", "--state", stateFile(name)]);
+		const run = await runController(controllerEnv, ["run", "--state", stateFile(name)]);
 		expect(run.code, run.stderr).toBe(4);
 		// The smoke test waited for the 0 % deployment to answer pinned requests first.
 		const events = run.transitions.map((t) => t.event);
@@ -246,7 +245,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 		const aborted = run.transitions.find((t) => t.event === "aborted");
 		expect(aborted?.reason).toMatch(/no conclusive verdict after 3 evaluations at 1 %/);
 		// `status` shows it, and the state file and its JSON-lines log agree.
-		const status = await runController(root, controllerEnv, ["status", "--state", stateFile(name)]);
+		const status = await runController(controllerEnv, ["status", "--state", stateFile(name)]);
 		expect(status.stderr).toBe("");
 		const state = JSON.parse(readFileSync(stateFile(name), "utf8")) as { phase: string; verdicts: unknown[] };
 		expect(state.phase).toBe("aborted");
@@ -323,7 +322,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 		const missing = BACKENDS.resumed.versionId;
 		const keys = await env.canaryKeys("canary-test-ignored-override");
 		const r = await runSmoke({
-			cwd: root,
+			cwd: REPO_ROOT,
 			baseUrl: env.url,
 			apiKey: keys.CANARY_TENANT_KEY,
 			opsKey: keys.CANARY_API_KEY,
@@ -475,14 +474,14 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 		try {
 			const uploadsBefore = env.api.mutations().filter((c) => c.path.endsWith("/versions")).length;
 			const extra = ["--top-up", "--top-up-rate", "5"];
-			const start = await runController(root, controllerEnv, [
+			const start = await runController(controllerEnv, [
 				"start",
 				"--tag",
 				BACKENDS.resumed.tag,
 				...flags(name, "1,5,25,100", extra),
 			]);
 			expect(start.code, start.stderr).toBe(0);
-			const crashed = await runController(root, controllerEnv, ["run", "--state", stateFile(name)], undefined, (k) => {
+			const crashed = await runController(controllerEnv, ["run", "--state", stateFile(name)], undefined, (k) => {
 				kill = k;
 			});
 			stopWatching();
@@ -497,7 +496,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 			expect(saved).toMatchObject({ percent: 1, pending_percent: 5 });
 			expect(env.api.latestDeployment(SCRIPT)?.versions.find((v) => v.version_id === version)?.percentage).toBe(5);
 
-			const resumed = await runController(root, controllerEnv, ["run", "--state", stateFile(name)]);
+			const resumed = await runController(controllerEnv, ["run", "--state", stateFile(name)]);
 			expect(resumed.code, why(resumed)).toBe(0);
 			expect(resumed.transitions.find((t) => t.event === "reconciled")).toMatchObject({
 				pending_percent: 5,

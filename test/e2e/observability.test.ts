@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
 import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 
@@ -14,12 +15,11 @@ import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 // traffic, every recording rule evaluates, the 5-minute SLIs equal what /v1/slo counted in the same window, and every
 // dashboard panel's PromQL returns data. The traffic is the demo tenant's (demo key); /metrics and /v1/slo are read
 // with the seeded operator key (tenant platform, scope metrics:read), as only operators may read them.
-const root = path.resolve(import.meta.dirname, "../..");
 const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
 if (!hasPrometheus && process.env.CI) throw new Error("prometheus is not installed (apt-get install -y prometheus)");
 
 const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"].map((f) =>
-	path.join(root, "alerts", f),
+	path.join(REPO_ROOT, "alerts", f),
 );
 const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-"));
 /**
@@ -279,7 +279,7 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 	it("evaluates every recording rule to data", async () => {
 		const rules = ["recording-rules.yml", "version-rules.yml"].flatMap((f) =>
 			(
-				parse(readFileSync(path.join(root, "alerts", f), "utf8")) as {
+				parse(readFileSync(path.join(REPO_ROOT, "alerts", f), "utf8")) as {
 					groups: { rules: { record: string; expr: string }[] }[];
 				}
 			).groups.flatMap((g) => g.rules),
@@ -341,12 +341,12 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 	});
 
 	it("returns data for every PromQL expression of every dashboard panel", async () => {
-		const files = readdirSync(path.join(root, "dashboards")).filter((f) => f.endsWith(".json"));
+		const files = readdirSync(path.join(REPO_ROOT, "dashboards")).filter((f) => f.endsWith(".json"));
 		expect(files.length).toBe(5);
 		const noData: string[] = [];
 		let checked = 0;
 		for (const f of files) {
-			const d = JSON.parse(readFileSync(path.join(root, "dashboards", f), "utf8")) as {
+			const d = JSON.parse(readFileSync(path.join(REPO_ROOT, "dashboards", f), "utf8")) as {
 				panels: { title: string; targets?: { expr: string }[] }[];
 			};
 			for (const p of d.panels) {
@@ -385,8 +385,8 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 		});
 		const hookPort = hookFree ? 9095 : await freePort();
 		const observeDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-cmd-"));
-		const child = spawn(process.execPath, [path.join(root, "scripts", "observe.mjs")], {
-			cwd: root,
+		const child = spawn(process.execPath, [path.join(REPO_ROOT, "scripts", "observe.ts")], {
+			cwd: REPO_ROOT,
 			env: {
 				...process.env,
 				OBSERVE_TARGET: server.base,

@@ -21,7 +21,7 @@ async function expectProblem(res: Response, status: number, slug: string) {
 	return body;
 }
 
-describe("npm start (scripts/dev.mjs → wrangler dev)", () => {
+describe("npm start (scripts/dev.ts → scripts/lib/dev-server.ts → wrangler dev)", () => {
 	it("prints one ready line with the URL and the docs, within READY_TIMEOUT_MS", () => {
 		const ready = server
 			.output()

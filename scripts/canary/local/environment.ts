@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../lib/net.mjs";
-import { stopProcessGroup } from "../../lib/process-group.mjs";
-import { adminToken, createRunCredentials } from "../../load/credentials.mjs";
+import { startDevServer } from "../../lib/dev-server.ts";
+import { ADMIN_CLIENT, DEMO_KEY, OPS_KEY } from "../../lib/local-credentials.ts";
+import { REPO_ROOT } from "../../lib/repository-root.ts";
+import { adminToken, createRunCredentials } from "../../load/credentials.ts";
 import { readWranglerConfig } from "../wrangler.ts";
 import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflare-api.ts";
 
@@ -27,12 +27,6 @@ import { type FakeCloudflareApi, startFakeCloudflareApi } from "./fake-cloudflar
 export const SCRIPT = "edge-ai-api";
 export const ACCOUNT_ID = "0000000000000000000000000rehearse";
 export const API_TOKEN = "rehearsal-token";
-/** The local seed's demo key (tenant `demo`: chat rag:read rag:write usage:read; migrations/local/seed.sql). */
-export const DEMO_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
-/** The local seed's operator key (tenant `platform`, scope metrics:read): what reads /metrics and /v1/slo locally. */
-export const OPS_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
-/** The local seed's admin client (migrations/local/seed.sql; local only). */
-const LOCAL_ADMIN = { id: "admin", secret: "admin-secret" };
 
 export type BackendSpec = {
 	/** Service binding name in the router, and the Worker's name suffix. */
@@ -125,7 +119,7 @@ export type CanaryKeys = { CANARY_API_KEY: string; CANARY_TENANT_KEY: string };
  * credentials).
  */
 async function createCanaryKeys(url: string, tenant: string): Promise<CanaryKeys> {
-	const token = await adminToken(url, LOCAL_ADMIN.id, LOCAL_ADMIN.secret);
+	const token = await adminToken(url, ADMIN_CLIENT.id, ADMIN_CLIENT.secret);
 	const credentials = await createRunCredentials(url, token, {
 		runId: tenant,
 		tenant,
@@ -140,30 +134,11 @@ async function createCanaryKeys(url: string, tenant: string): Promise<CanaryKeys
 	return { CANARY_API_KEY: operatorKey, CANARY_TENANT_KEY: tenantKey };
 }
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-		let out = "";
-		child.stdout.on("data", (d) => {
-			out += String(d);
-		});
-		child.stderr.on("data", (d) => {
-			out += String(d);
-		});
-		child.on("error", reject);
-		child.on("exit", (code) =>
-			code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 4).join(" ")} failed:\n${out}`)),
-		);
-	});
-}
-
 export async function startRehearsalEnvironment(options: {
-	root: string;
 	backends: BackendName[];
 	log?: (line: string) => void;
 	readyTimeoutMs?: number;
 }): Promise<RehearsalEnvironment> {
-	const { root } = options;
 	const log = options.log ?? (() => {});
 	const dir = mkdtempSync(path.join(tmpdir(), "canary-rehearsal-"));
 	const persist = path.join(dir, "state");
@@ -182,7 +157,7 @@ export async function startRehearsalEnvironment(options: {
 			return id;
 		},
 	});
-	const config = readWranglerConfig({ cwd: root, env: null }) as ReturnType<typeof readWranglerConfig> & {
+	const config = readWranglerConfig({ cwd: REPO_ROOT, env: null }) as ReturnType<typeof readWranglerConfig> & {
 		vars: Record<string, string>;
 		compatibility_date: string;
 		compatibility_flags: string[];
@@ -208,7 +183,7 @@ export async function startRehearsalEnvironment(options: {
 	};
 	write("router", {
 		name: `${SCRIPT}-rehearsal-router`,
-		main: path.join(root, "scripts", "canary", "local", "router-worker.ts"),
+		main: path.join(REPO_ROOT, "scripts", "canary", "local", "router-worker.ts"),
 		compatibility_date: config.compatibility_date,
 		vars: {
 			FAKE_API_URL: api.url,
@@ -223,7 +198,7 @@ export async function startRehearsalEnvironment(options: {
 		const owner = s === BACKENDS.stable;
 		write(s.binding.toLowerCase(), {
 			name: workerName(s),
-			main: path.join(root, "src", "index.ts"),
+			main: path.join(REPO_ROOT, "src", "index.ts"),
 			compatibility_date: config.compatibility_date,
 			compatibility_flags: config.compatibility_flags,
 			vars: {
@@ -237,7 +212,7 @@ export async function startRehearsalEnvironment(options: {
 			},
 			d1_databases: config.d1_databases.map((d) => ({
 				...d,
-				migrations_dir: path.resolve(root, d.migrations_dir ?? "migrations"),
+				migrations_dir: path.resolve(REPO_ROOT, d.migrations_dir ?? "migrations"),
 			})),
 			durable_objects: {
 				bindings: config.durable_objects.bindings.map((b) =>
@@ -249,68 +224,18 @@ export async function startRehearsalEnvironment(options: {
 		});
 	}
 
-	const wrangler = path.join(root, "node_modules", "wrangler", "bin", "wrangler.js");
-	const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", CI: "true" };
 	const stableConfig = path.join(dir, "stable.json");
-	log("applying D1 migrations and the local seed");
-	await run(
-		process.execPath,
-		[wrangler, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persist, "-c", stableConfig],
-		root,
-		env,
+	log(
+		`applying D1 migrations and the local seed; starting wrangler dev: router + ${specs.map((s) => s.binding.toLowerCase()).join(", ")}`,
 	);
-	await run(
-		process.execPath,
-		[
-			wrangler,
-			"d1",
-			"execute",
-			"DB",
-			"--local",
-			"--persist-to",
-			persist,
-			"-c",
-			stableConfig,
-			"--file",
-			path.join(root, "migrations", "local", "seed.sql"),
-		],
-		root,
-		env,
-	);
-
-	const port = await freePort();
-	const args = [
-		wrangler,
-		"dev",
-		...files.flatMap((f) => ["-c", f]),
-		"--ip",
-		"127.0.0.1",
-		"--port",
-		String(port),
-		"--persist-to",
-		persist,
-		"--show-interactive-dev-session=false",
-		"--log-level",
-		"log",
-	];
-	log(`starting wrangler dev: router + ${specs.map((s) => s.binding.toLowerCase()).join(", ")}`);
-	const child: ChildProcess = spawn(process.execPath, args, {
-		cwd: root,
-		env,
-		stdio: ["ignore", "pipe", "pipe"],
-		detached: true,
-	});
-	let output = "";
 	const lines: RouterLine[] = [];
 	let partial = "";
-	const onData = (d: Buffer) => {
-		const text = String(d);
-		output += text;
+	// wrangler prefixes each Worker's console lines with its name in a multi-config session.
+	const onOutput = (text: string) => {
 		partial += text;
 		const parts = partial.split("\n");
 		partial = parts.pop() ?? "";
 		for (const raw of parts) {
-			// wrangler prefixes each Worker's console lines with its name in a multi-config session.
 			const l = raw.replace(/^\[[^\]]+\] /, "");
 			if (!l.startsWith('{"time":') || !l.includes('"msg":"router"')) continue;
 			try {
@@ -320,23 +245,21 @@ export async function startRehearsalEnvironment(options: {
 			}
 		}
 	};
-	child.stdout?.on("data", onData);
-	child.stderr?.on("data", onData);
-	const url = `http://127.0.0.1:${port}`;
-	const deadline = Date.now() + (options.readyTimeoutMs ?? 120_000);
-	for (;;) {
-		const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then(
-			(r) => r.status === 200,
-			() => false,
+	// The router first: it is the primary Worker, the one on the port. The stable Worker's config owns the database.
+	const server = await startDevServer({
+		configs: files,
+		databaseConfig: stableConfig,
+		persistDir: persist,
+		readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
+		onOutput,
+	}).catch(async (err: unknown) => {
+		await api.stop();
+		rmSync(dir, { recursive: true, force: true });
+		throw new Error(
+			`the rehearsal's wrangler dev did not become ready: ${err instanceof Error ? err.message : String(err)}`,
 		);
-		if (ok) break;
-		if (child.exitCode !== null || Date.now() > deadline) {
-			await stopProcessGroup(child);
-			await api.stop();
-			throw new Error(`the rehearsal's wrangler dev did not become ready:\n${output.slice(-3000)}`);
-		}
-		await new Promise((r) => setTimeout(r, 250));
-	}
+	});
+	const url = server.base;
 	log(`ready at ${url}`);
 	return {
 		url,
@@ -352,10 +275,10 @@ export async function startRehearsalEnvironment(options: {
 			CANARY_URL: url,
 		},
 		routerLines: () => lines,
-		output: () => output,
+		output: () => server.output(),
 		canaryKeys: (tenant) => createCanaryKeys(url, tenant),
 		async stop() {
-			await stopProcessGroup(child);
+			await server.stop();
 			await api.stop();
 			rmSync(dir, { recursive: true, force: true });
 		},

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
-import { BACKENDS, DEMO_KEY, type RehearsalEnvironment, type RouterLine } from "./environment.ts";
+import { DEMO_KEY } from "../../lib/local-credentials.ts";
+import { REPO_ROOT } from "../../lib/repository-root.ts";
+import { BACKENDS, type RehearsalEnvironment, type RouterLine } from "./environment.ts";
 import type { ApiDeployment } from "./fake-cloudflare-api.ts";
 
 /**
@@ -17,18 +19,21 @@ export type ControllerRun = { code: number | null; transitions: Transition[]; st
  * SIGKILLs it at any other moment (e.g. from the fake API, while wrangler's deploy is being answered).
  */
 export function runController(
-	root: string,
 	env: Record<string, string>,
 	args: string[],
 	onTransition: (t: Transition) => undefined | "kill" = () => undefined,
 	onSpawn: (kill: () => void) => void = () => {},
 ): Promise<ControllerRun> {
 	return new Promise((resolve, reject) => {
-		const child: ChildProcess = spawn(process.execPath, [path.join(root, "scripts", "canary", "cli.ts"), ...args], {
-			cwd: root,
-			env: { ...process.env, ...env },
-			stdio: ["ignore", "pipe", "pipe"],
-		});
+		const child: ChildProcess = spawn(
+			process.execPath,
+			[path.join(REPO_ROOT, "scripts", "canary", "cli.ts"), ...args],
+			{
+				cwd: REPO_ROOT,
+				env: { ...process.env, ...env },
+				stdio: ["ignore", "pipe", "pipe"],
+			},
+		);
 		onSpawn(() => child.kill("SIGKILL"));
 		const transitions: Transition[] = [];
 		let stderr = "";

@@ -9,8 +9,10 @@
 // --report <file> (write the report as JSON), --quiet (no transition lines).
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
-import { BACKENDS, startRehearsalEnvironment } from "./environment.ts";
+import { parseCommandLine } from "../../lib/command-line.ts";
+import { stopAllDevServers } from "../../lib/dev-server.ts";
+import { exitOnSignals } from "../../lib/process-group.ts";
+import { BACKENDS, type RehearsalEnvironment, startRehearsalEnvironment } from "./environment.ts";
 import {
 	type PhaseReport,
 	phaseReport,
@@ -21,16 +23,17 @@ import {
 	type Transition,
 } from "./rehearsal.ts";
 
-const root = path.resolve(import.meta.dirname, "..", "..", "..");
-const { values } = parseArgs({
-	args: process.argv.slice(2),
-	options: {
-		interval: { type: "string" },
-		rate: { type: "string" },
-		report: { type: "string" },
-		quiet: { type: "boolean" },
+const { values } = parseCommandLine(
+	"usage: npm run canary:local -- [--interval <s>] [--rate <req/s>] [--report <file>] [--quiet]",
+	{
+		options: {
+			interval: { type: "string" },
+			rate: { type: "string" },
+			report: { type: "string" },
+			quiet: { type: "boolean" },
+		},
 	},
-});
+);
 const intervalS = Number(values.interval ?? 3);
 const rate = Number(values.rate ?? 4);
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -53,17 +56,15 @@ function show(phase: string, t: Transition) {
 async function main(): Promise<number> {
 	const started = Date.now();
 	say("canary rehearsal: starting the local stage (fake Cloudflare API, router, three versions)…");
+	// Ctrl-C (or a CI timeout's SIGTERM) still stops the stage, while it starts too: wrangler dev runs in its own
+	// process group.
+	let stage: RehearsalEnvironment | undefined;
+	exitOnSignals(() => stage?.stop() ?? stopAllDevServers());
 	const env = await startRehearsalEnvironment({
-		root,
 		backends: ["stable", "faulty", "healthy"],
 		log: (l) => say(`  ${l}`),
 	});
-	// Ctrl-C (or a CI timeout's SIGTERM) still stops the stage: wrangler dev runs in its own process group.
-	for (const signal of ["SIGINT", "SIGTERM"] as const) {
-		process.once(signal, () => {
-			void env.stop().finally(() => process.exit(130));
-		});
-	}
+	stage = env;
 	const traffic = startTraffic(env.url, { rate });
 	const phases: PhaseReport[] = [];
 	try {
@@ -78,12 +79,12 @@ async function main(): Promise<number> {
 			// Each candidate's smoke test writes as a tenant of its own: one smoke's leftovers cannot meet another's. The
 			// controller reads /v1/slo with an operator key of its own.
 			const controllerEnv = { ...env.controllerEnv, ...(await env.canaryKeys(`rehearsal-${name}`)) };
-			const start = await runController(root, controllerEnv, ["start", "--tag", spec.tag, ...flags], (t) => {
+			const start = await runController(controllerEnv, ["start", "--tag", spec.tag, ...flags], (t) => {
 				show(name, t);
 				return undefined;
 			});
 			if (start.code !== 0) throw new Error(`start failed: ${start.stderr.trim()}`);
-			const run = await runController(root, controllerEnv, ["run", "--state", state], (t) => {
+			const run = await runController(controllerEnv, ["run", "--state", state], (t) => {
 				show(name, t);
 				return undefined;
 			});

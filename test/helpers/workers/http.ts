@@ -1,14 +1,15 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import { DEMO_KEY, OPS_KEY } from "../../../scripts/lib/local-credentials";
 
 export const ORIGIN = "http://api.test";
 
 /** The local demo API key (migrations/local/seed.sql; README#local-credentials): tenant demo, the tenant scopes. */
-export const DEMO_API_KEY = "eak_00000000d3e0_localDemoKey_localDemoKey_localDemoKey_0000";
+export const DEMO_API_KEY = DEMO_KEY;
 export const DEMO_AUTH = { "X-API-Key": DEMO_API_KEY };
 
 /** The local operator key (tenant platform, scope metrics:read): what Prometheus scrapes /metrics with. */
-export const OPS_API_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
+export const OPS_API_KEY = OPS_KEY;
 export const OPS_AUTH = { "X-API-Key": OPS_API_KEY };
 
 /** Calls the Worker's real entry point (`exports.default.fetch`), as a client would. */

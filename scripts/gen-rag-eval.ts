@@ -5,17 +5,18 @@
 // differ, so CI notices a stale set.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { prng } from "../load/corpus.js";
+import { parseCommandLine } from "./lib/command-line.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const dir = path.join(root, "test", "fixtures", "rag-eval");
+const { values } = parseCommandLine("usage: npm run gen:rag-eval [-- --check]", {
+	options: { check: { type: "boolean" } },
+});
+const dir = path.join(REPO_ROOT, "test", "fixtures", "rag-eval");
 
 const rnd = prng(20261124);
-/** @template T @param {readonly T[]} xs @returns {T} */
-const pick = (xs) => /** @type {T} */ (xs[Math.floor(rnd() * xs.length)]);
-/** @param {number} lo @param {number} hi */
-const int = (lo, hi) => lo + Math.floor(rnd() * (hi - lo + 1));
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
 
 const PRODUCTS = [
 	"Nimbus Gateway",
@@ -171,8 +172,7 @@ const FILLERS = [
 	"Documentation for internal tools lives next to their code, and this page only summarises it.",
 ];
 
-/** @type {Set<string>} */
-const usedCodes = new Set();
+const usedCodes = new Set<string>();
 function code() {
 	for (;;) {
 		const c = `ERR-${int(1000, 9999)}`;
@@ -183,12 +183,9 @@ function code() {
 	}
 }
 
-/**
- * A fact: the sentence stored in a document, and the questions that ask for it.
- * @typedef {{ sentence: string; exact: string; paraphrase: string; product: string }} Fact
- */
-/** @param {string} product @returns {Fact} */
-function fact(product) {
+/** A fact: the sentence stored in a document, and the questions that ask for it. */
+type Fact = { sentence: string; exact: string; paraphrase: string; product: string };
+function fact(product: string): Fact {
 	const kind = int(0, 5);
 	if (kind === 0) {
 		const c = code();
@@ -251,11 +248,9 @@ function fact(product) {
 	};
 }
 
-/** @typedef {{ id: string; title: string; text: string; metadata: { topic: string; year: number; product: string } }} Doc */
-/** @type {Doc[]} */
-const documents = [];
-/** @type {{ doc: Doc; fact: Fact }[]} */
-const facts = [];
+type Doc = { id: string; title: string; text: string; metadata: { topic: string; year: number; product: string } };
+const documents: Doc[] = [];
+const facts: { doc: Doc; fact: Fact }[] = [];
 for (let i = 0; i < 300; i++) {
 	const product = PRODUCTS[i % PRODUCTS.length] ?? "Nimbus Gateway";
 	const kind = pick(DOC_KINDS);
@@ -264,10 +259,8 @@ for (let i = 0; i < 300; i++) {
 	const title = `${product} ${kind}`;
 	const markdown = rnd() < 0.6;
 	const sections = int(2, 5);
-	/** @type {string[]} */
-	const blocks = [];
-	/** @type {Fact[]} */
-	const docFacts = [];
+	const blocks: string[] = [];
+	const docFacts: Fact[] = [];
 	for (let s = 0; s < sections; s++) {
 		if (markdown)
 			blocks.push(
@@ -291,9 +284,8 @@ for (let i = 0; i < 300; i++) {
 	for (const f of docFacts) facts.push({ doc, fact: f });
 }
 
-/** @typedef {{ id: string; question: string; relevant: { document_id: string; needle: string }[]; kind: string }} Question */
-/** @type {Question[]} */
-const questions = [];
+type Question = { id: string; question: string; relevant: { document_id: string; needle: string }[]; kind: string };
+const questions: Question[] = [];
 const chosen = [...facts].sort(() => rnd() - 0.5);
 let qi = 0;
 const qid = () => `q-${String(++qi).padStart(3, "0")}`;
@@ -359,7 +351,7 @@ const files = {
 	"documents.jsonl": `${documents.map((d) => JSON.stringify(d)).join("\n")}\n`,
 	"questions.jsonl": `${questions.map((q) => JSON.stringify(q)).join("\n")}\n`,
 };
-if (process.argv.includes("--check")) {
+if (values.check) {
 	const stale = Object.entries(files).filter(([name, content]) => {
 		try {
 			return readFileSync(path.join(dir, name), "utf8") !== content;
@@ -376,7 +368,7 @@ if (process.argv.includes("--check")) {
 	console.log("test/fixtures/rag-eval is up to date");
 } else {
 	for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
-	const kinds = questions.reduce((m, q) => m.set(q.kind, (m.get(q.kind) ?? 0) + 1), new Map());
+	const kinds = questions.reduce((m, q) => m.set(q.kind, (m.get(q.kind) ?? 0) + 1), new Map<string, number>());
 	console.log(
 		`wrote ${documents.length} documents (${documents.reduce((s, d) => s + d.text.length, 0)} characters) and ${questions.length} questions (${[...kinds].map(([k, n]) => `${k} ${n}`).join(", ")})`,
 	);

@@ -1,8 +1,8 @@
 // Loopback helpers shared by the scripts and the e2e tests.
 import { createServer } from "node:net";
 
-/** A free TCP port on loopback (bind to 0, read it, release it). @returns {Promise<number>} */
-export function freePort() {
+/** A free TCP port on loopback (bind to 0, read it, release it). */
+export function freePort(): Promise<number> {
 	return new Promise((resolve, reject) => {
 		const server = createServer();
 		server.once("error", reject);

@@ -14,17 +14,13 @@ export const OPERATOR_KEY_SCOPES = ["metrics:read"];
 /** The service's default operator tenant (`OPERATOR_TENANT`). */
 export const DEFAULT_OPERATOR_TENANT = "platform";
 
-/** @param {Response} res @param {string} what */
-async function expectOk(res, what) {
+async function expectOk(res: Response, what: string): Promise<Response> {
 	if (res.ok) return res;
 	throw new Error(`${what}: ${res.status} ${(await res.text()).slice(0, 400)}`);
 }
 
-/**
- * An access token of an admin client (scope `admin`), by OAuth client credentials.
- * @param {string} base @param {string} clientId @param {string} secret @returns {Promise<string>}
- */
-export async function adminToken(base, clientId, secret) {
+/** An access token of an admin client (scope `admin`), by OAuth client credentials. */
+export async function adminToken(base: string, clientId: string, secret: string): Promise<string> {
 	const res = await fetch(`${base}/v1/auth/token`, {
 		method: "POST",
 		headers: {
@@ -33,25 +29,41 @@ export async function adminToken(base, clientId, secret) {
 		body: new URLSearchParams({ grant_type: "client_credentials", scope: "admin" }),
 	});
 	await expectOk(res, "admin token");
-	return /** @type {{ access_token: string }} */ (await res.json()).access_token;
+	return ((await res.json()) as { access_token: string }).access_token;
 }
 
-/**
- * @typedef {{ id: string; key: string; subject: string }} RunKey
- * @typedef {{ tenant: string; clientId?: string; clientSecret?: string; keys: RunKey[]; opsKey?: RunKey & { tenant: string }; revoke(): Promise<void> }} RunCredentials
- */
+export type RunKey = { id: string; key: string; subject: string };
+export type RunCredentials = {
+	tenant: string;
+	clientId?: string;
+	clientSecret?: string;
+	keys: RunKey[];
+	opsKey?: RunKey & { tenant: string };
+	revoke(): Promise<void>;
+};
+export type RunCredentialOptions = {
+	runId: string;
+	keys: number;
+	client: boolean;
+	operator?: boolean;
+	operatorTenant?: string;
+	tenant?: string;
+	label: string;
+	renew?: () => Promise<string>;
+};
 
 /**
  * Creates the run's credentials: `keys` API keys of the run's tenant (subjects `<tenant>-<i>`, {@link TENANT_SCOPES}),
  * with `client` an API client of that tenant, and with `operator` one API key of the operator tenant
  * (`operatorTenant`, default `platform`; subject `<tenant>-ops`, {@link OPERATOR_KEY_SCOPES}) for `/metrics` and
  * `/v1/slo`. `revoke()` deletes them all (best effort: it reports, never throws), with a token from `options.renew`
- * when given: a long run outlives the admin token it started with.
- * @param {string} base @param {string} token admin access token
- * @param {{ runId: string; keys: number; client: boolean; operator?: boolean; operatorTenant?: string; tenant?: string; label: string; renew?: () => Promise<string> }} options
- * @returns {Promise<RunCredentials>}
+ * when given: a long run outlives the admin token it started with. `token` is an admin access token.
  */
-export async function createRunCredentials(base, token, options) {
+export async function createRunCredentials(
+	base: string,
+	token: string,
+	options: RunCredentialOptions,
+): Promise<RunCredentials> {
 	const tenant = options.tenant ?? `load-${options.runId}`;
 	const operatorTenant = options.operatorTenant ?? DEFAULT_OPERATOR_TENANT;
 	if (options.operator && tenant === operatorTenant) {
@@ -59,14 +71,10 @@ export async function createRunCredentials(base, token, options) {
 		throw new Error(`the run's tenant must not be the operator tenant "${operatorTenant}"`);
 	}
 	const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
-	/** @type {RunCredentials["keys"]} */
-	const keys = [];
-	/** @type {RunCredentials["opsKey"]} */
-	let opsKey;
-	/** @type {string | undefined} */
-	let clientId;
-	/** @type {string | undefined} */
-	let clientSecret;
+	const keys: RunKey[] = [];
+	let opsKey: RunCredentials["opsKey"];
+	let clientId: string | undefined;
+	let clientSecret: string | undefined;
 	const revoke = async () => {
 		const renewed = options.renew ? await options.renew().catch(() => null) : null;
 		const auth = renewed ? { ...headers, Authorization: `Bearer ${renewed}` } : headers;
@@ -75,7 +83,7 @@ export async function createRunCredentials(base, token, options) {
 		);
 		if (clientId) deletes.push(`${base}/v1/admin/clients/${encodeURIComponent(clientId)}`);
 		for (const url of deletes) {
-			const res = await fetch(url, { method: "DELETE", headers: auth }).catch((err) => ({
+			const res = await fetch(url, { method: "DELETE", headers: auth }).catch((err: unknown) => ({
 				ok: false,
 				status: String(err),
 			}));
@@ -91,7 +99,7 @@ export async function createRunCredentials(base, token, options) {
 				body: JSON.stringify({ tenant, subject, scopes: TENANT_SCOPES, name: options.label }),
 			});
 			await expectOk(res, "creating an API key");
-			const created = /** @type {{ id: string; key: string }} */ (await res.json());
+			const created = (await res.json()) as { id: string; key: string };
 			keys.push({ id: created.id, key: created.key, subject });
 		}
 		if (options.client) {
@@ -101,7 +109,7 @@ export async function createRunCredentials(base, token, options) {
 				body: JSON.stringify({ client_id: tenant, tenant, scopes: TENANT_SCOPES }),
 			});
 			await expectOk(res, "creating an API client");
-			const created = /** @type {{ client_id: string; client_secret: string }} */ (await res.json());
+			const created = (await res.json()) as { client_id: string; client_secret: string };
 			clientId = created.client_id;
 			clientSecret = created.client_secret;
 		}
@@ -123,7 +131,7 @@ export async function createRunCredentials(base, token, options) {
 				);
 			}
 			await expectOk(res, "creating the operator key");
-			const created = /** @type {{ id: string; key: string }} */ (await res.json());
+			const created = (await res.json()) as { id: string; key: string };
 			opsKey = { id: created.id, key: created.key, subject, tenant: operatorTenant };
 		}
 	} catch (err) {
@@ -137,12 +145,15 @@ export async function createRunCredentials(base, token, options) {
  * The rate-limit policy that governs `GET <route>` for a fresh subject, read from the `RateLimit-Policy` and
  * `RateLimit` headers of one request with a throwaway key of another subject (so the subject under test keeps its
  * whole quota): a tenant key, or with `operator` (routes that need `metrics:read`) an operator key. Null when the
- * route is not limited.
- * @param {string} base @param {string} token admin access token @param {string} route @param {string} runId
- * @param {{ operator?: boolean; operatorTenant?: string }} [options]
- * @returns {Promise<{ name: string; limit: number; windowS: number } | null>}
+ * route is not limited. `token` is an admin access token.
  */
-export async function probePolicy(base, token, route, runId, options = {}) {
+export async function probePolicy(
+	base: string,
+	token: string,
+	route: string,
+	runId: string,
+	options: { operator?: boolean; operatorTenant?: string } = {},
+): Promise<{ name: string; limit: number; windowS: number } | null> {
 	const probe = await createRunCredentials(base, token, {
 		runId: `${runId}-probe`,
 		keys: options.operator ? 0 : 1,

@@ -9,12 +9,10 @@ export const INSTALL_HINT = `Install k6 (0.48 or newer: https://grafana.com/docs
   any system:     a release binary from https://github.com/grafana/k6/releases
 then put it on PATH or set K6_BIN=/path/to/k6. On this project's CI machines it is ../shared/bin/k6.`;
 
-/**
- * The k6 binary and its version, or an error message saying what was tried and how to install it.
- * @param {NodeJS.ProcessEnv} [env]
- * @returns {{ ok: true; bin: string; version: string } | { ok: false; message: string }}
- */
-export function findK6(env = process.env) {
+export type K6Binary = { ok: true; bin: string; version: string } | { ok: false; message: string };
+
+/** The k6 binary and its version, or an error message saying what was tried and how to install it. */
+export function findK6(env: NodeJS.ProcessEnv = process.env): K6Binary {
 	const bin = env.K6_BIN || "k6";
 	const run = spawnSync(bin, ["version"], { encoding: "utf8" });
 	if (run.status !== 0 || run.error) {

@@ -8,17 +8,16 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outdir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-bundle-"));
 const limitKiB = Number(process.env.BUNDLE_GZIP_MAX_KIB ?? 1024);
 try {
 	const run = spawnSync(
 		process.execPath,
 		[
-			path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"),
+			path.join(REPO_ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
 			"deploy",
 			"--dry-run",
 			"--env",
@@ -29,7 +28,7 @@ try {
 			path.join(outdir, "meta.json"),
 		],
 		{
-			cwd: root,
+			cwd: REPO_ROOT,
 			encoding: "utf8",
 			env: { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
 		},
@@ -39,11 +38,10 @@ try {
 		console.error("wrangler deploy --dry-run --env production failed");
 		process.exit(1);
 	}
-	const meta = /** @type {{ outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }> }} */ (
-		JSON.parse(readFileSync(path.join(outdir, "meta.json"), "utf8"))
-	);
-	/** @type {Map<string, number>} */
-	const byPackage = new Map();
+	const meta = JSON.parse(readFileSync(path.join(outdir, "meta.json"), "utf8")) as {
+		outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+	};
+	const byPackage = new Map<string, number>();
 	for (const output of Object.values(meta.outputs)) {
 		for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
 			const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
@@ -61,8 +59,7 @@ try {
 		raw += bytes.length;
 		gzip += gzipSync(bytes, { level: 9 }).length;
 	}
-	/** @param {number} n bytes */
-	const kib = (n) => (n / 1024).toFixed(1);
+	const kib = (bytes: number) => (bytes / 1024).toFixed(1);
 	console.log(
 		`bundle (production dry run): ${files.length} module(s), ${kib(raw)} KiB raw, ${kib(gzip)} KiB gzip (limit ${limitKiB} KiB)`,
 	);

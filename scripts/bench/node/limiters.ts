@@ -1,16 +1,16 @@
 // The limiters the rate-limit benchmark compares on recorded traces (docs/performance.md#rate-limiting).
 // Each takes (limit, windowMs) and returns { admit(now, cost) → boolean }. Only `exact` is what the API runs
 // (src/rate-limit/sliding-window.ts, in the RateLimiter Durable Object); the others model common alternatives.
-import { decide } from "../../src/rate-limit/sliding-window.ts";
+import { prng } from "../../../load/corpus.js";
+import { decide } from "../../../src/rate-limit/sliding-window.ts";
 
-/** @typedef {{ at: number; cost: number }} Arrival */
-/** @typedef {{ admit(now: number, cost: number): boolean }} Limiter */
-/** @typedef {(limit: number, windowMs: number) => Limiter} LimiterFactory */
+export type Arrival = { at: number; cost: number };
+export type Limiter = { admit(now: number, cost: number): boolean };
+export type LimiterFactory = (limit: number, windowMs: number) => Limiter;
 
-/** Ours: the exact sliding-window log (admitted events only). @type {LimiterFactory} */
-export function exact(limit, windowMs) {
-	/** @type {Arrival[]} */
-	let log = [];
+/** Ours: the exact sliding-window log (admitted events only). */
+export function exact(limit: number, windowMs: number): Limiter {
+	let log: Arrival[] = [];
 	return {
 		admit(now, cost) {
 			log = log.filter((e) => e.at > now - windowMs);
@@ -21,8 +21,8 @@ export function exact(limit, windowMs) {
 	};
 }
 
-/** A fixed window (Envoy's global rate limit service, Cloudflare's rate-limiting binding periods). @type {LimiterFactory} */
-export function fixedWindow(limit, windowMs) {
+/** A fixed window (Envoy's global rate limit service, Cloudflare's rate-limiting binding periods). */
+export function fixedWindow(limit: number, windowMs: number): Limiter {
 	let start = Number.NEGATIVE_INFINITY;
 	let count = 0;
 	return {
@@ -43,9 +43,8 @@ export function fixedWindow(limit, windowMs) {
  * The two-window sliding counter estimate (Upstash's `slidingWindow`, Cloudflare's published rate-limiting
  * algorithm): the previous fixed window's count weighted by the share of it still inside the sliding window,
  * plus the current window's count. Only admitted requests are counted, as in Upstash.
- * @type {LimiterFactory}
  */
-export function slidingCounter(limit, windowMs) {
+export function slidingCounter(limit: number, windowMs: number): Limiter {
 	let current = Number.NEGATIVE_INFINITY;
 	let currentCount = 0;
 	let previousCount = 0;
@@ -66,47 +65,33 @@ export function slidingCounter(limit, windowMs) {
 	};
 }
 
-/** A small deterministic PRNG (mulberry32), so every run replays the same traces. @param {number} seed */
-export function prng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
-
 /**
  * Recorded traffic traces for a policy of `limit` per `windowMs` (arrival times in ms, sorted; cost 1):
  * steady Poisson at twice the limit, bursts over a quiet background, and bursts straddling fixed-window
- * boundaries (the classic double spend).
- * @param {number} limit @param {number} windowMs
+ * boundaries (the classic double spend). Seeded (load/corpus.js's PRNG): every run replays the same traces.
  */
-export function traces(limit, windowMs, seed = 42) {
+export function traces(
+	limit: number,
+	windowMs: number,
+	seed = 42,
+): Record<"steady" | "bursty" | "boundary", Arrival[]> {
 	const rnd = prng(seed);
-	/** @param {number} mean */
-	const exp = (mean) => -Math.log(1 - rnd()) * mean;
+	const exp = (mean: number) => -Math.log(1 - rnd()) * mean;
 	const horizon = windowMs * 10;
-	/** @type {number[]} */
-	const steady = [];
+	const steady: number[] = [];
 	for (let t = exp(windowMs / (2 * limit)); t < horizon; t += exp(windowMs / (2 * limit))) steady.push(Math.floor(t));
-	/** @type {number[]} */
-	const bursty = [];
+	const bursty: number[] = [];
 	for (let t = exp(windowMs / (0.3 * limit)); t < horizon; t += exp(windowMs / (0.3 * limit)))
 		bursty.push(Math.floor(t));
 	for (let start = windowMs / 3; start < horizon; start += windowMs * 1.7) {
 		for (let i = 0; i < limit * 1.5; i++) bursty.push(Math.floor(start + rnd() * windowMs * 0.2));
 	}
-	/** @type {number[]} */
-	const boundary = [];
+	const boundary: number[] = [];
 	for (let edge = windowMs; edge < horizon; edge += windowMs) {
 		for (let i = 0; i < limit; i++) boundary.push(Math.floor(edge - 1 - rnd() * windowMs * 0.05));
 		for (let i = 0; i < limit; i++) boundary.push(Math.floor(edge + rnd() * windowMs * 0.05));
 	}
-	/** @param {number[]} a */
-	const sort = (a) => a.sort((x, y) => x - y).map((at) => ({ at, cost: 1 }));
+	const sort = (a: number[]) => a.sort((x, y) => x - y).map((at) => ({ at, cost: 1 }));
 	return { steady: sort(steady), bursty: sort(bursty), boundary: sort(boundary) };
 }
 
@@ -114,12 +99,10 @@ export function traces(limit, windowMs, seed = 42) {
  * Replays a trace through a limiter and judges every decision against the exact rule applied to that limiter's
  * own admitted history: an admission that makes the cost in (t − window, t] exceed the limit is an
  * over-admission; a denial the rule would have admitted is a wrong denial.
- * @param {LimiterFactory} make @param {number} limit @param {number} windowMs @param {Arrival[]} trace
  */
-export function judge(make, limit, windowMs, trace) {
+export function judge(make: LimiterFactory, limit: number, windowMs: number, trace: readonly Arrival[]) {
 	const limiter = make(limit, windowMs);
-	/** @type {Arrival[]} */
-	const admitted = [];
+	const admitted: Arrival[] = [];
 	let overAdmitted = 0;
 	let wrongDenials = 0;
 	let peak = 0;

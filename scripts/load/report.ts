@@ -1,40 +1,68 @@
 // Results of `npm run load`: the markdown of one run (load/results/<stamp>-<script>.md), memory drift of the local
 // service, and the capacity section of docs/performance.md (`npm run load -- report`), built from the latest run of
 // each capacity script. Figures, never assertions.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { fmt, markdownTable, ratiosOf } from "../../load/analysis.js";
+import { fmt, markdownTable, type Ratio, type RouteStats, ratiosOf, type StressRoute } from "../../load/analysis.js";
+import { performanceSection, writePerformanceSection } from "../lib/performance-doc.ts";
 
-/**
- * @typedef {{ t_s: number; rss_mib: number }} MemorySample
- * @typedef {{ script: string; run_id: string; started_at: string; finished_at: string; exit_code: number; target: string;
- *   local: { wrangler: string; rate_limit_policies: string; storage_quotas?: string; variants: boolean } | null; k6: string; cores: number;
- *   cpu: string; memory_gib: number; load_average: { start: number; end: number }; env: Record<string, string> }} RunMeta
- * @typedef {{ routes: import("../../load/analysis.js").RouteStats[] } & Record<string, unknown>} BaselineReport
- * @typedef {{ routes: import("../../load/analysis.js").StressRoute[] } & Record<string, unknown>} StressReport
- * @typedef {{ script: string; passed: boolean; failed_thresholds: string[]; failed_checks: string[]; markdown: string;
- *   report: Record<string, unknown> }} ScriptSummary
- * @typedef {{ meta: RunMeta; memory: ({ samples: MemorySample[] } & ReturnType<typeof memoryDrift>) | null; summary: ScriptSummary }} RunResult
- */
+export type MemorySample = { t_s: number; rss_mib: number };
+export type RunMeta = {
+	script: string;
+	run_id: string;
+	started_at: string;
+	finished_at: string;
+	exit_code: number;
+	target: string;
+	local: { wrangler: string; rate_limit_policies: string; storage_quotas?: string; variants: boolean } | null;
+	k6: string;
+	cores: number;
+	cpu: string;
+	memory_gib: number;
+	load_average: { start: number; end: number };
+	env: Record<string, string>;
+};
+type BaselineReport = { routes: RouteStats[] } & Record<string, unknown>;
+type StressReport = { routes: StressRoute[] } & Record<string, unknown>;
+/** What a script's handleSummary writes (load/*.js). */
+export type ScriptSummary = {
+	script: string;
+	passed: boolean;
+	failed_thresholds: string[];
+	failed_checks: string[];
+	markdown: string;
+	report: Record<string, unknown>;
+};
+export type MemoryDrift = ReturnType<typeof memoryDrift>;
+/** One run's result file (load/results/<stamp>-<script>.json). */
+export type RunResult = {
+	meta: RunMeta;
+	memory: ({ samples: MemorySample[] } & MemoryDrift) | null;
+	summary: ScriptSummary;
+};
 
 /**
  * Resident memory of the local service's workerd processes over the run (MiB): the first and last minute's
  * medians, the peak, and two slopes (MiB per hour, least squares after the first minute): of every sample, and of
  * the floor — each minute's lowest sample. V8 grows its heap under load and gives it back at major collections,
  * so the samples saw-tooth; a leak is a floor that keeps rising.
- * @param {MemorySample[]} samples
  */
-export function memoryDrift(samples) {
-	const none = { start_mib: null, end_mib: null, max_mib: null, slope_mib_per_h: null, floor_slope_mib_per_h: null };
+export function memoryDrift(samples: MemorySample[]) {
+	const none = {
+		start_mib: null as number | null,
+		end_mib: null as number | null,
+		max_mib: null as number | null,
+		slope_mib_per_h: null as number | null,
+		floor_slope_mib_per_h: null as number | null,
+	};
 	if (samples.length < 2) return none;
 	const last = samples[samples.length - 1]?.t_s ?? 0;
 	const edge = Math.min(60, last / 4);
-	const med = (/** @type {number[]} */ xs) => {
+	const med = (xs: number[]) => {
 		const s = xs.slice().sort((a, b) => a - b);
 		return s.length === 0 ? null : (s[Math.floor((s.length - 1) / 2)] ?? null);
 	};
-	/** @param {MemorySample[]} pts */
-	const slope = (pts) => {
+	const slope = (pts: MemorySample[]) => {
 		if (pts.length < 3) return null;
 		const mx = pts.reduce((a, s) => a + s.t_s, 0) / pts.length;
 		const my = pts.reduce((a, s) => a + s.rss_mib, 0) / pts.length;
@@ -43,8 +71,7 @@ export function memoryDrift(samples) {
 		return sxx > 0 ? (sxy / sxx) * 3600 : null;
 	};
 	const settled = samples.filter((s) => s.t_s >= edge);
-	/** @type {Map<number, MemorySample>} */
-	const floors = new Map();
+	const floors = new Map<number, MemorySample>();
 	for (const s of settled) {
 		const minute = Math.floor(s.t_s / 60);
 		const f = floors.get(minute);
@@ -59,8 +86,8 @@ export function memoryDrift(samples) {
 	};
 }
 
-/** One run as markdown: what ran where, verdict, the script's tables, memory. @param {RunResult} r */
-export function renderResultMarkdown(r) {
+/** One run as markdown: what ran where, verdict, the script's tables, memory. */
+export function renderResultMarkdown(r: RunResult): string {
 	const m = r.meta;
 	const lines = [
 		`# ${m.script} — ${m.started_at.slice(0, 19).replace("T", " ")} UTC`,
@@ -86,14 +113,12 @@ export function renderResultMarkdown(r) {
 	return `${lines.filter((l, i, a) => l !== "" || a[i - 1] !== "").join("\n")}\n`;
 }
 
-/** @param {string} dir @param {string} script @returns {RunResult | null} */
-function latest(dir, script) {
+function latest(dir: string, script: string): RunResult | null {
 	const file = path.join(dir, `latest-${script}.json`);
-	return existsSync(file) ? /** @type {RunResult} */ (JSON.parse(readFileSync(file, "utf8"))) : null;
+	return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as RunResult) : null;
 }
 
-/** @param {RunResult} r */
-const runLine = (r) =>
+const runLine = (r: RunResult) =>
 	`${r.meta.started_at.slice(0, 16).replace("T", " ")} UTC, ${r.meta.target === "local" ? "local workerd" : r.meta.target}, load average ${r.meta.load_average.start} → ${r.meta.load_average.end}, exit ${r.meta.exit_code}${
 		Object.keys(r.meta.env).length > 0
 			? `, ${Object.entries(r.meta.env)
@@ -102,11 +127,8 @@ const runLine = (r) =>
 			: ""
 	}`;
 
-/**
- * The capacity section from the latest baseline, stress, spike and soak results.
- * @param {string} dir results directory @returns {{ section: string; used: string[] }}
- */
-export function capacitySection(dir) {
+/** The capacity section from the latest baseline, stress, spike and soak results in the results directory `dir`. */
+export function capacitySection(dir: string): { section: string; used: string[] } {
 	const runs = {
 		baseline: latest(dir, "baseline"),
 		stress: latest(dir, "stress"),
@@ -117,7 +139,6 @@ export function capacitySection(dir) {
 	if (!any)
 		throw new Error(`no latest-{baseline,stress,spike,soak}.json in ${dir}: run npm run load -- baseline first`);
 	const parts = [
-		"<!-- load:capacity:start (generated by npm run load -- report from load/results/latest-*.json; edit scripts/load/report.mjs, not this) -->",
 		`Machine: ${any.meta.cores} cores (${any.meta.cpu}), ${any.meta.memory_gib} GiB; k6 ${any.meta.k6} on the same cores as the service${any.meta.local ? `; wrangler ${any.meta.local.wrangler}` : ""}.`,
 		"",
 	];
@@ -152,8 +173,8 @@ export function capacitySection(dir) {
 		parts.push("");
 	}
 	const ratios = ratiosOf({
-		stress: runs.stress ? /** @type {StressReport} */ (runs.stress.summary.report) : undefined,
-		baseline: runs.baseline ? /** @type {BaselineReport} */ (runs.baseline.summary.report) : undefined,
+		stress: runs.stress ? (runs.stress.summary.report as StressReport) : undefined,
+		baseline: runs.baseline ? (runs.baseline.summary.report as BaselineReport) : undefined,
 	});
 	const keys = Object.keys(ratios).sort();
 	if (keys.length > 0) {
@@ -163,29 +184,28 @@ export function capacitySection(dir) {
 			markdownTable(
 				["Ratio", "Value", "Better", "What"],
 				keys.map((k) => {
-					const r = /** @type {import("../../load/analysis.js").Ratio} */ (ratios[k]);
+					const r = ratios[k] as Ratio;
 					return [`\`${k}\``, Number(r.value.toPrecision(3)), r.direction, r.what];
 				}),
 			),
 			"",
 		);
 	}
-	parts.push("<!-- load:capacity:end -->");
 	return {
-		section: parts.join("\n"),
+		section: performanceSection(
+			"load:capacity",
+			"npm run load -- report from load/results/latest-*.json; edit scripts/load/report.ts, not this",
+			parts.join("\n"),
+		),
 		used: Object.entries(runs)
 			.filter(([, r]) => r !== null)
 			.map(([k]) => `latest-${k}.json`),
 	};
 }
 
-/** Replaces the capacity section of docs/performance.md. @param {string} root @param {string} dir @returns {string[]} */
-export function writeCapacitySection(root, dir) {
+/** Replaces the capacity section of docs/performance.md; returns the result files it was built from. */
+export function writeCapacitySection(dir: string): string[] {
 	const { section, used } = capacitySection(dir);
-	const doc = path.join(root, "docs", "performance.md");
-	const text = readFileSync(doc, "utf8");
-	const re = /<!-- load:capacity:start[\s\S]*?<!-- load:capacity:end -->/;
-	if (!re.test(text)) throw new Error("docs/performance.md has no load:capacity markers");
-	writeFileSync(doc, text.replace(re, section));
+	writePerformanceSection("load:capacity", section);
 	return used;
 }

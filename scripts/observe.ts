@@ -4,24 +4,27 @@
 // them here. Offline; everything listens on 127.0.0.1. docs/observability.md shows how to add Grafana.
 //
 // Environment: OBSERVE_TARGET (the API's base URL; default http://127.0.0.1:$PORT, PORT default 8787 — started with
-// `npm start`'s launcher when nothing answers there), OBSERVE_PROMETHEUS_PORT (9090), OBSERVE_ALERTMANAGER_PORT (9093),
+// the dev server of `npm start` when nothing answers there), OBSERVE_PROMETHEUS_PORT (9090), OBSERVE_ALERTMANAGER_PORT (9093),
 // OBSERVE_WEBHOOK_PORT (9095: the placeholder receivers of alerts/alertmanager.yml), OBSERVE_DIR (.observe),
 // OBSERVE_SCRAPE_INTERVAL (15s: scrape and rule evaluation interval).
 // The scrape credential is OBSERVE_SCRAPE_KEY from the environment or .dev.vars (an operator key: an API key of the
 // operator tenant with scope metrics:read), else the local seed's operator key (tenant platform, subject prometheus).
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { parseCommandLine } from "./lib/command-line.ts";
+import { DEFAULT_STATE_DIR, startDevServer, stopAllDevServers } from "./lib/dev-server.ts";
+import { OPS_KEY } from "./lib/local-credentials.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-// migrations/local/seed.sql (local only): /metrics needs metrics:read, which only the operator tenant's keys hold.
-const LOCAL_OPS_KEY = "eak_00000000a0b5_localOpsKey_localOpsKey_localOpsKey_0000000";
+parseCommandLine(
+	"usage: npm run observe\nEnvironment: OBSERVE_TARGET, OBSERVE_PROMETHEUS_PORT, OBSERVE_ALERTMANAGER_PORT, OBSERVE_WEBHOOK_PORT, OBSERVE_DIR, OBSERVE_SCRAPE_INTERVAL, OBSERVE_SCRAPE_KEY (docs/observability.md).",
+	{},
+);
 const INSTALL = "sudo apt-get update && sudo apt-get install -y prometheus prometheus-alertmanager";
 
-/** @param {string} bin */
-const has = (bin) => spawnSync(bin, ["--version"], { stdio: "ignore" }).status === 0;
+const has = (bin: string) => spawnSync(bin, ["--version"], { stdio: "ignore" }).status === 0;
 const missing = ["prometheus", "prometheus-alertmanager"].filter((b) => !has(b));
 if (missing.length > 0) {
 	console.error(`${missing.join(" and ")} not found. On Debian or Ubuntu:\n\n  ${INSTALL}\n`);
@@ -29,11 +32,10 @@ if (missing.length > 0) {
 }
 
 /** `KEY=value` lines of .dev.vars (comments and blanks skipped). */
-function devVars() {
-	const file = path.join(root, ".dev.vars");
+function devVars(): Record<string, string> {
+	const file = path.join(REPO_ROOT, ".dev.vars");
 	if (!existsSync(file)) return {};
-	/** @type {Record<string, string>} */
-	const out = {};
+	const out: Record<string, string> = {};
 	for (const line of readFileSync(file, "utf8").split("\n")) {
 		const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/);
 		if (m?.[1]) out[m[1]] = (m[2] ?? "").replace(/^"(.*)"$/, "$1");
@@ -41,8 +43,7 @@ function devVars() {
 	return out;
 }
 
-/** @param {string} name @param {number} fallback */
-function port(name, fallback) {
+function port(name: string, fallback: number): number {
 	const raw = process.env[name];
 	const value = raw === undefined ? fallback : Number(raw);
 	if (!Number.isInteger(value) || value < 1 || value > 65535) {
@@ -56,28 +57,28 @@ const target = new URL(process.env.OBSERVE_TARGET ?? `http://127.0.0.1:${process
 const promPort = port("OBSERVE_PROMETHEUS_PORT", 9090);
 const amPort = port("OBSERVE_ALERTMANAGER_PORT", 9093);
 const hookPort = port("OBSERVE_WEBHOOK_PORT", 9095);
-const dir = path.resolve(root, process.env.OBSERVE_DIR ?? ".observe");
+const dir = path.resolve(REPO_ROOT, process.env.OBSERVE_DIR ?? ".observe");
 const interval = process.env.OBSERVE_SCRAPE_INTERVAL ?? "15s";
 if (!/^\d+(ms|s|m)$/.test(interval)) {
 	console.error(`OBSERVE_SCRAPE_INTERVAL must be a Prometheus duration like 15s, got "${interval}"`);
 	process.exit(1);
 }
-const key = process.env.OBSERVE_SCRAPE_KEY ?? devVars().OBSERVE_SCRAPE_KEY ?? LOCAL_OPS_KEY;
+// The local seed's operator key: /metrics needs metrics:read, which only the operator tenant's keys hold.
+const key = process.env.OBSERVE_SCRAPE_KEY ?? devVars().OBSERVE_SCRAPE_KEY ?? OPS_KEY;
 mkdirSync(dir, { recursive: true });
 
-/** @type {import("node:child_process").ChildProcess[]} */
-const children = [];
+const children: ChildProcess[] = [];
 let stopping = false;
 function stop(code = 0) {
 	if (stopping) return;
 	stopping = true;
 	for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-	setTimeout(() => process.exit(code), 500).unref();
+	// The API, when started here, runs in a process group of its own: stopped with wrangler's workerd processes.
+	void stopAllDevServers().finally(() => setTimeout(() => process.exit(code), 500).unref());
 }
-for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM", "SIGHUP"])) process.on(signal, () => stop(0));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => stop(0));
 
-/** @param {string} url @param {number} timeoutMs */
-async function waitFor(url, timeoutMs) {
+async function waitFor(url: string, timeoutMs: number): Promise<boolean> {
 	for (const started = Date.now(); Date.now() - started < timeoutMs; ) {
 		const res = await fetch(url, { signal: AbortSignal.timeout(1_000) }).catch(() => null);
 		if (res?.ok) return true;
@@ -93,22 +94,22 @@ if (!(await waitFor(new URL("/healthz", target).href, 1_000))) {
 		process.exit(1);
 	}
 	console.log(`Nothing answers ${target.origin}; starting the API there (npm start)…`);
-	const api = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
-		cwd: root,
-		env: { ...process.env, PORT: target.port || "80" },
-		stdio: ["ignore", "inherit", "inherit"],
+	const api = await startDevServer({
+		host: target.hostname === "localhost" ? "127.0.0.1" : target.hostname,
+		port: Number(target.port || 80),
+		persistDir: path.join(REPO_ROOT, DEFAULT_STATE_DIR),
+		readyTimeoutMs: 90_000,
+		output: "inherit",
+	}).catch((err: unknown) => {
+		console.error(`The API did not start: ${err instanceof Error ? err.message : String(err)}`);
+		process.exit(1);
 	});
-	children.push(api);
-	api.on("exit", (code) => {
+	void api.exited.then(({ code, signal }) => {
 		if (!stopping) {
-			console.error(`The API exited (${code}).`);
+			console.error(`The API exited (${signal ?? code}).`);
 			stop(1);
 		}
 	});
-	if (!(await waitFor(new URL("/healthz", target).href, 90_000))) {
-		console.error("The API did not start.");
-		stop(1);
-	}
 }
 
 // The placeholder receivers: alerts arrive here and are printed, one line per alert.
@@ -119,8 +120,10 @@ const hook = createServer((req, res) => {
 	});
 	req.on("end", () => {
 		try {
-			/** @type {{ status: string; alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[] }} */
-			const msg = JSON.parse(body);
+			const msg = JSON.parse(body) as {
+				status: string;
+				alerts: { status: string; labels: Record<string, string>; annotations: Record<string, string> }[];
+			};
 			for (const a of msg.alerts)
 				console.log(
 					`[alert ${req.url?.split("/").pop()}] ${a.status.toUpperCase()} ${a.labels.alertname} ${a.labels.http_route ?? ""} — ${a.annotations.summary ?? ""}`,
@@ -145,13 +148,13 @@ if (hookPort !== 9095) {
 }
 
 const rules = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"].map((f) =>
-	path.join(root, "alerts", f),
+	path.join(REPO_ROOT, "alerts", f),
 );
 const config = path.join(dir, "prometheus.yml");
 writeFileSync(
 	config,
 	[
-		"# Written by npm run observe (scripts/observe.mjs); regenerated on every run.",
+		"# Written by npm run observe (scripts/observe.ts); regenerated on every run.",
 		"global:",
 		`  scrape_interval: ${interval}`,
 		`  evaluation_interval: ${interval}`,
@@ -175,7 +178,7 @@ writeFileSync(
 const alertmanager = spawn(
 	"prometheus-alertmanager",
 	[
-		`--config.file=${path.join(root, "alerts", "alertmanager.yml")}`,
+		`--config.file=${path.join(REPO_ROOT, "alerts", "alertmanager.yml")}`,
 		`--storage.path=${path.join(dir, "alertmanager")}`,
 		`--web.listen-address=127.0.0.1:${amPort}`,
 		"--cluster.listen-address=",
@@ -194,10 +197,10 @@ const prometheus = spawn(
 	],
 	{ stdio: ["ignore", "ignore", "pipe"] },
 );
-for (const [name, child] of /** @type {const} */ ([
+for (const [name, child] of [
 	["prometheus-alertmanager", alertmanager],
 	["prometheus", prometheus],
-])) {
+] as const) {
 	children.push(child);
 	let stderr = "";
 	child.stderr?.on("data", (d) => {

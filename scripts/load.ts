@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run load -- <script> [options]`: runs one k6 script of load/ (docs/load-testing.md#npm-run-load).
 //   - finds k6 (K6_BIN, else PATH) and says how to install it when it is missing;
-//   - without --base-url, starts the local service (scripts/load/service.mjs: wrangler.toml's local configuration
+//   - without --base-url, starts the local service (scripts/load/service.ts: wrangler.toml's local configuration
 //     under wrangler dev, with the load Worker's variants; raised rate limits for capacity scripts);
 //   - creates the run's credentials through the admin API (a tenant, API keys, an API client, and — when the run calls
 //     /metrics or /v1/slo — an operator key of scope metrics:read in the operator tenant) and revokes them after;
@@ -14,22 +14,37 @@
 //   npm run load -- smoke --base-url https://api.example.com --admin "$ADMIN_ID:$ADMIN_SECRET"
 //   npm run load -- smoke --base-url https://api.example.com --api-key "$KEY" --ops-key "$OPS_KEY" -e VERSION_OVERRIDE='edge-ai-api="…"'
 //   npm run load -- report                                  # capacity section of docs/performance.md
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { adminToken, createRunCredentials, DEFAULT_OPERATOR_TENANT, probePolicy } from "./load/credentials.mjs";
-import { findK6 } from "./load/k6-binary.mjs";
-import { memoryDrift, renderResultMarkdown, writeCapacitySection } from "./load/report.mjs";
-import { CAPACITY_POLICIES, CAPACITY_QUOTAS, startLocalService } from "./load/service.mjs";
+import { parseCommandLine } from "./lib/command-line.ts";
+import { wranglerVersion } from "./lib/dev-server.ts";
+import { ADMIN_CLIENT } from "./lib/local-credentials.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
+import {
+	adminToken,
+	createRunCredentials,
+	DEFAULT_OPERATOR_TENANT,
+	probePolicy,
+	type RunCredentials,
+} from "./load/credentials.ts";
+import { findK6 } from "./load/k6-binary.ts";
+import {
+	type MemorySample,
+	memoryDrift,
+	type RunResult,
+	renderResultMarkdown,
+	type ScriptSummary,
+	writeCapacitySection,
+} from "./load/report.ts";
+import { CAPACITY_POLICIES, CAPACITY_QUOTAS, type LocalService, startLocalService } from "./load/service.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit"];
 /** Scripts that measure capacity: the local service gets limits they cannot reach. */
 const CAPACITY = new Set(["baseline", "stress", "spike", "soak"]);
-const LOCAL_ADMIN = "admin:admin-secret";
+const LOCAL_ADMIN = `${ADMIN_CLIENT.id}:${ADMIN_CLIENT.secret}`;
 /**
  * The k6 route names (load/config.js, `auth: "ops"`) and API routes that need an operator credential (scope
  * `metrics:read`, held only in the operator tenant): a run that calls one gets an operator key as OPS_KEY.
@@ -51,59 +66,57 @@ const USAGE = `usage: npm run load -- <${SCRIPTS.join("|")}> [options]
   --subjects N         API keys (subjects) a capacity run spreads its VUs over (default 8)
   --results-dir DIR    where results go (default load/results)
   -e NAME=VALUE        passed to the script (k6 -e), e.g. -e RATE=20 -e DURATION=2m; repeatable
-  --k6-arg ARG         passed to k6 run as is; repeatable`;
+  --k6-arg ARG         passed to k6 run as is; repeatable (one starting with "-" as --k6-arg=ARG)`;
 
-/** @param {string} message @returns {never} */
-function fail(message) {
+function fail(message: string): never {
 	console.error(`load: ${message}`);
 	process.exit(2);
 }
 
-/** @param {string[]} argv */
-function parseArgs(argv) {
-	/** @type {{ script?: string; baseUrl?: string; admin?: string; apiKey?: string; opsKey?: string; operatorTenant?: string; subjects: number; resultsDir: string; env: Record<string, string>; k6Args: string[] }} */
-	const args = { subjects: 8, resultsDir: path.join(root, "load", "results"), env: {}, k6Args: [] };
-	for (let i = 0; i < argv.length; i++) {
-		const a = argv[i] ?? "";
-		const value = () => {
-			const v = argv[++i];
-			if (v === undefined) fail(`${a} needs a value\n${USAGE}`);
-			return /** @type {string} */ (v);
-		};
-		if (a === "--base-url") args.baseUrl = value().replace(/\/+$/, "");
-		else if (a === "--admin") args.admin = value();
-		else if (a === "--api-key") args.apiKey = value();
-		else if (a === "--ops-key") args.opsKey = value();
-		else if (a === "--operator-tenant") args.operatorTenant = value();
-		else if (a === "--subjects") args.subjects = Number(value());
-		else if (a === "--results-dir") args.resultsDir = path.resolve(value());
-		else if (a === "--k6-arg") args.k6Args.push(value());
-		else if (a === "-e" || a === "--env") {
-			const pair = value();
+const { values, positionals } = parseCommandLine(USAGE, {
+	allowPositionals: true,
+	options: {
+		"base-url": { type: "string" },
+		admin: { type: "string" },
+		"api-key": { type: "string" },
+		"ops-key": { type: "string" },
+		"operator-tenant": { type: "string" },
+		subjects: { type: "string", default: "8" },
+		"results-dir": { type: "string" },
+		env: { type: "string", short: "e", multiple: true, default: [] },
+		"k6-arg": { type: "string", multiple: true, default: [] },
+	},
+});
+if (positionals.length > 1) fail(`one script at a time, got "${positionals.join(" ")}"\n${USAGE}`);
+const args = {
+	script: positionals[0]?.replace(/\.js$/, "").replace(/^load\//, ""),
+	baseUrl: values["base-url"]?.replace(/\/+$/, ""),
+	admin: values.admin,
+	apiKey: values["api-key"],
+	opsKey: values["ops-key"],
+	operatorTenant: values["operator-tenant"],
+	subjects: Number(values.subjects),
+	resultsDir: path.resolve(values["results-dir"] ?? path.join(REPO_ROOT, "load", "results")),
+	env: Object.fromEntries(
+		values.env.map((pair) => {
 			const eq = pair.indexOf("=");
 			if (eq < 1) fail(`-e expects NAME=VALUE, got "${pair}"`);
-			args.env[pair.slice(0, eq)] = pair.slice(eq + 1);
-		} else if (a === "-h" || a === "--help") {
-			console.log(USAGE);
-			process.exit(0);
-		} else if (!a.startsWith("-") && !args.script) args.script = a.replace(/\.js$/, "").replace(/^load\//, "");
-		else fail(`unknown argument "${a}"\n${USAGE}`);
-	}
-	if (!Number.isInteger(args.subjects) || args.subjects < 1) fail("--subjects must be a positive integer");
-	return args;
-}
-
-const args = parseArgs(process.argv.slice(2));
+			return [pair.slice(0, eq), pair.slice(eq + 1)];
+		}),
+	) as Record<string, string>,
+	k6Args: values["k6-arg"],
+};
+if (!Number.isInteger(args.subjects) || args.subjects < 1) fail("--subjects must be a positive integer");
 if (args.script === "report") {
-	const written = writeCapacitySection(root, args.resultsDir);
+	const written = writeCapacitySection(args.resultsDir);
 	console.log(`load: capacity section written to docs/performance.md from ${written.join(", ")}`);
 	process.exit(0);
 }
 if (!args.script || !SCRIPTS.includes(args.script)) fail(`which script?\n${USAGE}`);
-const script = /** @type {string} */ (args.script);
+const script: string = args.script;
 
-/** A script option as k6 will see it: `-e` wins over the process environment. @param {string} name */
-const scriptEnv = (name) => args.env[name] ?? process.env[name];
+/** A script option as k6 will see it: `-e` wins over the process environment. */
+const scriptEnv = (name: string) => args.env[name] ?? process.env[name];
 const rateLimitRoute = scriptEnv("RL_ROUTE") ?? "/v1/auth/me";
 /**
  * Whether the run calls /metrics or /v1/slo: smoke always (it calls every route); a capacity script when its ROUTES
@@ -130,10 +143,8 @@ const stamp = new Date()
 const runId = `${stamp.slice(2, 15).replace("T", "")}${randomBytes(2).toString("hex")}`.toLowerCase();
 const prefix = path.join(args.resultsDir, `${stamp}-${script}`);
 
-/** @type {import("./load/service.mjs").LocalService | undefined} */
-let service;
-/** @type {import("./load/credentials.mjs").RunCredentials | undefined} */
-let credentials;
+let service: LocalService | undefined;
+let credentials: RunCredentials | undefined;
 let cleaned = false;
 const cleanup = async () => {
 	if (cleaned) return;
@@ -145,7 +156,7 @@ const cleanup = async () => {
 // after which the results are written and the credentials and service cleaned up as usual. Before or after k6,
 // a signal cleans up at once.
 let k6Running = false;
-for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) {
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
 	process.on(signal, () => {
 		if (!k6Running) void cleanup().then(() => process.exit(130));
 	});
@@ -158,7 +169,6 @@ try {
 			`load: starting the local service${CAPACITY.has(script) ? " (rate limits raised for a capacity run)" : ""}…`,
 		);
 		service = await startLocalService({
-			root,
 			policies: CAPACITY.has(script) ? CAPACITY_POLICIES : undefined,
 			vars: CAPACITY.has(script) ? CAPACITY_QUOTAS : undefined,
 			logFile: `${prefix}.service.log`,
@@ -167,8 +177,7 @@ try {
 		console.log(`load: local service ready at ${base} in ${(service.readyMs / 1000).toFixed(1)} s`);
 	}
 
-	/** @type {Record<string, string>} */
-	const env = { BASE_URL: base, RUN_ID: runId, SUMMARY_JSON: `${prefix}.summary.json` };
+	const env: Record<string, string> = { BASE_URL: base, RUN_ID: runId, SUMMARY_JSON: `${prefix}.summary.json` };
 	if (service) env.VARIANTS = "1";
 	const apiKey = args.apiKey ?? (args.baseUrl ? process.env.API_KEY : undefined);
 	const admin = args.admin ?? process.env.LOAD_ADMIN ?? (service ? LOCAL_ADMIN : undefined);
@@ -232,14 +241,13 @@ try {
 		...(process.stdout.isTTY ? [] : ["--no-color"]),
 		...args.k6Args,
 		...Object.entries(args.env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
-		path.join(root, "load", `${script}.js`),
+		path.join(REPO_ROOT, "load", `${script}.js`),
 	];
 	console.log(`load: ${k6.bin} ${k6Argv.join(" ")}`);
 	const started = new Date();
 	// The machine's 1-minute load average when the run starts and ends: figures from a busy machine say so.
 	const loadBefore = loadavg()[0] ?? 0;
-	/** @type {{ t_s: number; rss_mib: number }[]} */
-	const memory = [];
+	const memory: MemorySample[] = [];
 	const sample = () => {
 		const rss = service?.memoryMiB();
 		if (rss !== null && rss !== undefined) memory.push({ t_s: (Date.now() - started.getTime()) / 1000, rss_mib: rss });
@@ -247,8 +255,10 @@ try {
 	sample();
 	const sampler = setInterval(sample, 5_000);
 	k6Running = true;
-	const child = spawn(k6.bin, k6Argv, { cwd: root, env: k6Env, stdio: "inherit" });
-	const code = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))));
+	const child = spawn(k6.bin, k6Argv, { cwd: REPO_ROOT, env: k6Env, stdio: "inherit" });
+	const code = await new Promise<number>((resolve) =>
+		child.on("exit", (c, signal) => resolve(c ?? (signal ? 130 : 1))),
+	);
 	k6Running = false;
 	clearInterval(sampler);
 	sample();
@@ -257,15 +267,9 @@ try {
 	if (!existsSync(summaryFile)) {
 		console.error(`load: k6 exited ${code} without a summary (${summaryFile})`);
 	} else {
-		const summary = JSON.parse(readFileSync(summaryFile, "utf8"));
-		const wrangler = spawnSync(
-			process.execPath,
-			[path.join(root, "node_modules", "wrangler", "bin", "wrangler.js"), "--version"],
-			{
-				encoding: "utf8",
-			},
-		).stdout.trim();
-		const result = {
+		const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as ScriptSummary;
+		const wrangler = wranglerVersion();
+		const result: RunResult = {
 			meta: {
 				script,
 				run_id: runId,
@@ -296,11 +300,11 @@ try {
 		copyFileSync(`${prefix}.json`, path.join(args.resultsDir, `latest-${script}.json`));
 		rmSync(summaryFile);
 		console.log(
-			`load: results in ${path.relative(root, prefix)}.{json,md}${service ? ` (service log: ${path.relative(root, prefix)}.service.log)` : ""}`,
+			`load: results in ${path.relative(REPO_ROOT, prefix)}.{json,md}${service ? ` (service log: ${path.relative(REPO_ROOT, prefix)}.service.log)` : ""}`,
 		);
 	}
 	await cleanup();
-	process.exit(/** @type {number} */ (code));
+	process.exit(code);
 } catch (err) {
 	console.error(`load: ${err instanceof Error ? err.message : String(err)}`);
 	await cleanup();

@@ -1,5 +1,5 @@
 // The local service `npm run load` starts when no --base-url is given: the API exactly as `npm start` serves it
-// (scripts/dev.mjs: D1 migrations, the local seed, `wrangler dev` on loopback), from wrangler.toml's local
+// (scripts/lib/dev-server.ts: D1 migrations, the local seed, `wrangler dev` on loopback), from wrangler.toml's local
 // configuration with two differences, both written into a generated copy of the configuration in a temporary
 // directory (wrangler.toml itself is never touched):
 //   - `main` is the load Worker (scripts/bench/load-worker.ts): src/index.ts at every path, plus the with/without
@@ -7,13 +7,12 @@
 //   - optionally RATE_LIMIT_POLICIES and the per-tenant storage quotas, so a capacity run measures the service rather
 //     than its 429s.
 // Because the copy lives in its own directory, a developer's .dev.vars is not read: runs are reproducible.
-import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DEFAULT_POLICIES } from "../../src/rate-limit/policies.ts";
-import { freePort } from "../lib/net.mjs";
-import { stopProcessGroup } from "../lib/process-group.mjs";
+import { startDevServer } from "../lib/dev-server.ts";
+import { REPO_ROOT } from "../lib/repository-root.ts";
 
 /**
  * The default policies (src/rate-limit/policies.ts) with the same names, routes, keys, units and fail modes — so
@@ -37,10 +36,10 @@ export const CAPACITY_QUOTAS = {
 /**
  * wrangler.toml's text with `main` and the migrations directories made absolute (the copy lives elsewhere),
  * `main` pointing at `entry`, and the top-level [vars] given `vars` (replacing a line of the same name). Throws
- * when the file does not have the lines this relies on, rather than starting something else.
- * @param {string} toml @param {string} root @param {string} entry @param {Record<string, string>} vars
+ * when the file does not have the lines this relies on, rather than starting something else. Relative paths are
+ * resolved against `root`.
  */
-export function loadConfigToml(toml, root, entry, vars) {
+export function loadConfigToml(toml: string, root: string, entry: string, vars: Record<string, string>): string {
 	const lines = toml.split("\n");
 	const mainAt = lines.findIndex((l) => /^main\s*=/.test(l));
 	if (mainAt < 0) throw new Error("wrangler.toml has no top-level `main =` line");
@@ -71,16 +70,11 @@ export function loadConfigToml(toml, root, entry, vars) {
 	return lines.join("\n");
 }
 
-/**
- * The workerd processes of a process group's tree (Linux /proc), for memory sampling.
- * @param {number} rootPid @returns {number[]}
- */
-export function workerdPids(rootPid) {
-	/** @type {Map<number, number[]>} */
-	const children = new Map();
-	/** @type {Map<number, string>} */
-	const names = new Map();
-	let entries = [];
+/** The workerd processes of a process group's tree (Linux /proc), for memory sampling. */
+export function workerdPids(rootPid: number): number[] {
+	const children = new Map<number, number[]>();
+	const names = new Map<number, string>();
+	let entries: string[] = [];
 	try {
 		entries = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
 	} catch {
@@ -99,18 +93,18 @@ export function workerdPids(rootPid) {
 			// the process ended while we looked
 		}
 	}
-	const out = [];
+	const out: number[] = [];
 	const queue = [rootPid];
 	while (queue.length > 0) {
-		const pid = /** @type {number} */ (queue.shift());
+		const pid = queue.shift() as number;
 		if ((names.get(pid) ?? "").startsWith("workerd")) out.push(pid);
 		queue.push(...(children.get(pid) ?? []));
 	}
 	return out;
 }
 
-/** Resident memory of processes in MiB (VmRSS), or null when unreadable. @param {number[]} pids */
-export function rssMiB(pids) {
+/** Resident memory of processes in MiB (VmRSS), or null when unreadable. */
+export function rssMiB(pids: number[]): number | null {
 	let kib = 0;
 	let read = 0;
 	for (const pid of pids) {
@@ -127,76 +121,60 @@ export function rssMiB(pids) {
 	return read > 0 ? kib / 1024 : null;
 }
 
-/**
- * @typedef {{ base: string; port: number; pid: number; logFile: string; stop(): Promise<void>; memoryMiB(): number | null; readyMs: number }} LocalService
- */
+export type LocalService = {
+	base: string;
+	port: number;
+	pid: number;
+	logFile: string;
+	readyMs: number;
+	stop(): Promise<void>;
+	memoryMiB(): number | null;
+};
 
 /**
  * Starts the local service and resolves when it answers. The Worker's and wrangler's output go to `logFile`.
  * `vars` are further [vars] of the generated configuration (e.g. {@link CAPACITY_QUOTAS}).
- * @param {{ root: string; policies?: unknown[]; vars?: Record<string, string>; logFile: string; readyTimeoutMs?: number }} options
- * @returns {Promise<LocalService>}
  */
-export async function startLocalService(options) {
-	const { root, logFile } = options;
-	const port = await freePort();
+export async function startLocalService(options: {
+	policies?: unknown[];
+	vars?: Record<string, string>;
+	logFile: string;
+	readyTimeoutMs?: number;
+}): Promise<LocalService> {
 	const configDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-config-"));
-	const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-load-state-"));
-	/** @type {Record<string, string>} */
-	const vars = { ...options.vars };
+	const vars: Record<string, string> = { ...options.vars };
 	if (options.policies) vars.RATE_LIMIT_POLICIES = JSON.stringify(options.policies);
 	const configFile = path.join(configDir, "wrangler.toml");
 	writeFileSync(
 		configFile,
 		loadConfigToml(
-			readFileSync(path.join(root, "wrangler.toml"), "utf8"),
-			root,
-			path.join(root, "scripts", "bench", "load-worker.ts"),
+			readFileSync(path.join(REPO_ROOT, "wrangler.toml"), "utf8"),
+			REPO_ROOT,
+			path.join(REPO_ROOT, "scripts", "bench", "load-worker.ts"),
 			vars,
 		),
 	);
-	const out = openSync(logFile, "a");
-	const started = Date.now();
-	const child = spawn(process.execPath, [path.join(root, "scripts", "dev.mjs")], {
-		cwd: root,
-		env: {
-			...process.env,
-			PORT: String(port),
-			PERSIST_DIR: persistDir,
-			WRANGLER_CONFIG: configFile,
-			// wrangler prints a line per request, and the Worker's log lines, at its `log` level: under load that costs
-			// the cores the service and k6 share. LOAD_WRANGLER_LOG_LEVEL=log keeps them (in the service log file).
-			WRANGLER_LOG_LEVEL: process.env.LOAD_WRANGLER_LOG_LEVEL ?? "warn",
-			READY_TIMEOUT_MS: String(options.readyTimeoutMs ?? 90_000),
-		},
-		stdio: ["ignore", out, out],
-		detached: true,
-	});
-	closeSync(out);
-	const base = `http://127.0.0.1:${port}`;
-	const cleanup = () => {
+	const server = await startDevServer({
+		configs: [configFile],
+		// wrangler prints a line per request, and the Worker's log lines, at its `log` level: under load that costs
+		// the cores the service and k6 share. LOAD_WRANGLER_LOG_LEVEL=log keeps them (in the service log file).
+		logLevel: process.env.LOAD_WRANGLER_LOG_LEVEL ?? "warn",
+		readyTimeoutMs: options.readyTimeoutMs ?? 90_000,
+		output: { file: options.logFile },
+	}).catch((err: unknown) => {
 		rmSync(configDir, { recursive: true, force: true });
-		rmSync(persistDir, { recursive: true, force: true });
-	};
-	const stop = async () => {
-		await stopProcessGroup(child);
-		cleanup();
-	};
-	for (;;) {
-		if (readFileSync(logFile, "utf8").includes(`ready at ${base}`)) break;
-		if (child.exitCode !== null || Date.now() - started > (options.readyTimeoutMs ?? 90_000) + 5_000) {
-			await stop();
-			throw new Error(`the local service did not start; its output is in ${logFile}`);
-		}
-		await new Promise((r) => setTimeout(r, 200));
-	}
+		throw new Error(`the local service did not start: ${err instanceof Error ? err.message : String(err)}`);
+	});
 	return {
-		base,
-		port,
-		pid: child.pid ?? 0,
-		logFile,
-		readyMs: Date.now() - started,
-		stop,
-		memoryMiB: () => rssMiB(workerdPids(child.pid ?? 0)),
+		base: server.base,
+		port: server.port,
+		pid: server.pid,
+		logFile: options.logFile,
+		readyMs: server.readyMs,
+		async stop() {
+			await server.stop();
+			rmSync(configDir, { recursive: true, force: true });
+		},
+		memoryMiB: () => rssMiB(workerdPids(server.pid)),
 	};
 }

@@ -9,10 +9,18 @@
 //   npm run load:compare -- --write                       # store the latest run's ratios as the new baseline
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { compareRatios, markdownTable, ratiosOf, round } from "../load/analysis.js";
+import {
+	compareRatios,
+	markdownTable,
+	type Ratio,
+	type RouteStats,
+	ratiosOf,
+	round,
+	type StressRoute,
+} from "../load/analysis.js";
+import { parseCommandLine } from "./lib/command-line.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const USAGE = `usage: npm run load:compare -- [--stress FILE] [--baseline-run FILE] [--ratios FILE] [--tolerance X]
                              [--fail-on-regression] [--write]
   --stress / --baseline-run   run results (load/results/*.json; default latest-stress.json / latest-baseline.json)
@@ -21,50 +29,50 @@ const USAGE = `usage: npm run load:compare -- [--stress FILE] [--baseline-run FI
   --fail-on-regression        exit 1 when a ratio regressed (also LOAD_COMPARE_FAIL=1)
   --write                     write the run's ratios as the new baseline file instead of comparing`;
 
-/** @param {string} message @returns {never} */
-function fail(message) {
+function fail(message: string): never {
 	console.error(`load:compare: ${message}`);
 	process.exit(2);
 }
 
-const argv = process.argv.slice(2);
-const results = path.join(root, "load", "results");
-let stressFile = path.join(results, "latest-stress.json");
-let baselineFile = path.join(results, "latest-baseline.json");
-let ratiosFile = path.join(root, "load", "baseline-ratios.json");
-/** @type {number | undefined} */
-let tolerance;
-let failOnRegression = process.env.LOAD_COMPARE_FAIL === "1";
-let write = false;
-for (let i = 0; i < argv.length; i++) {
-	const a = argv[i];
-	const value = () => argv[++i] ?? fail(`${a} needs a value\n${USAGE}`);
-	if (a === "--stress") stressFile = path.resolve(value());
-	else if (a === "--baseline-run") baselineFile = path.resolve(value());
-	else if (a === "--ratios") ratiosFile = path.resolve(value());
-	else if (a === "--tolerance") tolerance = Number(value());
-	else if (a === "--fail-on-regression") failOnRegression = true;
-	else if (a === "--write") write = true;
-	else if (a === "-h" || a === "--help") {
-		console.log(USAGE);
-		process.exit(0);
-	} else fail(`unknown argument "${a}"\n${USAGE}`);
-}
+const { values } = parseCommandLine(USAGE, {
+	options: {
+		stress: { type: "string" },
+		"baseline-run": { type: "string" },
+		ratios: { type: "string" },
+		tolerance: { type: "string" },
+		"fail-on-regression": { type: "boolean" },
+		write: { type: "boolean" },
+	},
+});
+const results = path.join(REPO_ROOT, "load", "results");
+const stressFile = path.resolve(values.stress ?? path.join(results, "latest-stress.json"));
+const baselineFile = path.resolve(values["baseline-run"] ?? path.join(results, "latest-baseline.json"));
+const ratiosFile = path.resolve(values.ratios ?? path.join(REPO_ROOT, "load", "baseline-ratios.json"));
+const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
+const failOnRegression = values["fail-on-regression"] || process.env.LOAD_COMPARE_FAIL === "1";
+const write = values.write ?? false;
 if (tolerance !== undefined && !(tolerance >= 0)) fail("--tolerance must be a number ≥ 0");
 
-/** @param {string} file */
-const readRun = (file) => {
-	if (!existsSync(file)) return undefined;
-	const run = JSON.parse(readFileSync(file, "utf8"));
-	return { file, meta: run.meta, report: run.summary.report };
+/** A run's result file (scripts/load.ts), as far as this reads it. */
+type RunFile<Report> = {
+	meta: { started_at: string; target: string; cores: number; k6: string };
+	summary: { report: Report };
 };
-const stress = readRun(stressFile);
-const baseline = readRun(baselineFile);
+/** The committed baseline (load/baseline-ratios.json). */
+type BaselineFile = { tolerance?: number; ratios: Record<string, Ratio & { tolerance?: number }> };
+
+function readRun<Report>(file: string) {
+	if (!existsSync(file)) return undefined;
+	const run = JSON.parse(readFileSync(file, "utf8")) as RunFile<Report>;
+	return { file, meta: run.meta, report: run.summary.report };
+}
+const stress = readRun<{ routes: StressRoute[] }>(stressFile);
+const baseline = readRun<{ routes: RouteStats[] }>(baselineFile);
 if (!stress && !baseline) fail(`no run results (${stressFile}, ${baselineFile}): run npm run load -- stress first`);
 const current = ratiosOf({ stress: stress?.report, baseline: baseline?.report });
 
 if (write) {
-	const previous = existsSync(ratiosFile) ? JSON.parse(readFileSync(ratiosFile, "utf8")) : {};
+	const previous: Partial<BaselineFile> = existsSync(ratiosFile) ? JSON.parse(readFileSync(ratiosFile, "utf8")) : {};
 	const file = {
 		$comment:
 			"Baseline ratios for npm run load:compare (docs/load-testing.md#regression-check). Written by `npm run load:compare -- --write` from real runs; per-ratio `tolerance` overrides the default.",
@@ -81,7 +89,7 @@ if (write) {
 			Object.keys(current)
 				.sort()
 				.map((k) => {
-					const r = /** @type {import("../load/analysis.js").Ratio} */ (current[k]);
+					const r = current[k] as Ratio;
 					const kept = previous.ratios?.[k]?.tolerance;
 					return [
 						k,
@@ -91,16 +99,16 @@ if (write) {
 		),
 	};
 	writeFileSync(ratiosFile, `${JSON.stringify(file, null, "\t")}\n`);
-	console.log(`load:compare: wrote ${Object.keys(current).length} ratios to ${path.relative(root, ratiosFile)}`);
+	console.log(`load:compare: wrote ${Object.keys(current).length} ratios to ${path.relative(REPO_ROOT, ratiosFile)}`);
 	process.exit(0);
 }
 
 if (!existsSync(ratiosFile)) fail(`no baseline ratios at ${ratiosFile}: create it with --write`);
-const committed = JSON.parse(readFileSync(ratiosFile, "utf8"));
+const committed = JSON.parse(readFileSync(ratiosFile, "utf8")) as BaselineFile;
 const rows = compareRatios(committed, current, tolerance);
 const effective = tolerance ?? committed.tolerance ?? 0.25;
 console.log(
-	`Ratios of ${[stress ? `stress ${stress.meta.started_at}` : "", baseline ? `baseline ${baseline.meta.started_at}` : ""].filter(Boolean).join(" and ")} against ${path.relative(root, ratiosFile)} (tolerance ${effective * 100} % unless the file says otherwise):\n`,
+	`Ratios of ${[stress ? `stress ${stress.meta.started_at}` : "", baseline ? `baseline ${baseline.meta.started_at}` : ""].filter(Boolean).join(" and ")} against ${path.relative(REPO_ROOT, ratiosFile)} (tolerance ${effective * 100} % unless the file says otherwise):\n`,
 );
 console.log(
 	markdownTable(

@@ -10,15 +10,17 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
-const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8"));
+const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as {
+	dependencies?: Record<string, string>;
+};
+const lock = JSON.parse(readFileSync(path.join(REPO_ROOT, "package-lock.json"), "utf8")) as {
+	packages?: Record<string, { dev?: boolean }>;
+};
 
-const ls = spawnSync("npm", ["ls", "--omit=dev", "--all", "--json"], { cwd: root, encoding: "utf8" });
-/** @type {{ problems?: string[] }} */
-const tree = JSON.parse(ls.stdout || "{}");
+const ls = spawnSync("npm", ["ls", "--omit=dev", "--all", "--json"], { cwd: REPO_ROOT, encoding: "utf8" });
+const tree = JSON.parse(ls.stdout || "{}") as { problems?: string[] };
 const problems = (tree.problems ?? []).filter((p) => {
 	const m = /^extraneous: (\S+)@\S+ /.exec(p);
 	return !(m && lock.packages?.[`node_modules/${m[1]}`]?.dev === true);
@@ -30,7 +32,7 @@ if (problems.length > 0) {
 	failed = true;
 }
 
-const doc = readFileSync(path.join(root, "docs", "security.md"), "utf8");
+const doc = readFileSync(path.join(REPO_ROOT, "docs", "security.md"), "utf8");
 const table = doc.slice(doc.indexOf("## Dependencies"));
 const undocumented = Object.keys(pkg.dependencies ?? {}).filter((name) => !table.includes(`\`${name}\``));
 if (undocumented.length > 0) {
