@@ -1,7 +1,7 @@
 /**
  * What RAG's operations run with (docs/rag.md), for one tenant: D1 (the source of truth), the vector index and the
  * embedder (ports), the configuration, a clock, and the hooks that count and time what they do. Built per request
- * by src/rag/wiring.ts; tests build their own.
+ * by src/routes/rag-deps.ts; tests build their own.
  *
  * @example
  * ```ts

@@ -18,7 +18,7 @@ import { FIELD } from "../rag/filter";
 import { processedUpTo } from "../rag/indexing";
 import { deleteDocument, ingest } from "../rag/ingest";
 import { chunksOfDocument, findDocument, listDocuments, storedIngest } from "../rag/store";
-import { ragDeps } from "../rag/wiring";
+import { ragDeps } from "./rag-deps";
 import { orProblem } from "./rag-problems";
 import { BODY_PROBLEMS, createRouter, problem } from "./router";
 import { securedBy } from "./security";

@@ -26,8 +26,8 @@ import { decodeBookmark } from "../rag/bookmark";
 import { MetadataFilterSchema } from "../rag/filter";
 import { GROUNDING_PROMPT, groundedMessages, relevant, snippet } from "../rag/prompt";
 import { type SearchHit, search } from "../rag/retrieval";
-import { embedderFor, ragDeps } from "../rag/wiring";
 import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
+import { ragDeps } from "./rag-deps";
 import { orProblem } from "./rag-problems";
 import { BODY_PROBLEMS, createRouter, problem } from "./router";
 import { securedBy } from "./security";
@@ -338,7 +338,7 @@ export const rag = createRouter()
 	.openapi(embeddingsRoute, async (c) => {
 		const body = c.req.valid("json");
 		const config = c.get("config").rag;
-		const embedder = embedderFor(c.env, config);
+		const embedder = c.get("ports").embedder();
 		const inputs = typeof body.input === "string" ? [body.input] : body.input;
 		if (inputs.length > config.limits.embeddingInputs) {
 			throw new AppError({

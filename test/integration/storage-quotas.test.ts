@@ -1,13 +1,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { LocalEmbedder } from "../../src/adapters/local-embedder";
+import { vectorIndexFor } from "../../src/composition";
 import { loadConfig } from "../../src/config";
 import type { RagDeps } from "../../src/rag/deps";
 import { RagError } from "../../src/rag/errors";
 import { namespaceOf } from "../../src/rag/indexing";
 import { ingest as ingestDocuments } from "../../src/rag/ingest";
 import { purgeExpiredIngests } from "../../src/rag/store";
-import { vectorIndexFor } from "../../src/rag/wiring";
 import { createLogger } from "../../src/telemetry/logger";
 import { bearer, callWith, freshPrincipalToken } from "../helpers/workers/auth";
 import { expectProblem } from "../helpers/workers/http";
