@@ -13,7 +13,7 @@ const TOPICS = [
 
 /**
  * A small seeded PRNG (mulberry32): the same seed always yields the same numbers in [0, 1) — the load corpus's texts,
- * and the RAG evaluation set (scripts/gen-rag-eval.mjs). Plain ES2017, so k6 and Node both load it.
+ * and the RAG evaluation set (scripts/gen-rag-eval.ts). Plain ES2017, so k6 and Node both load it.
  * @param {number} seed
  */
 export function prng(seed) {

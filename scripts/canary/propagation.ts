@@ -7,7 +7,7 @@ import { overrideHeader } from "./k6.ts";
  * would fail a good canary on `X-Worker-Version`. So the controller polls `GET /healthz` (unauthenticated, not
  * counted in the SLOs) with the override until `X-Worker-Version` names the new version, at most `timeoutMs`.
  *
- * Clock, sleep and fetch are injected (test/e2e/canary-controller.test.ts drives them by hand).
+ * Clock, sleep and fetch are injected (test/node/canary-controller.test.ts drives them by hand).
  *
  * @example
  * ```ts
