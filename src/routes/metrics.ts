@@ -1,18 +1,20 @@
-import { createRoute, z } from "@hono/zod-openapi";
-import type { RouteWindows } from "../../durable-objects/slo-counter";
-import { createRouter, problem } from "../http/router";
-import { securedBy } from "../http/security";
-import { requireScope } from "../middleware/auth";
-import { recorder } from "../slo/recorder";
-import { readShards, shardNames } from "../slo/shards";
-import { sloFor } from "../slo/spec";
-import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../telemetry/prometheus";
-
 /**
  * `GET /metrics` (Prometheus / OpenMetrics exposition of every shard) and `GET /v1/slo` (compliance, error budget and
  * burn rate per route and version over the SLO windows), both scope `metrics:read` — Prometheus scrapes with an API
  * key as its bearer token (docs/metrics.md).
+ *
+ * @module
  */
+import { createRoute, z } from "@hono/zod-openapi";
+import { requireScope } from "../middleware/auth";
+import type { RouteWindows } from "../slo/contract";
+import { recorder } from "../slo/recorder";
+import { readShards, shardNames } from "../slo/shards";
+import { sloFor } from "../slo/spec";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../telemetry/prometheus";
+import { createRouter, problem } from "./router";
+import { securedBy } from "./security";
+
 const metricsRoute = createRoute({
 	method: "get",
 	path: "/metrics",

@@ -12,12 +12,16 @@
  * const cap = new LabelCap((metric, label) => new Set(known(metric, label)));
  * cap.apply("llm_tokens", { tenant: "t-101", model: "local" }); // { tenant: "(other)", model: "local" } once 100 are known
  * ```
+ *
+ * @module
  */
+/** Per capped label: the distinct values a metric keeps per shard before counting the rest as {@link OVERFLOW_VALUE}. */
 export const LABEL_VALUE_CAP: Readonly<Record<string, number>> = { tenant: 100, subject: 100 };
 
 /** The value a capped label reports once its metric has seen the cap's worth of distinct values. */
 export const OVERFLOW_VALUE = "(other)";
 
+/** One shard's cap: the values each metric's capped labels already have, loaded from storage once, then tracked. */
 export class LabelCap {
 	readonly #known = new Map<string, Set<string>>();
 

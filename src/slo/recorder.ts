@@ -1,9 +1,6 @@
-import type { Batch, CounterIncrement, Observation, RequestRecord } from "../../durable-objects/slo-counter";
-import type { Logger } from "../telemetry/logger";
-
 /**
  * Off-the-hot-path recording into the `SloCounter` shards. Each isolate buffers what its requests produced (request
- * records and counter increments) per shard and flushes shortly after (`delayMs`), inside `ctx.waitUntil`, so the
+ * records, counter increments, histogram observations) per shard and flushes shortly after (`delayMs`), inside `ctx.waitUntil`, so the
  * response never waits and requests that overlap in one isolate share one Durable Object call per shard. A flush
  * sends each shard one batch with a fresh id and retries that same batch on failure: the shard applies a batch id
  * once, so a retry never double counts.
@@ -16,18 +13,24 @@ import type { Logger } from "../telemetry/logger";
  * ```ts
  * recorder.add(env, "/v1/chat/completions", { requests: [record] }, (p) => ctx.waitUntil(p), log);
  * ```
+ *
+ * @module
  */
-type Buffer = { requests: RequestRecord[]; counters: CounterIncrement[]; observations: Observation[] };
+import type { Logger } from "../telemetry/logger";
+import type { Batch, SloCounterRpc } from "./contract";
+import { shardOf } from "./shards";
 
-export type ShardLookup = (env: Env, route: string) => { apply(batch: Batch): Promise<boolean> };
+/** What an isolate has gathered for one shard and not yet sent: a batch without its id. */
+type PendingBatch = Required<Omit<Batch, "id">>;
 
-export const defaultShards: ShardLookup = (env, route) =>
-	env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(`slo:${route}`)) as unknown as {
-		apply(batch: Batch): Promise<boolean>;
-	};
+/** Where the batches of a route go (tests and benchmarks inject their own). */
+export type ShardLookup = (env: Env, route: string) => Pick<SloCounterRpc, "apply">;
+
+/** The route's `SloCounter` shard. */
+export const defaultShards: ShardLookup = shardOf;
 
 export class Recorder {
-	#buffers = new Map<string, Buffer>();
+	#pending = new Map<string, PendingBatch>();
 	#flush: Promise<void> | null = null;
 	/** Flushes that failed every retry (dropped), for export health. */
 	failures = 0;
@@ -40,12 +43,18 @@ export class Recorder {
 		},
 	) {}
 
-	add(env: Env, route: string, items: Partial<Buffer>, waitUntil: (p: Promise<unknown>) => void, log: Logger): void {
-		const b = this.#buffers.get(route) ?? { requests: [], counters: [], observations: [] };
+	add(
+		env: Env,
+		route: string,
+		items: Partial<PendingBatch>,
+		waitUntil: (p: Promise<unknown>) => void,
+		log: Logger,
+	): void {
+		const b = this.#pending.get(route) ?? { requests: [], counters: [], observations: [] };
 		b.requests.push(...(items.requests ?? []));
 		b.counters.push(...(items.counters ?? []));
 		b.observations.push(...(items.observations ?? []));
-		this.#buffers.set(route, b);
+		this.#pending.set(route, b);
 		this.#flush ??= this.#scheduleFlush(env, log);
 		// Every request that adds keeps the isolate alive until the flush that carries its records has finished.
 		waitUntil(this.#flush);
@@ -53,11 +62,11 @@ export class Recorder {
 
 	async #scheduleFlush(env: Env, log: Logger): Promise<void> {
 		await new Promise((r) => setTimeout(r, this.options.delayMs));
-		const buffers = this.#buffers;
-		this.#buffers = new Map();
+		const pending = this.#pending;
+		this.#pending = new Map();
 		this.#flush = null;
 		await Promise.all(
-			[...buffers].map(async ([route, b]) => {
+			[...pending].map(async ([route, b]) => {
 				const batch: Batch = {
 					id: crypto.randomUUID(),
 					requests: b.requests,

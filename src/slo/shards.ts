@@ -1,20 +1,26 @@
-import type { RouteWindows, Snapshot } from "../../durable-objects/slo-counter";
+/**
+ * The `SloCounter` shards as the Worker sees them: one object per route pattern (`idFromName("slo:<route>")`) plus
+ * the export-health shard, reached through the RPC contract (src/slo/contract.ts), and read all together by a scrape,
+ * a push or `/v1/slo`.
+ *
+ * @example
+ * ```ts
+ * const { values, failed } = await readShards(env, shardNames(routes), (s) => s.snapshot(), log);
+ * ```
+ *
+ * @module
+ */
 import { UNMATCHED_ROUTE } from "../http/route-of";
 import type { Logger } from "../telemetry/logger";
+import type { SloCounterRpc } from "./contract";
 import { UNRECORDED_ROUTES } from "./spec";
 
 /** The shard holding export health (OTLP push outcomes), beside the per-route shards. */
 export const EXPORT_SHARD = "(export)";
 
-export type Shard = {
-	snapshot(): Promise<Snapshot>;
-	windows(nowMs?: number): Promise<RouteWindows[]>;
-	apply(batch: import("../../durable-objects/slo-counter").Batch): Promise<boolean>;
-	setGauge(metric: string, labels: Record<string, string>, value: number): Promise<void>;
-};
-
-export function shardOf(env: Env, route: string): Shard {
-	return env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(`slo:${route}`)) as unknown as Shard;
+/** The shard of `route` (a route pattern, {@link UNMATCHED_ROUTE} or {@link EXPORT_SHARD}). */
+export function shardOf(env: Env, route: string): SloCounterRpc {
+	return env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(`slo:${route}`));
 }
 
 /** Every shard a scrape or push reads: each route pattern of the app, unmatched requests, export health. */
@@ -26,7 +32,7 @@ export function shardNames(routes: readonly string[]): string[] {
 export async function readShards<T>(
 	env: Env,
 	names: readonly string[],
-	read: (s: Shard) => Promise<T>,
+	read: (s: SloCounterRpc) => Promise<T>,
 	log: Logger,
 ): Promise<{ values: T[]; failed: number }> {
 	const results = await Promise.allSettled(names.map((r) => read(shardOf(env, r))));

@@ -12,8 +12,12 @@
  * ```ts
  * sloFor("/v1/chat/completions"); // { availability: 0.995, latency: [{ quantile: 0.95, thresholdMs: 2000 }, …] }
  * ```
+ *
+ * @module
  */
+/** A latency objective: at least `quantile` of the requests answer within `thresholdMs` (ms). */
 export type LatencyObjective = { quantile: 0.95 | 0.99; thresholdMs: number };
+/** A route's objectives. */
 export type RouteSlo = {
 	/** Fraction of requests that must not be errors, over the SLO period. */
 	availability: number;

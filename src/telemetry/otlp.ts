@@ -1,7 +1,3 @@
-import type { Snapshot } from "../../durable-objects/slo-counter";
-import { LATENCY_BUCKETS_S } from "../slo/spec";
-import type { Logger } from "./logger";
-
 /**
  * OTLP/HTTP (JSON) push of the shards' cumulative numbers to an OpenTelemetry Collector or Grafana Cloud
  * (`OTLP_ENDPOINT`, headers from `OTLP_HEADERS`), from the cron trigger. Cumulative temporality with each shard's
@@ -13,11 +9,34 @@ import type { Logger } from "./logger";
  * ```ts
  * await pushMetrics(snapshots, { endpoint: "http://collector:4318", headers: {}, serviceName: "edge-ai-api", serviceVersion: "v1" });
  * ```
+ *
+ * @module
  */
+import type { Snapshot } from "../slo/contract";
+import { bucketCounts } from "../slo/histogram";
+import { LATENCY_BUCKETS_S } from "../slo/spec";
+import type { Logger } from "./logger";
+
 const CUMULATIVE = 2;
 const nanos = (ms: number) => `${BigInt(Math.round(ms)) * 1_000_000n}`;
 const attrs = (labels: Record<string, string>) =>
 	Object.entries(labels).map(([key, v]) => ({ key, value: { stringValue: v } }));
+
+/** One cumulative histogram data point (explicit bounds LATENCY_BUCKETS_S, s); `time` in Unix ns. */
+const histogramPoint = (
+	labels: Record<string, string>,
+	h: { count: number; sum: number; buckets: readonly number[] },
+	startMs: number,
+	time: string,
+) => ({
+	attributes: attrs(labels),
+	startTimeUnixNano: nanos(startMs),
+	timeUnixNano: time,
+	count: String(h.count),
+	sum: h.sum,
+	bucketCounts: bucketCounts(h.buckets).map(String),
+	explicitBounds: [...LATENCY_BUCKETS_S],
+});
 
 const SUMS: Record<string, { name: string; unit: string }> = {
 	rate_limit_decisions: { name: "rate_limit.decisions", unit: "{decision}" },
@@ -43,20 +62,19 @@ export function encodeMetrics(
 ) {
 	const time = nanos(meta.nowMs);
 	const histogramPoints = snapshots.flatMap((snap) =>
-		snap.series.map((s) => ({
-			attributes: attrs({
-				"http.route": s.route,
-				"http.request.method": s.method,
-				"http.response.status_code": String(s.status),
-				version: s.version,
-			}),
-			startTimeUnixNano: nanos(snap.startTimeMs),
-			timeUnixNano: time,
-			count: String(s.count),
-			sum: s.sumSeconds,
-			bucketCounts: Array.from({ length: LATENCY_BUCKETS_S.length + 1 }, (_, i) => String(s.buckets[i] ?? 0)),
-			explicitBounds: [...LATENCY_BUCKETS_S],
-		})),
+		snap.series.map((s) =>
+			histogramPoint(
+				{
+					"http.route": s.route,
+					"http.request.method": s.method,
+					"http.response.status_code": String(s.status),
+					version: s.version,
+				},
+				{ ...s, sum: s.sumSeconds },
+				snap.startTimeMs,
+				time,
+			),
+		),
 	);
 	const metrics: object[] = [
 		{
@@ -70,15 +88,7 @@ export function encodeMetrics(
 		const dataPoints = snapshots.flatMap((snap) =>
 			(snap.histograms ?? [])
 				.filter((h) => h.metric === metric)
-				.map((h) => ({
-					attributes: attrs(h.labels),
-					startTimeUnixNano: nanos(snap.startTimeMs),
-					timeUnixNano: time,
-					count: String(h.count),
-					sum: h.sum,
-					bucketCounts: Array.from({ length: LATENCY_BUCKETS_S.length + 1 }, (_, i) => String(h.buckets[i] ?? 0)),
-					explicitBounds: [...LATENCY_BUCKETS_S],
-				})),
+				.map((h) => histogramPoint(h.labels, h, snap.startTimeMs, time)),
 		);
 		if (dataPoints.length > 0) {
 			metrics.push({

@@ -1,6 +1,3 @@
-import type { Snapshot } from "../../durable-objects/slo-counter";
-import { bucketLabel, LATENCY_BUCKETS_S } from "../slo/spec";
-
 /**
  * Prometheus text exposition (0.0.4) and OpenMetrics 1.0 of the shards' cumulative numbers (docs/metrics.md).
  * Series of the same name are grouped under one `# HELP`/`# TYPE`; label values are escaped; OpenMetrics names
@@ -8,9 +5,15 @@ import { bucketLabel, LATENCY_BUCKETS_S } from "../slo/spec";
  *
  * @example
  * ```ts
- * render([snapshot], { openMetrics: false, exportFailures: 0 });
+ * render([snapshot], { openMetrics: false, exportFailures: 0, scrapedShards: 1, failedShards: 0 });
  * ```
+ *
+ * @module
  */
+import type { Snapshot } from "../slo/contract";
+import { cumulativeCounts } from "../slo/histogram";
+import { bucketLabel } from "../slo/spec";
+
 const COUNTERS: Record<string, { help: string; unit?: string }> = {
 	rate_limit_decisions: {
 		help: "Rate-limit decisions by route, policy and outcome (allowed, denied, denied_cached, fail_open, fail_closed).",
@@ -47,13 +50,38 @@ const labelText = (labels: Record<string, string>) =>
 		.map(([k, v]) => `${k}="${escapeLabel(v)}"`)
 		.join(",")}}`;
 const num = (v: number) => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(15))));
-const le = bucketLabel;
 
+/**
+ * One histogram's samples: `_bucket` cumulative per bound and `le="+Inf"` (= `_count`), `_sum`, `_count`, and in
+ * OpenMetrics `_created` (the shard's start, s).
+ */
+function histogramSamples(
+	name: string,
+	labels: Record<string, string>,
+	h: { count: number; sum: number; buckets: readonly number[] },
+	createdS: number | null,
+): string[] {
+	return [
+		...cumulativeCounts(h.buckets).map(
+			({ bound, count }) => `${name}_bucket${labelText({ ...labels, le: bucketLabel(bound) })} ${count}`,
+		),
+		`${name}_bucket${labelText({ ...labels, le: "+Inf" })} ${h.count}`,
+		`${name}_sum${labelText(labels)} ${num(h.sum)}`,
+		`${name}_count${labelText(labels)} ${h.count}`,
+		...(createdS === null ? [] : [`${name}_created${labelText(labels)} ${num(createdS)}`]),
+	];
+}
+
+/**
+ * The exposition of every shard's snapshot, then this scrape's own health gauges. Text 0.0.4 by default;
+ * `openMetrics` adds `# UNIT`, `_created` samples and `# EOF`.
+ */
 export function render(
 	snapshots: readonly Snapshot[],
 	options: { openMetrics: boolean; exportFailures: number; scrapedShards: number; failedShards: number },
 ): string {
 	const lines: string[] = [];
+	const created = (snap: Snapshot) => (options.openMetrics ? snap.startTimeMs / 1000 : null);
 	const h = "http_server_request_duration_seconds";
 	lines.push(`# HELP ${h} Duration of HTTP server requests, to the response's first byte (a stream's first token).`);
 	lines.push(`# TYPE ${h} histogram`);
@@ -66,15 +94,7 @@ export function render(
 				http_response_status_code: String(s.status),
 				version: s.version,
 			};
-			let cumulative = 0;
-			LATENCY_BUCKETS_S.forEach((b, i) => {
-				cumulative += s.buckets[i] ?? 0;
-				lines.push(`${h}_bucket${labelText({ ...labels, le: le(b) })} ${cumulative}`);
-			});
-			lines.push(`${h}_bucket${labelText({ ...labels, le: "+Inf" })} ${s.count}`);
-			lines.push(`${h}_sum${labelText(labels)} ${num(s.sumSeconds)}`);
-			lines.push(`${h}_count${labelText(labels)} ${s.count}`);
-			if (options.openMetrics) lines.push(`${h}_created${labelText(labels)} ${num(snap.startTimeMs / 1000)}`);
+			lines.push(...histogramSamples(h, labels, { ...s, sum: s.sumSeconds }, created(snap)));
 		}
 	}
 	for (const [metric, help] of Object.entries(HISTOGRAMS)) {
@@ -83,15 +103,7 @@ export function render(
 		if (options.openMetrics) lines.push(`# UNIT ${metric} seconds`);
 		for (const snap of snapshots) {
 			for (const x of (snap.histograms ?? []).filter((y) => y.metric === metric)) {
-				let cumulative = 0;
-				LATENCY_BUCKETS_S.forEach((b, i) => {
-					cumulative += x.buckets[i] ?? 0;
-					lines.push(`${metric}_bucket${labelText({ ...x.labels, le: le(b) })} ${cumulative}`);
-				});
-				lines.push(`${metric}_bucket${labelText({ ...x.labels, le: "+Inf" })} ${x.count}`);
-				lines.push(`${metric}_sum${labelText(x.labels)} ${num(x.sum)}`);
-				lines.push(`${metric}_count${labelText(x.labels)} ${x.count}`);
-				if (options.openMetrics) lines.push(`${metric}_created${labelText(x.labels)} ${num(snap.startTimeMs / 1000)}`);
+				lines.push(...histogramSamples(metric, x.labels, x, created(snap)));
 			}
 		}
 	}

@@ -3,9 +3,10 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { CONVERSATION_SCHEMA, Conversation } from "../../durable-objects/conversation";
 import { RATE_LIMITER_SCHEMA } from "../../durable-objects/rate-limiter";
-import { type Batch, SLO_COUNTER_SCHEMA, SloCounter } from "../../durable-objects/slo-counter";
+import { SLO_COUNTER_SCHEMA, SloCounter } from "../../durable-objects/slo-counter";
 import { applySchema, type SchemaStep } from "../../durable-objects/sqlite-schema";
 import { VECTOR_INDEX_SCHEMA } from "../../durable-objects/vector-index";
+import type { Batch } from "../../src/slo/contract";
 import * as currentSpec from "../../src/slo/spec";
 import {
 	CONVERSATION_SCHEMA as PREVIOUS_CONVERSATION_SCHEMA,

@@ -2,9 +2,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Batch, RequestRecord } from "../../durable-objects/slo-counter";
 import { createApp } from "../../src/app";
 import { report } from "../../src/routes/metrics";
+import type { Batch, RequestRecord } from "../../src/slo/contract";
 import { isError, SLO_WINDOWS, sloFor } from "../../src/slo/spec";
 import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 

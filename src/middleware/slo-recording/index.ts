@@ -1,16 +1,16 @@
 import type { MiddlewareHandler } from "hono";
-import type { CounterIncrement, Observation } from "../../../durable-objects/slo-counter";
-import type { AppEnv } from "../../app-env";
 import { deferrer } from "../../http/background";
 import { routeOf } from "../../http/route-of";
+import type { MetricsCollector } from "../../slo/collector";
+import type { CounterIncrement, Observation } from "../../slo/contract";
 import { recorder as isolateRecorder, type Recorder } from "../../slo/recorder";
 import { UNRECORDED_ROUTES } from "../../slo/spec";
+import type { RequestLogVariables } from "../request-log";
 
-/** Counts something for the metrics export, from anywhere in a request (even after the response, e.g. a stream). */
-export type MetricsCollector = {
-	count(metric: string, labels: Record<string, string>, value?: number): void;
-	/** One observation of a histogram (seconds), e.g. `rag_retrieval_duration_seconds`. */
-	observe(metric: string, labels: Record<string, string>, seconds: number): void;
+/** What {@link sloRecording} puts in the context. */
+export type SloRecordingVariables = {
+	/** Counts things for the metrics export (docs/metrics.md). */
+	metrics: MetricsCollector;
 };
 
 /** Methods with their own label value; any other (clients may send any token) is `_OTHER`, as OpenTelemetry's HTTP
@@ -32,7 +32,10 @@ export function methodLabel(method: string): string {
  * c.get("metrics").count("rag_operations", { operation: "embed", outcome: "ok" });
  * ```
  */
-export function sloRecording(options: { recorder?: Recorder; now?: () => number } = {}): MiddlewareHandler<AppEnv> {
+export function sloRecording(options: { recorder?: Recorder; now?: () => number } = {}): MiddlewareHandler<{
+	Bindings: Env;
+	Variables: SloRecordingVariables & Pick<RequestLogVariables, "log" | "versionId">;
+}> {
 	const recorder = options.recorder ?? isolateRecorder;
 	const now = options.now ?? Date.now;
 	return async function sloRecordingMiddleware(c, next) {
