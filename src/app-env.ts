@@ -11,8 +11,8 @@ import type { PortsVariables } from "./middleware/ports";
 import type { RateLimitVariables } from "./middleware/rate-limit";
 import type { RequestIdVariables } from "./middleware/request-id";
 import type { RequestLogVariables } from "./middleware/request-log";
+import type { SloRecordingVariables } from "./middleware/slo-recording";
 import type { TimeoutVariables } from "./middleware/timeout";
-import type { MetricsCollector } from "./slo/collector";
 
 export type AppEnv = {
 	Bindings: Env;
@@ -22,8 +22,6 @@ export type AppEnv = {
 		PortsVariables &
 		TimeoutVariables &
 		AuthVariables &
-		RateLimitVariables & {
-			/** Counts things for the metrics export (docs/metrics.md); set by the SLO recording middleware. */
-			metrics: MetricsCollector;
-		};
+		RateLimitVariables &
+		SloRecordingVariables;
 };

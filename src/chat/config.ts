@@ -3,7 +3,7 @@ import { modelNotFound, validationFailed } from "../http/app-error";
 
 /**
  * Chat configuration: which models exist and which provider serves each (`CHAT_MODELS`, a JSON array), the
- * default model, and the price table (`CHAT_PRICES`). Validated in src/config.ts with the other variables.
+ * default model, and the price table (`CHAT_PRICES`). Validated in src/config/schema.ts with the other variables.
  *
  * @example
  * ```json

@@ -23,7 +23,7 @@ import type { Principal } from "../auth/principal";
 
 /**
  * The routes that call a model and so spend LLM tokens: the only routes a `tokens` policy may name (a `tokens`
- * policy elsewhere would reserve nothing and is refused as a configuration error, src/config.ts).
+ * policy elsewhere would reserve nothing and is refused as a configuration error, src/config/index.ts).
  */
 export const MODEL_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/rag/query"]);
 

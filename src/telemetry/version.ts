@@ -19,7 +19,7 @@ type VersionEnv = Partial<Pick<Env, "CF_VERSION_METADATA">> & {
 
 export function versionOf(env: VersionEnv): VersionInfo {
 	const meta = env.CF_VERSION_METADATA;
-	// The rule of src/config.ts (isLocalEnvironment), on the raw variable: this runs before the config is parsed, and an
+	// The rule of src/config/index.ts (isLocalEnvironment), on the raw variable: this runs before the config is parsed, and an
 	// unset ENVIRONMENT is a configuration error, never "local".
 	const local = env.ENVIRONMENT === "local" || env.ENVIRONMENT === "test";
 	const id = (local && env.VERSION_ID) || meta?.id || DEV_VERSION.id;

@@ -36,7 +36,7 @@ const MIN_CHUNK_CHARS = 200;
 const CHUNK_CHARS = 1_000;
 const OVERLAP_CHARS = 150;
 const METADATA_BYTES = 2_048;
-/** A chunk id (`c_` + 40 hex) and a content hash (64 hex), as src/rag/service.ts stores them. */
+/** A chunk id (`c_` + 40 hex) and a content hash (64 hex), as src/rag/ingest.ts stores them. */
 const CHUNK_ID_BYTES = 42;
 const HASH_BYTES = 64;
 
@@ -65,7 +65,7 @@ const LOCAL_VARS: Record<string, string> = {
 	AUTH_INVALID_CREDENTIAL_LIMIT: String(INVALID_CREDENTIAL_LIMIT),
 };
 
-/** The public HS256 secret `npm start` signs with (src/config.ts LOCAL_DEV_SIGNING_SECRET). */
+/** The public HS256 secret `npm start` signs with (src/config/schema.ts LOCAL_DEV_SIGNING_SECRET). */
 const DEV_SECRET = "local-development-signing-secret-never-use-in-production";
 /** Production with three unsafe settings at once: no signing secret, the dev secret as previous one, CORS `*`. */
 const PRODUCTION_VARS: Record<string, string> = {
@@ -326,7 +326,7 @@ describe("attacks on the running service (wrangler dev, local configuration with
 			expect(Math.max(...chunks.map((c) => c.heading.length))).toBeLessThanOrEqual(HEADING_CHARS);
 			expect(chunks.every((c) => !c.text.includes("H".repeat(HEADING_CHARS + 1)))).toBe(true);
 			// At most twice its text, plus a fixed, capped cost per chunk (embedding twice, heading, ids, hash, the vector's
-			// metadata) and the document row (docs/rag.md#storage-bounds; src/rag/service.ts chunkStoredBytes).
+			// metadata) and the document row (docs/rag.md#storage-bounds; src/rag/ingest.ts chunkStoredBytes).
 			const chunkText = chunks.reduce((s, c) => s + utf8(c.text), 0);
 			expect(chunkText).toBeLessThanOrEqual(2 * n);
 			const vectorMetadata = utf8(JSON.stringify({ ...doc.metadata, document_id: doc.id }));
