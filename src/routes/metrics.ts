@@ -7,10 +7,9 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { requireScope } from "../middleware/auth";
-import type { RouteWindows } from "../slo/contract";
 import { recorder } from "../slo/recorder";
+import { report } from "../slo/report";
 import { readShards, shardNames } from "../slo/shards";
-import { sloFor } from "../slo/spec";
 import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../telemetry/prometheus";
 import { createRouter, problem } from "./router";
 import { securedBy } from "./security";
@@ -75,46 +74,6 @@ const sloRoute = createRoute({
 		403: problem("The metrics:read scope is required"),
 	},
 });
-
-/** Per-window figures from summed counts (never from averaged ratios). */
-export function report(w: RouteWindows) {
-	const slo = sloFor(w.route);
-	const budget = 1 - slo.availability;
-	const windows = Object.fromEntries(
-		w.windows.map((x) => {
-			const errorRate = x.total > 0 ? x.errors / x.total : 0;
-			return [
-				x.window,
-				{
-					requests: x.total,
-					errors: x.errors,
-					availability: x.total > 0 ? 1 - errorRate : null,
-					burn_rate: errorRate / budget,
-					latency: slo.latency.map((l, i) => {
-						const compliance = x.total > 0 ? (x.fast[i] ?? 0) / x.total : null;
-						return {
-							quantile: l.quantile,
-							threshold_ms: l.thresholdMs,
-							compliance,
-							burn_rate: compliance === null ? 0 : (1 - compliance) / (1 - l.quantile),
-						};
-					}),
-				},
-			];
-		}),
-	);
-	const period = w.windows.find((x) => x.window === "30d");
-	return {
-		route: w.route,
-		version: w.version,
-		objectives: {
-			availability: slo.availability,
-			latency: slo.latency.map((l) => ({ quantile: l.quantile, threshold_ms: l.thresholdMs })),
-		},
-		error_budget_remaining: period && period.total > 0 ? 1 - period.errors / period.total / budget : null,
-		windows,
-	};
-}
 
 /** The metrics routes, reading the shards of `routes()` (every route pattern of the app, and unmatched requests). */
 export function metricsRouter(routes: () => string[]) {

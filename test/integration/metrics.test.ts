@@ -3,8 +3,8 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
-import { report } from "../../src/routes/metrics";
 import type { Batch, RequestRecord } from "../../src/slo/contract";
+import { report } from "../../src/slo/report";
 import { isError, SLO_WINDOWS, sloFor } from "../../src/slo/spec";
 import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
