@@ -1,4 +1,5 @@
 import { estimatePromptTokens } from "../chat/tokens";
+import { sleep } from "../lib/sleep";
 import {
 	type ChatModel,
 	type ChatParams,
@@ -106,22 +107,6 @@ function shape(tokens: string[], params: ChatParams): { emitted: string[]; finis
 
 export type LocalFaults = { rate: number; extraLatencyMs: number };
 
-/** A pause that ends early (rejecting) when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		if (signal.aborted) return reject(signal.reason);
-		const timer = setTimeout(resolve, ms);
-		signal.addEventListener(
-			"abort",
-			() => {
-				clearTimeout(timer);
-				reject(signal.reason);
-			},
-			{ once: true },
-		);
-	});
-}
-
 export class LocalModel implements ChatModel {
 	readonly provider = "local";
 
@@ -131,7 +116,7 @@ export class LocalModel implements ChatModel {
 	async #injectFaults(signal: AbortSignal): Promise<void> {
 		const faults = this.options.faults;
 		if (!faults) return;
-		if (faults.extraLatencyMs > 0) await pause(faults.extraLatencyMs, signal);
+		if (faults.extraLatencyMs > 0) await sleep(faults.extraLatencyMs, signal);
 		if (faults.rate > 0 && (this.options.random ?? Math.random)() < faults.rate)
 			throw new ProviderError("local model: injected fault (LOCAL_MODEL_FAULT_RATE)", "server", 503);
 	}
@@ -153,7 +138,7 @@ export class LocalModel implements ChatModel {
 		const { emitted, finishReason } = shape(replyTokens(params), params);
 		for (const content of emitted) {
 			params.signal.throwIfAborted();
-			if (this.options.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.options.tokenDelayMs));
+			if (this.options.tokenDelayMs > 0) await sleep(this.options.tokenDelayMs, params.signal);
 			yield { type: "delta", content };
 		}
 		yield {

@@ -96,22 +96,43 @@ export async function insertClient(
 	return res.meta.changes === 1;
 }
 
-/** Clients ordered by id, after `cursor` (an id), optionally for one tenant. */
-export async function listClients(
+type PageQuery = { tenant?: string | undefined; limit: number; cursor?: string | undefined };
+
+/**
+ * One keyset page of `table` ordered by `idColumn`, after `q.cursor` (an id), optionally for one tenant: reads one
+ * row more than the limit to know whether another page follows.
+ */
+async function pageOf<T>(
 	db: D1Database,
-	q: { tenant?: string | undefined; limit: number; cursor?: string | undefined },
-): Promise<Page<Client>> {
+	table: "api_clients" | "api_keys",
+	idColumn: "client_id" | "key_id",
+	q: PageQuery,
+	toItem: (row: unknown) => T,
+	idOf: (item: T) => string,
+): Promise<Page<T>> {
 	const { results } = await db
 		.prepare(
-			`SELECT * FROM api_clients WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR client_id > ?2)
-			 ORDER BY client_id LIMIT ?3`,
+			`SELECT * FROM ${table} WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR ${idColumn} > ?2)
+			 ORDER BY ${idColumn} LIMIT ?3`,
 		)
 		.bind(q.tenant ?? null, q.cursor ?? null, q.limit + 1)
 		.all();
-	const items = results.map((r) => toClient(ClientRow.parse(r)));
-	const more = items.length > q.limit;
+	const items = results.map(toItem);
 	const page = items.slice(0, q.limit);
-	return { items: page, nextCursor: more ? (page[page.length - 1]?.clientId ?? null) : null };
+	const last = page[page.length - 1];
+	return { items: page, nextCursor: items.length > q.limit && last ? idOf(last) : null };
+}
+
+/** Clients ordered by id, after `cursor` (an id), optionally for one tenant. */
+export function listClients(db: D1Database, q: PageQuery): Promise<Page<Client>> {
+	return pageOf(
+		db,
+		"api_clients",
+		"client_id",
+		q,
+		(r) => toClient(ClientRow.parse(r)),
+		(c) => c.clientId,
+	);
 }
 
 /** Marks a client revoked (idempotent: the first revocation time stays). False when it does not exist. */
@@ -151,21 +172,16 @@ export async function insertKey(
 	return res.meta.changes === 1;
 }
 
-export async function listKeys(
-	db: D1Database,
-	q: { tenant?: string | undefined; limit: number; cursor?: string | undefined },
-): Promise<Page<ApiKeyRecord>> {
-	const { results } = await db
-		.prepare(
-			`SELECT * FROM api_keys WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR key_id > ?2)
-			 ORDER BY key_id LIMIT ?3`,
-		)
-		.bind(q.tenant ?? null, q.cursor ?? null, q.limit + 1)
-		.all();
-	const items = results.map((r) => toKey(KeyRow.parse(r)));
-	const more = items.length > q.limit;
-	const page = items.slice(0, q.limit);
-	return { items: page, nextCursor: more ? (page[page.length - 1]?.keyId ?? null) : null };
+/** API keys ordered by id, after `cursor` (an id), optionally for one tenant. */
+export function listKeys(db: D1Database, q: PageQuery): Promise<Page<ApiKeyRecord>> {
+	return pageOf(
+		db,
+		"api_keys",
+		"key_id",
+		q,
+		(r) => toKey(KeyRow.parse(r)),
+		(k) => k.keyId,
+	);
 }
 
 /** Revokes a key (idempotent); returns its prefix (the cache key of lookups), or null when it does not exist. */

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { sleep } from "../lib/sleep";
 import { ProviderError } from "../ports/chat-model";
 
 /** How {@link withRetries} retries: budget, timeouts, backoff, and hooks for tests and metrics. */
@@ -89,21 +90,6 @@ export class CircuitOpenError extends Error {
 	}
 }
 
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-	return new Promise((resolve, reject) => {
-		if (signal.aborted) return reject(signal.reason);
-		const timer = setTimeout(resolve, ms);
-		signal.addEventListener(
-			"abort",
-			() => {
-				clearTimeout(timer);
-				reject(signal.reason);
-			},
-			{ once: true },
-		);
-	});
-}
-
 /** Full-jitter backoff: uniform in [0, min(max, base·2^attempt)], but never before the upstream's Retry-After. */
 export function backoffMs(attempt: number, error: ProviderError, policy: RetryPolicy): number {
 	const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
@@ -122,7 +108,7 @@ export async function withRetries<T>(
 	policy: RetryPolicy,
 	breaker: CircuitBreaker,
 ): Promise<T> {
-	const sleep = policy.sleep ?? defaultSleep;
+	const wait = policy.sleep ?? sleep;
 	for (let n = 0; ; n++) {
 		if (!breaker.allow()) throw new CircuitOpenError("provider");
 		// The attempt's signal: the request's, plus a timer that only runs until the attempt resolves, so a stream
@@ -164,7 +150,7 @@ export async function withRetries<T>(
 			// A Retry-After beyond what the request can wait is not worth waiting for: fail over instead.
 			if (delay > policy.maxDelayMs * 4) throw error;
 			policy.onRetry?.(n + 1, error, delay);
-			await sleep(delay, policy.signal);
+			await wait(delay, policy.signal);
 		}
 	}
 }

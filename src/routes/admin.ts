@@ -256,8 +256,7 @@ export const admin = createRouter()
 		const body = c.req.valid("json");
 		assertGrantable(body.tenant, body.scopes, c.get("config").auth.operatorTenant);
 		const generated = await generateApiKey();
-		const now = Date.now();
-		await insertKey(c.env.DB, {
+		const record = {
 			keyId: generated.keyId,
 			prefix: generated.prefix,
 			hash: generated.hash,
@@ -265,25 +264,17 @@ export const admin = createRouter()
 			subject: body.subject,
 			scopes: body.scopes,
 			name: body.name ?? null,
-			now,
-		});
+			createdAt: Date.now(),
+			lastUsedAt: null,
+			revokedAt: null,
+		};
+		await insertKey(c.env.DB, { ...record, now: record.createdAt });
 		c.get("log").info("api key created", {
 			key_id: generated.keyId,
 			tenant: body.tenant,
 			by: c.get("principal").subject,
 		});
-		const view = keyView({
-			keyId: generated.keyId,
-			prefix: generated.prefix,
-			hash: generated.hash,
-			tenant: body.tenant,
-			subject: body.subject,
-			scopes: body.scopes,
-			name: body.name ?? null,
-			createdAt: now,
-			lastUsedAt: null,
-			revokedAt: null,
-		});
+		const view = keyView(record);
 		return c.json({ ...view, key: generated.key }, 201, { "Cache-Control": "no-store" });
 	})
 	.openapi(listKeysRoute, async (c) => {
