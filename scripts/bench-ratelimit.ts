@@ -6,33 +6,15 @@
 //   (c) over-admissions and wrong denials of our exact limiter, a fixed window and the two-window sliding counter
 //       on the same recorded traces, judged against the exact rule.
 import { cpus } from "node:os";
-import path from "node:path";
+import { benchSettings, startBenchWorker } from "./bench/node/bench-worker.ts";
 import { exact, fixedWindow, judge, type LimiterFactory, slidingCounter, traces } from "./bench/node/limiters.ts";
 import { fmt, mean, type PhaseResult, perRound, routePhase } from "./bench/node/route-phase.ts";
-import { parseCommandLine } from "./lib/command-line.ts";
-import { startDevServer, stopAllDevServers, wranglerVersion } from "./lib/dev-server.ts";
+import { stopAllDevServers, wranglerVersion } from "./lib/dev-server.ts";
 import { DEMO_KEY } from "./lib/local-credentials.ts";
 import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
-import { REPO_ROOT } from "./lib/repository-root.ts";
-import { findK6 } from "./load/k6-binary.ts";
 
-parseCommandLine(
-	`usage: npm run bench:ratelimit
-Environment: BENCH_DURATION (k6 phase, default 10s), BENCH_VUS (default 8), BENCH_RATE (open-model req/s, default 100),
-BENCH_ROUNDS (default 2), BENCH_PORT (default: a free port), K6_BIN (default \`k6\` on PATH), BENCH_WRITE=0 to leave
-docs/performance.md alone.`,
-	{},
-);
-const duration = process.env.BENCH_DURATION ?? "10s";
-const vus = Number(process.env.BENCH_VUS ?? 8);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-const openRate = Number(process.env.BENCH_RATE ?? 100);
-const k6 = findK6();
-if (!k6.ok) {
-	console.error(k6.message);
-	process.exit(1);
-}
+const { duration, vus, rate: openRate, rounds, port, k6, write } = benchSettings("bench:ratelimit");
 
 // (c) first: pure, no server needed.
 const LIMIT = 100;
@@ -54,17 +36,12 @@ for (const [traceName, trace] of Object.entries(traces(LIMIT, WINDOW_MS))) {
 
 // (a) and (b) on the benchmark Worker under wrangler dev.
 exitOnSignals(stopAllDevServers);
-const server = await startDevServer({
-	configs: [path.join(REPO_ROOT, "scripts", "bench", "wrangler.bench.toml")],
-	port: process.env.BENCH_PORT ? Number(process.env.BENCH_PORT) : undefined,
-	logLevel: "error",
-	readyTimeoutMs: 120_000,
-});
+const server = await startBenchWorker({ port });
 let objectRows: string[];
 let routeRows: string[];
 try {
 	objectRows = await objectBench(server.base);
-	routeRows = routeBench(server.base, server.persistDir);
+	routeRows = await routeBench(server.base, server.persistDir);
 } finally {
 	await server.stop();
 }
@@ -108,18 +85,16 @@ async function objectBench(base: string): Promise<string[]> {
 }
 
 /** GET /v1/auth/me with and without the limiter, alternating phases, at saturation and at a fixed arrival rate. */
-function routeBench(base: string, workDir: string): string[] {
-	if (!k6.ok) return [];
-	const k6Bin = k6.bin;
+async function routeBench(base: string, workDir: string): Promise<string[]> {
 	const phase = (route: string, rate: number) =>
-		routePhase({ k6: k6Bin, base, route, apiKey: DEMO_KEY, vus, duration, rate, workDir });
-	phase("/without/v1/auth/me", 0); // warm-up of both paths
-	phase("/with/v1/auth/me", 0);
-	const measure = (rate: number) => {
+		routePhase({ k6, base, route, apiKey: DEMO_KEY, vus, duration, rate, workDir });
+	await phase("/without/v1/auth/me", 0); // warm-up of both paths
+	await phase("/with/v1/auth/me", 0);
+	const measure = async (rate: number) => {
 		const results: Record<"without" | "with", PhaseResult[]> = { without: [], with: [] };
 		for (let round = 0; round < rounds; round++) {
 			for (const variant of round % 2 === 0 ? (["without", "with"] as const) : (["with", "without"] as const)) {
-				results[variant].push(phase(`/${variant}/v1/auth/me`, rate));
+				results[variant].push(await phase(`/${variant}/v1/auth/me`, rate));
 			}
 		}
 		return results;
@@ -130,8 +105,8 @@ function routeBench(base: string, workDir: string): string[] {
 				`| ${load} | ${variant} limiter | ${fmt(mean(rs.map((r) => r.p50)), 2)} | ${fmt(mean(rs.map((r) => r.p99)), 2)} | ${fmt(mean(rs.map((r) => r.rps)))} | ${rs.reduce((a, r) => a + r.failed, 0)} | ${perRound(rs)} |`,
 		);
 	return [
-		...rows(`closed loop, ${vus} VUs (saturation)`, measure(0)),
-		...rows(`open, ${openRate} req/s`, measure(openRate)),
+		...rows(`closed loop, ${vus} VUs (saturation)`, await measure(0)),
+		...rows(`open, ${openRate} req/s`, await measure(openRate)),
 	];
 }
 
@@ -168,7 +143,7 @@ the most admitted in any ${WINDOW_MS / 1000} s window):
 ${accuracyRows.join("\n")}`,
 );
 console.log(section);
-if (process.env.BENCH_WRITE !== "0") {
+if (write) {
 	writePerformanceSection("bench:ratelimit", section);
 	console.log("\nwritten to docs/performance.md");
 }

@@ -6,45 +6,20 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
+import { benchSettings, startBenchWorker } from "./bench/node/bench-worker.ts";
 import { fmt, mean, type PhaseResult, perRound, routePhase } from "./bench/node/route-phase.ts";
-import { parseCommandLine } from "./lib/command-line.ts";
-import { type DevServer, startDevServer, stopAllDevServers } from "./lib/dev-server.ts";
+import { type DevServer, stopAllDevServers } from "./lib/dev-server.ts";
 import { DEMO_KEY, OPS_KEY } from "./lib/local-credentials.ts";
 import { freePort } from "./lib/net.ts";
 import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
-import { REPO_ROOT } from "./lib/repository-root.ts";
-import { findK6 } from "./load/k6-binary.ts";
 
-parseCommandLine(
-	`usage: npm run bench:slo
-Environment: BENCH_DURATION (k6 phase, default 10s), BENCH_VUS (default 8), BENCH_RATE (open-model req/s, default 100),
-BENCH_ROUNDS (default 2), BENCH_PORT (default: a free port), K6_BIN (default \`k6\` on PATH), BENCH_WRITE=0 to leave
-docs/performance.md alone.`,
-	{},
-);
-const duration = process.env.BENCH_DURATION ?? "10s";
-const vus = Number(process.env.BENCH_VUS ?? 8);
-const rate = Number(process.env.BENCH_RATE ?? 100);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-const k6 = findK6();
-if (!k6.ok) {
-	console.error(k6.message);
-	process.exit(1);
-}
-const k6Bin = k6.bin;
+const { duration, vus, rate, rounds, port: benchPort, k6, write } = benchSettings("bench:slo");
 
 // One state directory for every start: the loss trials restart the runtime on the state it was killed with.
 const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-bench-slo-"));
-const port = process.env.BENCH_PORT ? Number(process.env.BENCH_PORT) : await freePort();
-const start = () =>
-	startDevServer({
-		configs: [path.join(REPO_ROOT, "scripts", "bench", "wrangler.bench.toml")],
-		port,
-		persistDir,
-		logLevel: "error",
-		readyTimeoutMs: 120_000,
-	});
+const port = benchPort ?? (await freePort());
+const start = () => startBenchWorker({ port, persistDir });
 exitOnSignals(async () => {
 	await stopAllDevServers();
 	rmSync(persistDir, { recursive: true, force: true });
@@ -65,11 +40,11 @@ try {
 /** Latency, throughput and SloCounter calls per request, recording on and off, alternating phases. */
 async function measureOverhead() {
 	const phase = (route: string, arrivalRate: number) =>
-		routePhase({ k6: k6Bin, base, route, apiKey: DEMO_KEY, vus, duration, rate: arrivalRate, workDir: persistDir });
+		routePhase({ k6, base, route, apiKey: DEMO_KEY, vus, duration, rate: arrivalRate, workDir: persistDir });
 	const stats = async () =>
 		(await (await fetch(`${base}/__bench/slo-stats`)).json()) as { applies: number; requests: number };
-	phase("/slo-off/v1/auth/me", 0);
-	phase("/slo-on/v1/auth/me", 0);
+	await phase("/slo-off/v1/auth/me", 0);
+	await phase("/slo-on/v1/auth/me", 0);
 	for (const [label, arrival] of [
 		[`closed loop, ${vus} VUs (saturation)`, 0],
 		[`open, ${rate} req/s`, rate],
@@ -80,7 +55,7 @@ async function measureOverhead() {
 		for (let round = 0; round < rounds; round++) {
 			for (const variant of round % 2 === 0 ? (["off", "on"] as const) : (["on", "off"] as const)) {
 				const before = await stats();
-				results[variant].push(phase(`/slo-${variant}/v1/auth/me`, arrival));
+				results[variant].push(await phase(`/slo-${variant}/v1/auth/me`, arrival));
 				await new Promise((r) => setTimeout(r, 500));
 				const after = await stats();
 				if (variant === "on") {
@@ -158,7 +133,7 @@ ${rows.join("\n")}
 ${lossRows.join("\n")}`,
 );
 console.log(section);
-if (process.env.BENCH_WRITE !== "0") {
+if (write) {
 	writePerformanceSection("bench:slo", section);
 	console.log("\nwritten to docs/performance.md");
 }

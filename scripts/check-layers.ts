@@ -17,17 +17,15 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
-
-const root = path.resolve(import.meta.dirname, "..");
+import { parseCommandLine } from "./lib/command-line.ts";
+import { REPO_ROOT } from "./lib/repository-root.ts";
 
 /** Layers from the bottom; a module may import its own layer and those before it. */
 const LAYERS = [
 	{ name: "base", match: (f: string) => /^src\/(http|ports|lib)\//.test(f) },
 	{
 		name: "domain",
-		match: (f: string) =>
-			/^src\/(auth|chat|config|rag|rate-limit|slo|telemetry|usage|db|health)\//.test(f),
+		match: (f: string) => /^src\/(auth|chat|config|rag|rate-limit|slo|telemetry|usage|db|health)\//.test(f),
 	},
 	{ name: "adapters", match: (f: string) => f.startsWith("src/adapters/") },
 	{ name: "durable-objects", match: (f: string) => f.startsWith("durable-objects/") },
@@ -52,9 +50,9 @@ function layerOf(file: string): number {
 
 function sources(dir: string): string[] {
 	const out: string[] = [];
-	for (const name of readdirSync(path.join(root, dir))) {
+	for (const name of readdirSync(path.join(REPO_ROOT, dir))) {
 		const rel = `${dir}/${name}`;
-		if (statSync(path.join(root, rel)).isDirectory()) out.push(...sources(rel));
+		if (statSync(path.join(REPO_ROOT, rel)).isDirectory()) out.push(...sources(rel));
 		else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(rel);
 	}
 	return out;
@@ -68,7 +66,7 @@ const SPECIFIERS = [
 
 /** The repository files a module imports (relative specifiers only; packages are outside the rules). */
 function importsOf(file: string, known: Set<string>): string[] {
-	const text = readFileSync(path.join(root, file), "utf8");
+	const text = readFileSync(path.join(REPO_ROOT, file), "utf8");
 	const targets = new Set<string>();
 	for (const pattern of SPECIFIERS) {
 		for (const m of text.matchAll(pattern)) {
@@ -108,7 +106,9 @@ function cyclesOf(graph: Map<string, string[]>): string[][] {
 	return cycles;
 }
 
-const { values } = parseArgs({ options: { graph: { type: "boolean", default: false } } });
+const { values } = parseCommandLine("usage: npm run check:layers [-- --graph]", {
+	options: { graph: { type: "boolean", default: false } },
+});
 const files = [...sources("src"), ...sources("durable-objects")].sort();
 const known = new Set(files);
 const graph = new Map(files.map((f) => [f, importsOf(f, known)]));

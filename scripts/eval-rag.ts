@@ -6,9 +6,10 @@
 // eval:rag markers).
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { startBenchWorker } from "./bench/node/bench-worker.ts";
 import { ndcgAtK, recallAtK, reciprocalRank } from "./eval/metrics.ts";
 import { parseCommandLine } from "./lib/command-line.ts";
-import { startDevServer, stopAllDevServers } from "./lib/dev-server.ts";
+import { stopAllDevServers } from "./lib/dev-server.ts";
 import { DEMO_KEY } from "./lib/local-credentials.ts";
 import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
@@ -31,12 +32,7 @@ const docs = jsonl<Doc>("documents.jsonl");
 const questions = jsonl<Question>("questions.jsonl");
 
 exitOnSignals(stopAllDevServers);
-const server = await startDevServer({
-	configs: [path.join(REPO_ROOT, "scripts", "bench", "wrangler.bench.toml")],
-	port: process.env.EVAL_PORT ? Number(process.env.EVAL_PORT) : undefined,
-	logLevel: "error",
-	readyTimeoutMs: 120_000,
-});
+const server = await startBenchWorker({ port: process.env.EVAL_PORT ? Number(process.env.EVAL_PORT) : undefined });
 const base = server.base;
 
 async function post<T>(p: string, body: unknown): Promise<T> {

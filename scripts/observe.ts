@@ -17,6 +17,7 @@ import { parseCommandLine } from "./lib/command-line.ts";
 import { DEFAULT_STATE_DIR, startDevServer, stopAllDevServers } from "./lib/dev-server.ts";
 import { OPS_KEY } from "./lib/local-credentials.ts";
 import { REPO_ROOT } from "./lib/repository-root.ts";
+import { RULE_FILES } from "./observability/config.ts";
 
 parseCommandLine(
 	"usage: npm run observe\nEnvironment: OBSERVE_TARGET, OBSERVE_PROMETHEUS_PORT, OBSERVE_ALERTMANAGER_PORT, OBSERVE_WEBHOOK_PORT, OBSERVE_DIR, OBSERVE_SCRAPE_INTERVAL, OBSERVE_SCRAPE_KEY (docs/observability.md).",
@@ -147,9 +148,7 @@ if (hookPort !== 9095) {
 	);
 }
 
-const rules = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"].map((f) =>
-	path.join(REPO_ROOT, "alerts", f),
-);
+const rules = RULE_FILES.map((f) => path.join(REPO_ROOT, "alerts", f));
 const config = path.join(dir, "prometheus.yml");
 writeFileSync(
 	config,

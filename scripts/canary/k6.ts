@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { runCommand } from "../lib/run-command.ts";
 import { findK6 as findK6Binary } from "../load/k6-binary.ts";
 
 /**
@@ -44,23 +44,12 @@ export function overrideHeader(script: string, versionId: string): string {
 
 type K6Result = { code: number | null; output: string };
 
-function runK6(bin: string, cwd: string, args: string[], env: Record<string, string>): Promise<K6Result> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(bin, args, {
-			cwd,
-			env: { ...process.env, ...env, K6_NO_USAGE_REPORT: "true" },
-			stdio: ["ignore", "pipe", "pipe"],
-		});
-		let output = "";
-		child.stdout.on("data", (d) => {
-			output += String(d);
-		});
-		child.stderr.on("data", (d) => {
-			output += String(d);
-		});
-		child.on("error", reject);
-		child.on("exit", (code) => resolve({ code, output }));
+async function runK6(bin: string, cwd: string, args: string[], env: Record<string, string>): Promise<K6Result> {
+	const { code, output } = await runCommand(bin, args, {
+		cwd,
+		env: { ...process.env, ...env, K6_NO_USAGE_REPORT: "true" },
 	});
+	return { code, output };
 }
 
 /** The console.error lines a k6 script logged (`level=error msg="…" source=console`), unquoted. */

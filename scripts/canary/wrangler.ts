@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { runCommand } from "../lib/run-command.ts";
 
 /**
  * The controller's hands on the platform: the real `wrangler` CLI (the project's pinned 4.155.0), run as a child
@@ -111,32 +111,17 @@ export function wranglerPlatform(options: {
 		const dir = mkdtempSync(path.join(tmpdir(), "canary-wrangler-"));
 		const outputFile = path.join(dir, "output.jsonl");
 		try {
-			const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-				(resolve, reject) => {
-					const child = spawn(process.execPath, [wranglerJs, ...args, ...commonArgs], {
-						cwd: options.cwd,
-						env: {
-							...processEnv,
-							WRANGLER_OUTPUT_FILE_PATH: outputFile,
-							WRANGLER_SEND_METRICS: "false",
-							// Unattended: no prompts, no colours, no update check noise.
-							CI: "true",
-							FORCE_COLOR: "0",
-						},
-						stdio: ["ignore", "pipe", "pipe"],
-					});
-					let out = "";
-					let err = "";
-					child.stdout.on("data", (d) => {
-						out += String(d);
-					});
-					child.stderr.on("data", (d) => {
-						err += String(d);
-					});
-					child.on("error", reject);
-					child.on("exit", (c) => resolve({ code: c, stdout: out, stderr: err }));
+			const { code, stdout, stderr } = await runCommand(process.execPath, [wranglerJs, ...args, ...commonArgs], {
+				cwd: options.cwd,
+				env: {
+					...processEnv,
+					WRANGLER_OUTPUT_FILE_PATH: outputFile,
+					WRANGLER_SEND_METRICS: "false",
+					// Unattended: no prompts, no colours, no update check noise.
+					CI: "true",
+					FORCE_COLOR: "0",
 				},
-			);
+			});
 			let text = "";
 			try {
 				text = readFileSync(outputFile, "utf8");

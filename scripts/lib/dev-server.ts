@@ -20,6 +20,7 @@ import path from "node:path";
 import { freePort } from "./net.ts";
 import { killProcessGroup, stopProcessGroup } from "./process-group.ts";
 import { REPO_ROOT } from "./repository-root.ts";
+import { runCommand } from "./run-command.ts";
 
 /** `npm start`'s state directory (local D1 and Durable Objects), relative to the repository. */
 export const DEFAULT_STATE_DIR = path.join(".wrangler", "state");
@@ -52,7 +53,8 @@ export type DevServerOptions = {
 	readyTimeoutMs?: number;
 	/**
 	 * Where wrangler's output and the progress lines go: `capture` (default; read with `output()`), `inherit` (this
-	 * process's stdout and stderr), or `{ file }` (appended).
+	 * process's stdout and stderr), or `{ file }` (appended). `capture` pipes it into this process: keep the event loop
+	 * free while the server runs (no spawnSync of long commands), or the pipe fills and wrangler stalls.
 	 */
 	output?: "capture" | "inherit" | { file: string };
 	/** Sees every chunk of wrangler's output as it comes (with `capture`). */
@@ -107,25 +109,10 @@ export async function stopAllDevServers(): Promise<void> {
 }
 
 /** Runs `node wrangler.js <args>` to its end; rejects with its output when it fails. */
-function wrangler(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-	return new Promise((resolve, reject) => {
-		const child = spawn(process.execPath, [WRANGLER, ...args], {
-			cwd: REPO_ROOT,
-			env,
-			stdio: ["ignore", "pipe", "pipe"],
-		});
-		let out = "";
-		child.stdout.on("data", (d) => {
-			out += String(d);
-		});
-		child.stderr.on("data", (d) => {
-			out += String(d);
-		});
-		child.on("error", reject);
-		child.on("exit", (code) =>
-			code === 0 ? resolve(out) : reject(new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (${code}):\n${out}`)),
-		);
-	});
+async function wrangler(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+	const { code, signal, output } = await runCommand(process.execPath, [WRANGLER, ...args], { cwd: REPO_ROOT, env });
+	if (code !== 0) throw new Error(`wrangler ${args.slice(0, 3).join(" ")} failed (${signal ?? code}):\n${output}`);
+	return output;
 }
 
 /**

@@ -1,38 +1,30 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 import { BLINDING_ALERTS } from "../../scripts/observability/alertmanager";
 import { objectives, recordingRules, sloAlerts } from "../../scripts/observability/slo-rules";
+import {
+	ALERTS_DIR as alerts,
+	alertRules as allAlertRules,
+	RULE_FILES,
+	ruleTestFiles,
+} from "../helpers/node/alert-rules";
 import { freePort } from "../helpers/node/dev-server";
 
 // The generated rules, their promtool unit tests and the Alertmanager configuration, checked with Debian's promtool,
 // amtool and a real Alertmanager (`.ci/run` installs prometheus and prometheus-alertmanager).
-const alerts = path.join(REPO_ROOT, "alerts");
 const run = promisify(execFile);
 const has = (bin: string) => spawnSync(bin, ["--version"]).status === 0;
 const tools = has("promtool") && has("amtool") && has("prometheus-alertmanager");
 if (!tools && process.env.CI)
 	throw new Error("promtool/amtool/alertmanager missing (apt-get install -y prometheus prometheus-alertmanager)");
 
-const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"];
-type Rule = {
-	alert?: string;
-	record?: string;
-	expr?: string;
-	labels?: Record<string, string>;
-	annotations?: Record<string, string>;
-};
-const rulesOf = (file: string) =>
-	(parse(readFileSync(path.join(alerts, file), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap(
-		(g) => g.rules,
-	);
-const alertRules = RULE_FILES.flatMap(rulesOf).filter((r) => r.alert);
-const testFiles = readdirSync(path.join(alerts, "tests")).filter((f) => f.endsWith(".test.yml"));
+const alertRules = allAlertRules();
+const testFiles = ruleTestFiles();
 
 describe.skipIf(!tools)("generated Prometheus rules", () => {
 	it("pass promtool check rules (syntax, templates, duplicate names)", async () => {

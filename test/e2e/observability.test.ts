@@ -5,8 +5,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
+import { RULE_FILES, RULE_PATHS, rulesOf } from "../helpers/node/alert-rules";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
 import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 
@@ -18,15 +18,12 @@ import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
 const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
 if (!hasPrometheus && process.env.CI) throw new Error("prometheus is not installed (apt-get install -y prometheus)");
 
-const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"].map((f) =>
-	path.join(REPO_ROOT, "alerts", f),
-);
 const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-"));
 /**
  * The rule files as this test's Prometheus loads them: unchanged but for the day-long groups' `interval` (2m),
  * dropped so every group evaluates at the test's 1 s (a group's first evaluation may otherwise wait its interval).
  */
-const LOADED_RULES = RULE_FILES.map((f) => {
+const LOADED_RULES = RULE_PATHS.map((f) => {
 	const copy = path.join(dir, path.basename(f));
 	writeFileSync(copy, readFileSync(f, "utf8").replace(/^ {4}interval: \w+\n/gm, ""));
 	return copy;
@@ -277,15 +274,9 @@ afterAll(async () => {
 
 describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Prometheus scraping the service", () => {
 	it("evaluates every recording rule to data", async () => {
-		const rules = ["recording-rules.yml", "version-rules.yml"].flatMap((f) =>
-			(
-				parse(readFileSync(path.join(REPO_ROOT, "alerts", f), "utf8")) as {
-					groups: { rules: { record: string; expr: string }[] }[];
-				}
-			).groups.flatMap((g) => g.rules),
-		);
+		const rules = ["recording-rules.yml", "version-rules.yml"].flatMap(rulesOf);
 		const empty: string[] = [];
-		for (const r of rules) if ((await promql(r.expr)).length === 0) empty.push(`${r.record}: ${r.expr}`);
+		for (const r of rules) if ((await promql(r.expr ?? "")).length === 0) empty.push(`${r.record}: ${r.expr}`);
 		expect(empty).toEqual([]);
 		expect(rules.length).toBeGreaterThan(200);
 	}, 120_000);
@@ -298,10 +289,7 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 		expect(rules.filter((r) => r.health !== "ok").map((r) => `${r.name}: ${r.health} ${r.lastError ?? ""}`)).toEqual(
 			[],
 		);
-		const inFiles = RULE_FILES.flatMap((f) =>
-			(parse(readFileSync(f, "utf8")) as { groups: { rules: unknown[] }[] }).groups.flatMap((g) => g.rules),
-		);
-		expect(rules.length).toBe(inFiles.length);
+		expect(rules.length).toBe(RULE_FILES.flatMap(rulesOf).length);
 	});
 
 	it("computes 5-minute SLIs equal to /v1/slo's counts of the same traffic", async () => {
@@ -422,10 +410,7 @@ describe.skipIf(!hasPrometheus)("generated rules and dashboards on a real Promet
 				return t.data.activeTargets[0]?.health === "up";
 			}, "the service was not scraped");
 			const r = (await (await fetch(`${prom}/api/v1/rules`)).json()) as { data: { groups: { rules: unknown[] }[] } };
-			const inFiles = RULE_FILES.flatMap((f) =>
-				(parse(readFileSync(f, "utf8")) as { groups: { rules: unknown[] }[] }).groups.flatMap((g) => g.rules),
-			);
-			expect(r.data.groups.flatMap((g) => g.rules).length).toBe(inFiles.length);
+			expect(r.data.groups.flatMap((g) => g.rules).length).toBe(RULE_FILES.flatMap(rulesOf).length);
 			if (hookFree) {
 				// A page through its Alertmanager reaches the placeholder receiver, which prints it (group_wait 10 s).
 				await fetch(`http://127.0.0.1:${amPort}/api/v2/alerts`, {

@@ -1,27 +1,15 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
+import { ALERTS_DIR as alerts, alertRules as allAlertRules, ruleTestFiles } from "../helpers/node/alert-rules";
 
 // What every generated alert (alerts/*.yml, npm run gen:observability) must come with: promtool tests that see it fire
 // and stay quiet, a severity, a summary, a description with its live value, and a runbook. Read from the files; that
 // promtool accepts them and passes the tests is test/e2e/alerts.test.ts.
-const alerts = path.join(REPO_ROOT, "alerts");
-const RULE_FILES = ["recording-rules.yml", "version-rules.yml", "slo-alerts.yml", "operational-alerts.yml"];
-type Rule = {
-	alert?: string;
-	record?: string;
-	expr?: string;
-	labels?: Record<string, string>;
-	annotations?: Record<string, string>;
-};
-const rulesOf = (file: string) =>
-	(parse(readFileSync(path.join(alerts, file), "utf8")) as { groups: { rules: Rule[] }[] }).groups.flatMap(
-		(g) => g.rules,
-	);
-const alertRules = RULE_FILES.flatMap(rulesOf).filter((r) => r.alert);
-const testFiles = readdirSync(path.join(alerts, "tests")).filter((f) => f.endsWith(".test.yml"));
+const alertRules = allAlertRules();
+const testFiles = ruleTestFiles();
 
 describe("generated alerts", () => {
 	it("test every alert both firing and quiet", () => {
