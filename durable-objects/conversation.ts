@@ -1,3 +1,10 @@
+/**
+ * The `Conversation` Durable Object: the memory of one conversation of the chat API (src/routes/chat.ts), its
+ * messages in order, trimmed to their caps and deleted after a TTL untouched, with the SQLite schema it keeps them in
+ * ({@link CONVERSATION_SCHEMA}).
+ *
+ * @module
+ */
 import { DurableObject } from "cloudflare:workers";
 import { estimateTextTokens } from "../src/chat/tokens";
 import type { ChatMessage } from "../src/ports/chat-model";

@@ -1,3 +1,10 @@
+/**
+ * The `RateLimiter` Durable Object: the storage shell of rate limiting, one exact sliding-window log per limit key in
+ * SQLite ({@link RATE_LIMITER_SCHEMA}). The decision itself is the pure core of src/rate-limit/sliding-window.ts; the
+ * RPC contract it implements is src/rate-limit/contract.ts, and the Worker side is src/rate-limit/limiter.ts.
+ *
+ * @module
+ */
 import { DurableObject } from "cloudflare:workers";
 import {
 	DEFAULT_LEASE_MS,

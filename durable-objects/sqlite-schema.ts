@@ -12,7 +12,11 @@
  *   ["CREATE TABLE events (at_ms INTEGER NOT NULL, cost INTEGER NOT NULL)"],
  * ]);
  * ```
+ *
+ * @module
  */
+
+/** One migration step: the SQL statements that take the schema from one version to the next. */
 export type SchemaStep = readonly string[];
 
 /** Applies the steps after the stored version; returns the resulting version (= steps.length). */

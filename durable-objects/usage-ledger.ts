@@ -1,3 +1,10 @@
+/**
+ * The `UsageLedger` Durable Object: each tenant's exact LLM usage, summed per hour in SQLite
+ * ({@link USAGE_LEDGER_SCHEMA}). The RPC contract it implements is src/usage/contract.ts, and bucketing for queries
+ * src/usage/buckets.ts.
+ *
+ * @module
+ */
 import { DurableObject } from "cloudflare:workers";
 import { DAY_MS, fillBuckets, type GroupedRow, HOUR_MS } from "../src/usage/buckets";
 import type { UsageBucket, UsageLedgerRpc, UsageQuery, UsageRecord } from "../src/usage/contract";

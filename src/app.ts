@@ -1,3 +1,9 @@
+/**
+ * The API's assembly: the middleware pipeline in its order, the timeout budget of each route, and the resource
+ * routers with the OpenAPI document. src/index.ts serves the app this builds.
+ *
+ * @module
+ */
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env";
 import { portsFor } from "./composition";
@@ -50,10 +56,17 @@ const routeBudgetMs: BudgetResolver = (route, env) => {
 	}
 };
 
+/** Options of {@link createPipeline}: the rate limiter's, and whether and how to record SLOs. */
+export type PipelineOptions = {
+	rateLimit?: RateLimitOptions;
+	/** SLO recording: the recorder to use, or `false` to leave it out (benchmarks compare with and without). */
+	slo?: { recorder?: Recorder } | false;
+};
+
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
- * security headers → CORS → config gate → D1 limits (local) → body limit → timeout → authentication → rate limit → routes; one error
- * path for all of it.
+ * worker version → SLO recording (unless left out) → security headers → CORS → config gate → ports → D1 limits
+ * (local) → body limit → timeout → authentication → rate limit → routes; one error path for all of it.
  * Exported separately so tests can exercise the pipeline with their own routes.
  *
  * @example
@@ -62,12 +75,6 @@ const routeBudgetMs: BudgetResolver = (route, env) => {
  * app.get("/probe", (c) => c.text("ok"));
  * ```
  */
-export type PipelineOptions = {
-	rateLimit?: RateLimitOptions;
-	/** SLO recording: the recorder to use, or `false` to leave it out (benchmarks compare with and without). */
-	slo?: { recorder?: Recorder } | false;
-};
-
 export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEnv> {
 	const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 	// One `use` per middleware: each is typed with only the variables it sets and reads.

@@ -1,5 +1,3 @@
-import type { Embedder } from "../ports/embedder";
-
 /**
  * The deterministic local embedder `npm start` and the tests use (no model weights, no network): feature hashing of
  * lower-cased word unigrams (weight 1) and bigrams (weight 0.5) into 768 signed buckets, sublinear term frequency,
@@ -12,7 +10,12 @@ import type { Embedder } from "../ports/embedder";
  * ```ts
  * const [a, b] = await new LocalEmbedder().embed(["edge workers", "workers at the edge"]);
  * ```
+ *
+ * @module
  */
+import type { Embedder } from "../ports/embedder";
+
+/** The model name recorded with the local embedder's vectors, so an index never mixes them with another model's. */
 export const LOCAL_EMBEDDING_MODEL = "local-hash-768";
 
 function hash(text: string, seed: number): number {

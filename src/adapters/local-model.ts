@@ -1,14 +1,3 @@
-import { estimatePromptTokens } from "../chat/tokens";
-import { sleep } from "../lib/sleep";
-import {
-	type ChatModel,
-	type ChatParams,
-	type ChatResult,
-	type ChatStreamEvent,
-	type FinishReason,
-	ProviderError,
-} from "../ports/chat-model";
-
 /**
  * The local offline model `npm start` and the tests use: no network, no weights. Deterministic — the same
  * messages and sampling parameters always give the same reply — streams word by word (one token per word),
@@ -27,7 +16,21 @@ import {
  * const r = await model.complete({ messages: [{ role: "user", content: "hi" }], maxTokens: 8, stop: [], signal });
  * // r.content starts with "[local model]"; r.usage.completionTokens <= 8
  * ```
+ *
+ * @module
  */
+import { estimatePromptTokens } from "../chat/tokens";
+import { sleep } from "../lib/sleep";
+import {
+	type ChatModel,
+	type ChatParams,
+	type ChatResult,
+	type ChatStreamEvent,
+	type FinishReason,
+	ProviderError,
+} from "../ports/chat-model";
+
+/** The local model's vocabulary: its words are picked by a PRNG seeded from the messages and sampling parameters. */
 const WORDS = (
 	"edge worker durable object request stream token window limit answer context retrieval vector index tenant " +
 	"latency budget signal model reply local offline deterministic cache shard region version canary metric " +

@@ -1,3 +1,16 @@
+/**
+ * Any OpenAI-compatible upstream over `fetch` (OpenAI, AI Gateway's OpenAI endpoint, vLLM, Ollama…):
+ * `POST {baseUrl}/chat/completions`, streaming with `stream_options.include_usage`. Failures are classified for
+ * the resilience policy: 429 (with `Retry-After`) and 5xx are retryable, other 4xx pass through, network errors and
+ * aborted attempts are retryable.
+ *
+ * @example
+ * ```ts
+ * const model = new OpenAICompatibleModel({ baseUrl: "https://api.openai.com/v1", apiKey, model: "gpt-4o-mini" });
+ * ```
+ *
+ * @module
+ */
 import { z } from "zod";
 import { sseData } from "../chat/sse";
 import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
@@ -11,17 +24,7 @@ import {
 	safeCode,
 } from "../ports/chat-model";
 
-/**
- * Any OpenAI-compatible upstream over `fetch` (OpenAI, AI Gateway's OpenAI endpoint, vLLM, Ollama…):
- * `POST {baseUrl}/chat/completions`, streaming with `stream_options.include_usage`. Failures are classified for
- * the resilience policy: 429 (with `Retry-After`) and 5xx are retryable, other 4xx pass through, network errors and
- * aborted attempts are retryable.
- *
- * @example
- * ```ts
- * const model = new OpenAICompatibleModel({ baseUrl: "https://api.openai.com/v1", apiKey, model: "gpt-4o-mini" });
- * ```
- */
+/** A non-streaming completion, as far as this adapter reads it. */
 const Completion = z.object({
 	choices: z
 		.array(

@@ -1,3 +1,9 @@
+/**
+ * The production adapter of the `VectorIndex` port (src/ports/vector-index.ts): the Vectorize (V2) binding as it
+ * is. The offline stand-in is src/adapters/local-vector-index.ts.
+ *
+ * @module
+ */
 import type { VectorIndex } from "../ports/vector-index";
 
 /**

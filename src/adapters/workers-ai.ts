@@ -1,3 +1,17 @@
+/**
+ * Workers AI through the `AI` binding, normalised to clean chat events. Its quirks, handled here:
+ * - native models answer `{ response, usage }` and stream `data: {"response":"…","p":"…"}` lines whose `response`
+ *   may be empty or null, usage only in the last data line, then `data: [DONE]`; OpenAI-style models answer and
+ *   stream `choices` instead — both shapes are accepted;
+ * - no finish reason: `length` when the completion used all of `max_tokens`, else `stop`;
+ * - `stop` is not supported by most models: applied here, on the stream, with a look-behind buffer;
+ * - errors are thrown `Error`s whose message carries an internal code: capacity (3040) and rate limits are
+ *   retryable, input validation (5006, "invalid") is the client's.
+ * The binding is not available under `wrangler dev`; the contract suite runs this adapter against a stub that
+ * reproduces these formats.
+ *
+ * @module
+ */
 import { z } from "zod";
 import { sseData } from "../chat/sse";
 import { StopScanner } from "../chat/stop";
@@ -12,18 +26,7 @@ import {
 	safeCode,
 } from "../ports/chat-model";
 
-/**
- * Workers AI through the `AI` binding, normalised to clean chat events. Its quirks, handled here:
- * - native models answer `{ response, usage }` and stream `data: {"response":"…","p":"…"}` lines whose `response`
- *   may be empty or null, usage only in the last data line, then `data: [DONE]`; OpenAI-style models answer and
- *   stream `choices` instead — both shapes are accepted;
- * - no finish reason: `length` when the completion used all of `max_tokens`, else `stop`;
- * - `stop` is not supported by most models: applied here, on the stream, with a look-behind buffer;
- * - errors are thrown `Error`s whose message carries an internal code: capacity (3040) and rate limits are
- *   retryable, input validation (5006, "invalid") is the client's.
- * The binding is not available under `wrangler dev`; the contract suite runs this adapter against a stub that
- * reproduces these formats.
- */
+/** The part of the `AI` binding the Workers AI adapters use. */
 export type AiBinding = { run(model: string, inputs: Record<string, unknown>): Promise<unknown> };
 
 const Usage = z.object({ prompt_tokens: z.number(), completion_tokens: z.number() });

@@ -1,12 +1,15 @@
-import { base64url, hex, sha256Hex } from "../lib/encoding";
-import { constantTimeEqual, randomBytes } from "./secret-hash";
-
 /**
  * API keys: `eak_<12 hex id>_<43 base64url chars>` (256 random bits). The `eak_<id>` prefix is stored and shown
  * in listings so a leaked key can be identified and revoked; the whole key is stored only as its SHA-256 (a
  * fast hash is right here: the key is uniformly random, so there is nothing to brute-force). The prefix also lets
  * `Authorization: Bearer eak_…` be told apart from a JWT, which is what the OpenAI SDKs send.
+ *
+ * @module
  */
+import { base64url, hex, sha256Hex } from "../lib/encoding";
+import { constantTimeEqual, randomBytes } from "./secret-hash";
+
+/** The prefix every API key starts with, which tells a key apart from a JWT. */
 export const API_KEY_MARKER = "eak_";
 const KEY_PATTERN = /^eak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 

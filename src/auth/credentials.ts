@@ -1,3 +1,10 @@
+/**
+ * Who is calling: resolves a request's credential (an API key, or a bearer JWT reconciled with its client's row) to a
+ * {@link Principal}, caching D1's answers per isolate for AUTH_REVOCATION_CACHE_S and counting invalid credentials
+ * against the caller's address (src/auth/failed-attempts.ts).
+ *
+ * @module
+ */
 import type { AuthConfig } from "../config";
 import { AppError } from "../http/app-error";
 import type { Logger } from "../telemetry/logger";

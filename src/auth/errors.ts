@@ -1,3 +1,9 @@
+/**
+ * The authentication and authorisation failures as `AppError`s carrying their `WWW-Authenticate: Bearer` challenge
+ * (RFC 6750 §3): 401 for a missing or invalid credential, 403 for a missing scope.
+ *
+ * @module
+ */
 import { AppError } from "../http/app-error";
 
 export const REALM = "edge-ai-api";

@@ -1,8 +1,3 @@
-import type { AuthConfig } from "../config";
-import { AppError } from "../http/app-error";
-import { NegativeCache } from "../rate-limit/negative-cache";
-import type { Logger } from "../telemetry/logger";
-
 /**
  * Throttles for credential guessing, on the exact sliding-window `RateLimiter` objects (docs/security.md#throttles).
  *
@@ -23,7 +18,15 @@ import type { Logger } from "../telemetry/logger";
  * const attempt = await chargeAttempt(env, auth, clientId, ip, log); // 429 when exhausted
  * if (secretOk) attempt.succeeded(); // gives the charge back (in the background)
  * ```
+ *
+ * @module
  */
+import type { AuthConfig } from "../config";
+import { AppError } from "../http/app-error";
+import { NegativeCache } from "../rate-limit/negative-cache";
+import type { Logger } from "../telemetry/logger";
+
+/** How long a throttle waits for its `RateLimiter` object before failing open (ms). */
 export const THROTTLE_TIMEOUT_MS = 1_000;
 
 const POLICY = "failures";

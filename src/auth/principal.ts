@@ -1,3 +1,10 @@
+/**
+ * The caller as the rest of the code sees it: the {@link Principal} of an authenticated request, the scopes a
+ * credential can carry (and which of them only the operator tenant holds), and the syntax of tenant and subject ids.
+ *
+ * @module
+ */
+
 /** Scopes a credential can carry; routes require one of them. */
 export const SCOPES = ["chat", "rag:read", "rag:write", "usage:read", "metrics:read", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -1,12 +1,16 @@
+/**
+ * Client secrets at rest: PBKDF2-HMAC-SHA256 through WebCrypto with a per-client 16-byte salt, verified in constant
+ * time, with a decoy hash that makes an unknown client id cost as much as a wrong secret.
+ *
+ * @module
+ */
 import { base64url, fromBase64url } from "../lib/encoding";
 
 /**
- * Client secrets at rest: PBKDF2-HMAC-SHA256 through WebCrypto with a per-client 16-byte salt.
- *
- * Iterations: 100,000, the most workerd's WebCrypto accepts (it rejects higher counts). OWASP's 2023 guidance for
- * PBKDF2-SHA256 is 600,000; the shortfall is covered by secrets being server-generated with 256 bits of entropy
- * (docs/auth.md), which no dictionary attack reaches. The count is stored per client so it can be raised later
- * without invalidating existing secrets.
+ * The iteration count of new hashes: 100,000, the most workerd's WebCrypto accepts (it rejects higher counts).
+ * OWASP's 2023 guidance for PBKDF2-SHA256 is 600,000; the shortfall is covered by secrets being server-generated
+ * with 256 bits of entropy (docs/auth.md), which no dictionary attack reaches. The count is stored per client so it
+ * can be raised later without invalidating existing secrets.
  */
 export const PBKDF2_ITERATIONS = 100_000;
 const KEY_BITS = 256;
@@ -41,11 +45,12 @@ export async function verifySecret(secret: string, stored: SecretHash): Promise<
 	return constantTimeEqual(derived, fromBase64url(stored.hash));
 }
 
+/** The decoy, hashed once per isolate on first use. */
+let decoy: Promise<SecretHash> | undefined;
 /**
  * A hash of a secret nobody knows, verified when a client id is unknown so that unknown ids cost the same
  * PBKDF2 work as wrong secrets: response time does not reveal whether a client exists.
  */
-let decoy: Promise<SecretHash> | undefined;
 export function decoyHash(): Promise<SecretHash> {
 	decoy ??= hashSecret(base64url(randomBytes(32)));
 	return decoy;

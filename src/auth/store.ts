@@ -1,11 +1,14 @@
+/**
+ * D1 access for API clients and API keys (tables in migrations/0001_auth.sql, docs/storage-schema.md). Rows are
+ * validated with zod on the way out: storage is a boundary too. Every statement is parameterised.
+ *
+ * @module
+ */
 import { z } from "zod";
 import { parseScopes, type Scope } from "./principal";
 import type { SecretHash } from "./secret-hash";
 
-/**
- * D1 access for API clients and API keys (tables in migrations/0001_auth.sql, docs/storage-schema.md). Rows are
- * validated with zod on the way out: storage is a boundary too. Every statement is parameterised.
- */
+/** An `api_clients` row as D1 returns it. */
 const ClientRow = z.object({
 	client_id: z.string(),
 	tenant: z.string(),

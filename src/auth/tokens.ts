@@ -1,3 +1,14 @@
+/**
+ * Access tokens (RFC 9068 `at+jwt`) signed and verified with jose.
+ *
+ * Our tokens: HS256 from `JWT_SIGNING_SECRET`, or EdDSA/ES256 from `JWT_PRIVATE_JWK` (its public key served at
+ * `/.well-known/jwks.json`). Verification pins the algorithm list to the configured mode, so `alg: none` and
+ * HS/asymmetric confusion (an HS256 token "signed" with our public key) are refused before any key is used.
+ * External tokens (an IdP's, when `JWT_JWKS_URL` is set) are verified against its remote key set, which jose
+ * caches and refetches on an unknown `kid` (rotation), with asymmetric algorithms only.
+ *
+ * @module
+ */
 import {
 	createLocalJWKSet,
 	createRemoteJWKSet,
@@ -18,15 +29,7 @@ import { sha256Hex } from "../lib/encoding";
 import { unauthorized } from "./errors";
 import { IDENTIFIER, type Principal, parseScopes, type Scope } from "./principal";
 
-/**
- * Access tokens (RFC 9068 `at+jwt`) signed and verified with jose.
- *
- * Our tokens: HS256 from `JWT_SIGNING_SECRET`, or EdDSA/ES256 from `JWT_PRIVATE_JWK` (its public key served at
- * `/.well-known/jwks.json`). Verification pins the algorithm list to the configured mode, so `alg: none` and
- * HS/asymmetric confusion (an HS256 token "signed" with our public key) are refused before any key is used.
- * External tokens (an IdP's, when `JWT_JWKS_URL` is set) are verified against its remote key set, which jose
- * caches and refetches on an unknown `kid` (rotation), with asymmetric algorithms only.
- */
+/** The `typ` header of our access tokens (RFC 9068 §2.1). */
 export const TOKEN_TYPE = "at+jwt";
 const HS_PREFIX = "hs256-";
 

@@ -1,4 +1,10 @@
 /**
+ * The expiring, bounded cache that authentication keeps per isolate for D1's answers about clients and keys.
+ *
+ * @module
+ */
+
+/**
  * A per-isolate cache whose entries expire after a fixed time: how long an isolate may act on a client's or a
  * key's state (revocation included) before reading D1 again. Bounded in size; the oldest entry goes first.
  */

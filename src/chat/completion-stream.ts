@@ -1,10 +1,3 @@
-import { AppError } from "../http/app-error";
-import type { ChatStreamEvent, FinishReason, Usage } from "../ports/chat-model";
-import type { Logger } from "../telemetry/logger";
-import type { OpenedStream } from "./service";
-import { SSE_KEEPALIVE, sseEvent } from "./sse";
-import { estimateTextTokens } from "./tokens";
-
 /**
  * The one writer of streamed completions (chat completions and RAG answers), in OpenAI's wire format
  * (docs/chat.md#streaming): `chat.completion.chunk` events — a role chunk, content deltas, a finish chunk, a usage
@@ -28,7 +21,17 @@ import { estimateTextTokens } from "./tokens";
  *   promptTokens: estimatePromptTokens(messages), includeUsage: true, keepAliveMs: 15_000, streamMs: 300_000,
  *   deadline, log, background, settle: async (o) => budget.commit(o.usage.promptTokens + o.usage.completionTokens) });
  * ```
+ *
+ * @module
  */
+import { AppError } from "../http/app-error";
+import type { ChatStreamEvent, FinishReason, Usage } from "../ports/chat-model";
+import type { Logger } from "../telemetry/logger";
+import type { OpenedStream } from "./service";
+import { SSE_KEEPALIVE, sseEvent } from "./sse";
+import { estimateTextTokens } from "./tokens";
+
+/** How a stream ended, as `settle` gets it: the model that served, the usage to charge and the reply sent. */
 export type StreamOutcome = {
 	/** The model that served (the requested one when none opened). */
 	model: string;

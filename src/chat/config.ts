@@ -1,6 +1,3 @@
-import { z } from "zod";
-import { modelNotFound, validationFailed } from "../http/app-error";
-
 /**
  * Chat configuration: which models exist and which provider serves each (`CHAT_MODELS`, a JSON array), the
  * default model, and the price table (`CHAT_PRICES`). Validated in src/config/schema.ts with the other variables.
@@ -11,7 +8,13 @@ import { modelNotFound, validationFailed } from "../http/app-error";
  *  { "id": "gpt-4o-mini", "provider": "openai", "base_url": "https://api.openai.com/v1", "api_key_secret": "OPENAI_API_KEY" },
  *  { "id": "local", "provider": "local" }]
  * ```
+ *
+ * @module
  */
+import { z } from "zod";
+import { modelNotFound, validationFailed } from "../http/app-error";
+
+/** A model id: what a request names in `model`, and what fallbacks refer to. */
 const ModelId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, "must be a plain model id (≤ 128 chars)");
 
 export const ModelEntrySchema = z.discriminatedUnion("provider", [

@@ -7,7 +7,11 @@
  * ```ts
  * for await (const data of sseData(res.body)) if (data !== "[DONE]") handle(JSON.parse(data));
  * ```
+ *
+ * @module
  */
+
+/** Yields the `data:` payload of each event of an upstream's event stream. */
 export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
 	const reader = body.pipeThrough(new TextDecoderStream()).getReader();
 	let buffer = "";

@@ -9,7 +9,11 @@
  * scan.push("Hello\n"); // { emit: "Hello", stopped: false }
  * scan.push("\nBye");   // { emit: "", stopped: true }
  * ```
+ *
+ * @module
  */
+
+/** Holds back the streamed text that could still begin a stop sequence, and cuts the text at the first stop. */
 export class StopScanner {
 	#held = "";
 	#stopped = false;

@@ -1,5 +1,3 @@
-import type { ChatMessage } from "../ports/chat-model";
-
 /**
  * Prompt token estimate used before a model call (for `tokens` rate-limit reservations) and by the local model's
  * usage: about 4 bytes of UTF-8 per token plus OpenAI's per-message overhead (4) and reply priming (3). Real
@@ -10,7 +8,12 @@ import type { ChatMessage } from "../ports/chat-model";
  * ```ts
  * estimatePromptTokens([{ role: "user", content: "Hello there" }]); // 3 + 4 + 3 = 10
  * ```
+ *
+ * @module
  */
+import type { ChatMessage } from "../ports/chat-model";
+
+/** Encodes to UTF-8, the bytes the estimate counts. */
 const encoder = new TextEncoder();
 
 export function estimateTextTokens(text: string): number {
