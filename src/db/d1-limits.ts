@@ -18,7 +18,11 @@
  * The local D1 of this repository's wrangler (workerd) already refuses the variable count and the SQL length, with
  * the same messages (test/integration/d1-limits.test.ts compares them), but not the value size; the wrapper makes
  * all three hold whatever the local runtime's version, and fails where the limit was broken (see the stack).
+ *
+ * @module
  */
+
+/** The limits {@link withD1Limits} checks: SQL bytes per statement, host parameters per statement, bytes per bound value. */
 export const D1_LIMITS = {
 	sqlBytes: 100_000,
 	variables: 100,

@@ -1,3 +1,9 @@
+/**
+ * Readiness, for `/readyz` and the cron's self-check: valid configuration, D1 migrated, the Durable Objects
+ * answering. Each check is bounded in time, and `/readyz` reuses a result per isolate briefly because it is public.
+ *
+ * @module
+ */
 import { loadConfig } from "../config";
 import { bindingsIdentity } from "../config/bindings";
 import { D1_MIGRATIONS_TABLE, EXPECTED_D1_MIGRATIONS } from "../db/migrations";

@@ -1,3 +1,10 @@
+/**
+ * The service's one exception type, {@link AppError}, with the stable problem types it can carry
+ * ({@link ProblemSlug}) and constructors for two problems raised across modules (`validation-failed`,
+ * `model-not-found`). The error handler (src/middleware/errors) turns it into problem+json.
+ *
+ * @module
+ */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type FieldError, PROBLEM_BASE, type ProblemDetails, STATUS_TITLES } from "./problem";
 

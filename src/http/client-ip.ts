@@ -16,10 +16,15 @@
  * clientIp(new Request("https://x", { headers: { "CF-Connecting-IP": "203.0.113.7" } })); // "203.0.113.7"
  * clientIp(new Request("https://x", { headers: { "CF-Connecting-IP": "2001:db8:1:2:3:4:5:6" } })); // "2001:db8:1:2::/64"
  * ```
+ *
+ * @module
  */
+
+/** A dotted-quad IPv4 literal (octet values are not range-checked). */
 const IPV4 = /^(?:\d{1,3}\.){3}\d{1,3}$/;
 const HEX_GROUP = /^[0-9a-f]{1,4}$/;
 
+/** The throttling key of the request's `CF-Connecting-IP`: the address, its IPv6 /64, or `unknown`. */
 export function clientIp(request: Request): string {
 	return addressKey(request.headers.get("CF-Connecting-IP")?.trim() ?? "");
 }

@@ -1,3 +1,8 @@
+/**
+ * Response headers a middleware can set after the handler ran, whatever kind of `Response` the handler returned.
+ *
+ * @module
+ */
 import type { Context } from "hono";
 
 /**

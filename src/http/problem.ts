@@ -1,11 +1,14 @@
-import type { ContentfulStatusCode } from "hono/utils/http-status";
-
 /**
  * RFC 9457 problem details: the one error shape on the wire.
  *
  * `type` is a stable URI under {@link PROBLEM_BASE} that clients may switch on; `instance` is the request id,
  * so a user quoting an error hands us the key to its log line.
+ *
+ * @module
  */
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** The base URI of every problem `type`; the problem's slug follows it. */
 export const PROBLEM_BASE = "https://errors.edge-ai-api.dev/";
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 

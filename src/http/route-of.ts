@@ -1,3 +1,9 @@
+/**
+ * Route patterns, the label of a request in logs, metrics, SLOs, rate limits and timeouts: the pattern that answered
+ * ({@link routeOf}), never the raw URL, and the patterns an app serves.
+ *
+ * @module
+ */
 import type { Context } from "hono";
 import { matchedRoutes } from "hono/route";
 

@@ -11,7 +11,11 @@
  *   else finish(event.finishReason, event.usage);
  * }
  * ```
+ *
+ * @module
  */
+
+/** The roles a chat message can have. */
 export type ChatRole = "system" | "user" | "assistant";
 export type ChatMessage = { role: ChatRole; content: string };
 

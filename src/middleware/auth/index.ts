@@ -1,3 +1,9 @@
+/**
+ * Authentication and authorisation in the pipeline: {@link authenticate} resolves the caller of every non-public
+ * route, {@link requireScope} and {@link requireAnyScope} guard a route by the caller's scopes.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { resolvePrincipal } from "../../auth/credentials";
 import { insufficientScope } from "../../auth/errors";

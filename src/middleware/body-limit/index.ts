@@ -1,3 +1,8 @@
+/**
+ * The request body size limit (`MAX_BODY_BYTES`), enforced before a body is read whole.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit as honoBodyLimit } from "hono/body-limit";
 import { AppError } from "../../http/app-error";

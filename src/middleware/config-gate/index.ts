@@ -1,3 +1,8 @@
+/**
+ * The validated configuration in every request's context, and 503 for every route but the probes while it is invalid.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { type Config, FALLBACK_CONFIG, loadConfig } from "../../config";
 import { AppError } from "../../http/app-error";

@@ -1,3 +1,8 @@
+/**
+ * CORS for browser clients, from `CORS_ORIGINS`; off unless origins are configured.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { cors as honoCors } from "hono/cors";
 import { loadConfig } from "../../config";

@@ -1,3 +1,8 @@
+/**
+ * D1's production limits enforced on the local D1 binding, per request (src/db/d1-limits.ts).
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { isLocalEnvironment } from "../../config";
 import { shareBindingsIdentity } from "../../config/bindings";

@@ -1,3 +1,9 @@
+/**
+ * The error path of the app: {@link errorHandler} turns whatever is thrown into RFC 9457 problem+json,
+ * {@link notFoundHandler} answers 404 or 405, and {@link validationHook} turns a request schema violation into 422.
+ *
+ * @module
+ */
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";

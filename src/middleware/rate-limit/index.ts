@@ -1,3 +1,9 @@
+/**
+ * Rate limiting in the pipeline: decides the policies governing each request (src/rate-limit/limiter.ts), answers
+ * 429 or 503 when it must, sets the RateLimit headers, and hands routes the request's token reservation.
+ *
+ * @module
+ */
 import type { Context, MiddlewareHandler } from "hono";
 import { AppError } from "../../http/app-error";
 import { deferrer } from "../../http/background";

@@ -1,3 +1,8 @@
+/**
+ * The request id: taken from `X-Request-ID` when sane or generated, kept in the context and echoed on every response.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { mutableHeaders } from "../../http/mutable-headers";
 

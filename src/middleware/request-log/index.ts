@@ -1,3 +1,8 @@
+/**
+ * One structured log line per request, and the request-scoped logger every later middleware and route logs with.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import type { Principal } from "../../auth/principal";
 import { FALLBACK_CONFIG, loadConfig } from "../../config";

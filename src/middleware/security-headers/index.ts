@@ -1,3 +1,8 @@
+/**
+ * Security headers on every response, and the default CSP of the JSON API ({@link API_CSP}).
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { mutableHeaders } from "../../http/mutable-headers";
 

@@ -1,3 +1,9 @@
+/**
+ * SLO and metrics recording in the pipeline: every request, and the counters and observations its handlers add, go to
+ * the `SloCounter` shard of its route in the background.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { deferrer } from "../../http/background";
 import { routeOf } from "../../http/route-of";

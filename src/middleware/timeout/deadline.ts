@@ -1,4 +1,11 @@
 /**
+ * A request's time budget as an object ({@link Deadline}): the timeout middleware arms it, handlers and streams read
+ * and extend it.
+ *
+ * @module
+ */
+
+/**
  * A request's time budget. The timeout middleware owns the timer; handlers read `signal` (pass it to every
  * upstream `fetch` or model call so a 504 aborts the work) and streaming handlers call `extend` once they know
  * they stream (chat with `stream: true` moves from the 60 s to the 300 s budget).

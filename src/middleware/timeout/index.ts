@@ -1,3 +1,9 @@
+/**
+ * Per-route time budgets in the pipeline: a 504 problem when a handler outlives its budget, an in-stream timeout event
+ * when a stream does.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { sseTimeoutEvent } from "../../chat/completion-stream";
 import { AppError } from "../../http/app-error";

@@ -1,3 +1,8 @@
+/**
+ * The `X-Worker-Version` header: which version of the Worker answered a request.
+ *
+ * @module
+ */
 import type { MiddlewareHandler } from "hono";
 import { mutableHeaders } from "../../http/mutable-headers";
 import type { RequestLogVariables } from "../request-log";
