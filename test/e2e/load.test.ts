@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -6,34 +5,24 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES, THRESHOLDS } from "../../load/thresholds.gen.js";
 import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
+import { runCommand } from "../../scripts/lib/run-command.ts";
 import { findK6 } from "../../scripts/load/k6-binary.ts";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
 
-// The k6 load tests (docs/load-testing.md): every script accepted by k6, with the generated SLO thresholds, and smoke.js and a short rate-limit.js run for real against wrangler dev, through
-// `npm run load` (scripts/load.ts) and k6 directly, with their exit codes asserted. k6 comes from K6_BIN or PATH
-// (.ci/run puts ../shared/bin first); locally the k6 part is skipped without it, in CI it fails. The thresholds and the
-// analysis of results are pure: test/node/k6-thresholds.test.ts and test/node/load-analysis.test.ts.
+// The k6 load tests (docs/load-testing.md): every script accepted by k6, with the generated SLO thresholds, and
+// smoke.js and a short rate-limit.js run for real against wrangler dev, through `npm run load` (scripts/load.ts) and
+// k6 directly, with their exit codes asserted. k6 comes from K6_BIN or PATH (.ci/run puts ../shared/bin first);
+// locally the k6 part is skipped without it, in CI it fails. The thresholds and the analysis of results are pure:
+// test/node/k6-thresholds.test.ts and test/node/load-analysis.test.ts.
 const k6 = findK6();
 if (!k6.ok && process.env.CI) throw new Error(`k6 is required in CI: ${k6.message}`);
 const K6_BIN = k6.ok ? k6.bin : "k6";
 const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit"];
 
-type RunResult = { status: number | null; stdout: string; stderr: string };
-
 /** Runs a command to completion without blocking the event loop (the proxy below must keep serving). */
-function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
-	return new Promise((resolve) => {
-		const child: ChildProcess = spawn(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...env } });
-		let stdout = "";
-		let stderr = "";
-		child.stdout?.on("data", (d) => {
-			stdout += String(d);
-		});
-		child.stderr?.on("data", (d) => {
-			stderr += String(d);
-		});
-		child.on("exit", (status) => resolve({ status, stdout, stderr }));
-	});
+async function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}) {
+	const res = await runCommand(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+	return { ...res, status: res.code };
 }
 
 const runner = (args: string[], env: Record<string, string | undefined> = {}) =>
