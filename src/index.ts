@@ -1,3 +1,9 @@
+/**
+ * The Worker's entry point (`main` in wrangler.toml): the app's `fetch`, the cron's `scheduled` work, and the
+ * Durable Object classes the runtime looks up among this module's exports; instrumented for tracing.
+ *
+ * @module
+ */
 import { instrument } from "@microlabs/otel-cf-workers";
 import { createApp } from "./app";
 import { loadConfig } from "./config";

@@ -22,7 +22,7 @@
  * @module
  */
 
-/** The limits {@link withD1Limits} checks: SQL bytes per statement, host parameters per statement, bytes per bound value. */
+/** The limits {@link withD1Limits} checks: SQL bytes and host parameters per statement, bytes per bound value. */
 export const D1_LIMITS = {
 	sqlBytes: 100_000,
 	variables: 100,

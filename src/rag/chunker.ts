@@ -17,7 +17,11 @@
  * chunk("# Guide\n\nFirst paragraph.\n\n## Rollback\n\nSecond.", { maxChars: 1000, overlapChars: 100 });
  * // [{ position: 0, heading: "Guide", text: "First paragraph." }, { position: 1, heading: "Guide > Rollback", text: "Second." }]
  * ```
+ *
+ * @module
  */
+
+/** One chunk of a document: its position, its heading path and its text. */
 export type Chunk = { position: number; heading: string; text: string };
 export type ChunkOptions = {
 	maxChars: number;
@@ -70,6 +74,7 @@ function tail(text: string, chars: number): string {
 	return space >= 0 ? cut.slice(space + 1) : cut;
 }
 
+/** Splits `text` into chunks (see the module comment). */
 export function chunk(text: string, options: ChunkOptions): Chunk[] {
 	const { maxChars, overlapChars } = options;
 	const minChars = Math.min(options.minChars ?? 0, maxChars);

@@ -1,4 +1,11 @@
 /**
+ * Rate limiting's negative cache: denials remembered per isolate, so further requests of a blocked key are refused
+ * without a Durable Object call.
+ *
+ * @module
+ */
+
+/**
  * Per-isolate cache of limit keys known to be blocked: a policy of a key that denied a cost `c` until `T` denies
  * any cost ≥ `c` until `T` too (admitted events only ever leave the window), so those requests are answered
  * without a Durable Object call. Denials with open token reservations are not cached: a refund may free capacity

@@ -16,7 +16,11 @@
  * // { allowed: true, used: 1, remaining: 0, retryAfterMs: 0, resetMs: 59_000 }
  * // resetMs: the event at 1 000 leaves the window at 61 000, and a unit of quota comes back
  * ```
+ *
+ * @module
  */
+
+/** An admitted event: when it was logged (ms) and its cost. */
 export type LoggedEvent = { at: number; cost: number };
 export type WindowPolicy = { limit: number; windowMs: number };
 

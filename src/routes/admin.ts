@@ -1,3 +1,10 @@
+/**
+ * Admin API (scope `admin`): API clients and API keys for any tenant. Secrets and keys are returned once, at
+ * creation, and never again. Revocation is immediate in the isolate that handles it and reaches every isolate
+ * within AUTH_REVOCATION_CACHE_S (default 5 s).
+ *
+ * @module
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import { generateApiKey } from "../auth/api-key";
 import { forgetCached } from "../auth/credentials";
@@ -19,11 +26,7 @@ import { requireScope } from "../middleware/auth";
 import { BODY_PROBLEMS, createRouter, problem } from "./router";
 import { securedBy } from "./security";
 
-/**
- * Admin API (scope `admin`): API clients and API keys for any tenant. Secrets and keys are returned once, at
- * creation, and never again. Revocation is immediate in the isolate that handles it and reaches every isolate
- * within AUTH_REVOCATION_CACHE_S (default 5 s).
- */
+/** A tenant, subject or client id as the admin API accepts it (`IDENTIFIER`). */
 const Identifier = z.string().regex(IDENTIFIER, "1–128 of A-Z a-z 0-9 . _ : @ -, starting alphanumeric");
 const ScopeList = z.array(z.enum(SCOPES)).min(1).max(SCOPES.length);
 

@@ -1,3 +1,9 @@
+/**
+ * The authentication routes: the OAuth 2.0 client-credentials token endpoint (RFC 6749 §4.4) behind its
+ * failed-attempt throttles, the caller's principal, and the public keys of our access tokens.
+ *
+ * @module
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";

@@ -1,3 +1,9 @@
+/**
+ * OpenAI-compatible chat (docs/chat.md): `POST /v1/chat/completions` (plain and SSE streaming), `GET /v1/models`,
+ * and conversation memory (`conversation_id`, `GET`/`DELETE /v1/conversations/:id`). Scope `chat`.
+ *
+ * @module
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
@@ -13,10 +19,7 @@ import type { TokenCostEstimator } from "../middleware/rate-limit";
 import type { ChatMessage, Usage } from "../ports/chat-model";
 import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
 
-/**
- * OpenAI-compatible chat (docs/chat.md): `POST /v1/chat/completions` (plain and SSE streaming), `GET /v1/models`,
- * and conversation memory (`conversation_id`, `GET`/`DELETE /v1/conversations/:id`). Scope `chat`.
- */
+/** A text part of a message's content, the only kind of part accepted. */
 const TextPart = z.object({ type: z.literal("text"), text: z.string() });
 const Message = z.object({
 	role: z.enum(["system", "developer", "user", "assistant"]),

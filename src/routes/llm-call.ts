@@ -1,12 +1,3 @@
-import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
-import { costOf } from "../chat/accounting";
-import { type CompletionStreamInput, completionStream, type StreamOutcome } from "../chat/completion-stream";
-import type { ChatDeps } from "../chat/service";
-import { background, deferrer } from "../http/background";
-import type { Usage } from "../ports/chat-model";
-import { writeUsage } from "../usage/ledger";
-
 /**
  * What every route that calls a model shares (chat completions, RAG answers): the model call's dependencies from
  * the request, and the settlement of a call — commit the token reservation, account tokens and cost in the
@@ -18,7 +9,19 @@ import { writeUsage } from "../usage/ledger";
  * const { model, result } = await complete(chain, params, chatDeps(c));
  * await settleModelCall(c, "/v1/chat/completions", model, result.usage);
  * ```
+ *
+ * @module
  */
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env";
+import { costOf } from "../chat/accounting";
+import { type CompletionStreamInput, completionStream, type StreamOutcome } from "../chat/completion-stream";
+import type { ChatDeps } from "../chat/service";
+import { background, deferrer } from "../http/background";
+import type { Usage } from "../ports/chat-model";
+import { writeUsage } from "../usage/ledger";
+
+/** The chat service's dependencies, from the request: model adapters, configuration, log, deadline, metrics. */
 export function chatDeps(c: Context<AppEnv>): ChatDeps {
 	return {
 		modelFor: c.get("ports").chatModel,

@@ -1,3 +1,9 @@
+/**
+ * The operations routes, for probes and deploy tooling: liveness (`/healthz`), readiness (`/readyz`) and the version
+ * that answers (`/version`).
+ *
+ * @module
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import { cachedReadiness } from "../health/readiness";
 import { AppError } from "../http/app-error";

@@ -1,3 +1,9 @@
+/**
+ * What every resource router is built with: {@link createRouter}, and the problem responses its operations declare
+ * in the OpenAPI document ({@link problem}, {@link BODY_PROBLEMS}).
+ *
+ * @module
+ */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../app-env";
 import { PROBLEM_CONTENT_TYPE } from "../http/problem";

@@ -1,3 +1,8 @@
+/**
+ * Authentication as the OpenAPI document states it: the security schemes, and the scopes each route requires.
+ *
+ * @module
+ */
 import type { Scope } from "../auth/principal";
 
 /** OpenAPI security schemes: our JWTs, API keys (header or bearer), and the client-credentials flow. */

@@ -1,3 +1,11 @@
+/**
+ * A tenant's own usage (docs/usage.md), scope `usage:read`: `GET /v1/usage` — model requests, input and output tokens
+ * and cost per time bucket, grouped by model (and route or subject), in the shape of OpenAI's usage API — from the
+ * tenant's exact ledger; and `GET /v1/usage/storage` — documents, chunks and bytes against the tenant's quotas.
+ * Operators (principals of the operator tenant with `admin`) may name another `tenant`.
+ *
+ * @module
+ */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
@@ -11,12 +19,7 @@ import { ledgerOf } from "../usage/ledger";
 import { createRouter, problem } from "./router";
 import { securedByAny } from "./security";
 
-/**
- * A tenant's own usage (docs/usage.md), scope `usage:read`: `GET /v1/usage` — model requests, input and output tokens
- * and cost per time bucket, grouped by model (and route or subject), in the shape of OpenAI's usage API — from the
- * tenant's exact ledger; and `GET /v1/usage/storage` — documents, chunks and bytes against the tenant's quotas.
- * Operators (principals of the operator tenant with `admin`) may name another `tenant`.
- */
+/** What usage can be grouped by (`group_by`). */
 const GROUPS = ["model", "route", "subject"] as const;
 const WIDTHS = {
 	"1h": { ms: HOUR_MS, defaultLimit: 24, maxLimit: 168 },

@@ -1,3 +1,8 @@
+/**
+ * The push of the SLO counters to an OTLP endpoint, run by the cron (src/index.ts).
+ *
+ * @module
+ */
 import type { Config } from "../config";
 import { EXPORT_SHARD, readShards, shardNames, shardOf } from "../slo/shards";
 import type { Logger } from "./logger";

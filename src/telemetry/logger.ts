@@ -8,7 +8,11 @@
  * const log = createLogger({ level: "info", base: { request_id: "abc", version: "dev" } });
  * log.info("request", { status: 200, duration_ms: 3 });
  * ```
+ *
+ * @module
  */
+
+/** Log levels, least severe first; a logger drops the lines below its level. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFields = Record<string, unknown>;
 

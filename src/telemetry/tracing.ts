@@ -1,3 +1,13 @@
+/**
+ * Tracing with `@microlabs/otel-cf-workers` (docs/metrics.md#tracing): spans for every request, Durable Object
+ * call and outgoing `fetch` (with `traceparent` propagated, so model upstreams join the trace), exported as OTLP/HTTP
+ * to `<OTLP_ENDPOINT>/v1/traces` with the same headers as the metrics push. Head sampling `TRACE_SAMPLE_RATIO`
+ * (1 locally, 0.1 in production), and the tail sampler always keeps errors (5xx, exceptions) and requests slower than
+ * the default p99 objective. Without `OTLP_ENDPOINT` spans are still made (trace ids in logs and problem bodies)
+ * but go nowhere.
+ *
+ * @module
+ */
 import {
 	isHeadSampled,
 	isRootErrorSpan,
@@ -11,14 +21,7 @@ import { FALLBACK_CONFIG, loadConfig } from "../config";
 import { DEFAULT_SLO } from "../slo/spec";
 import { versionOf } from "./version";
 
-/**
- * Tracing with `@microlabs/otel-cf-workers` (docs/metrics.md#tracing): spans for every request, Durable Object
- * call and outgoing `fetch` (with `traceparent` propagated, so model upstreams join the trace), exported as OTLP/HTTP
- * to `<OTLP_ENDPOINT>/v1/traces` with the same headers as the metrics push. Head sampling `TRACE_SAMPLE_RATIO`
- * (1 locally, 0.1 in production), and the tail sampler always keeps errors (5xx, exceptions) and requests slower than
- * the default p99 objective. Without `OTLP_ENDPOINT` spans are still made (trace ids in logs and problem bodies)
- * but go nowhere.
- */
+/** The exporter without `OTLP_ENDPOINT`: drops every span. */
 const discard = {
 	export(_spans: unknown[], done: (result: { code: number }) => void) {
 		done({ code: 0 });

@@ -6,7 +6,11 @@
  * Locally only (`ENVIRONMENT` `local` or `test`), `VERSION_ID` / `VERSION_TAG` vars replace the binding's values, so
  * two local Workers can act as two versions (the canary rehearsal, docs/canary.md). In staging and production they
  * are ignored: there the id is the platform's, the one gradual deployments and version overrides name.
+ *
+ * @module
  */
+
+/** A Worker version's id, tag and timestamp, as the version metadata binding gives them. */
 export type VersionInfo = { id: string; tag: string; timestamp: string };
 
 export const DEV_VERSION: VersionInfo = { id: "dev", tag: "dev", timestamp: "dev" };

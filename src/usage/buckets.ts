@@ -1,5 +1,3 @@
-import type { UsageBucket, UsageGroupBy, UsageTotals } from "./contract";
-
 /**
  * Time buckets of a usage query (pure): aligns a range to the bucket width and fills every bucket, empty ones
  * included, from the ledger's grouped sums — OpenAI's usage API returns every bucket of the range the same way.
@@ -9,7 +7,12 @@ import type { UsageBucket, UsageGroupBy, UsageTotals } from "./contract";
  * fillBuckets({ startMs: 0, endMs: 2 * DAY, bucketMs: DAY }, [{ bucket: 1, model: "local", requests: 2, … }], ["model"]);
  * // [{ startMs: 0, endMs: DAY, results: [] }, { startMs: DAY, endMs: 2 * DAY, results: [{ model: "local", … }] }]
  * ```
+ *
+ * @module
  */
+import type { UsageBucket, UsageGroupBy, UsageTotals } from "./contract";
+
+/** An hour in ms: the ledger sums usage per hour. */
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
 
@@ -30,6 +33,7 @@ export function alignDown(ms: number, widthMs: number): number {
 	return Math.floor(ms / widthMs) * widthMs;
 }
 
+/** Every bucket of `range`, oldest first, each with the grouped sums of its rows. */
 export function fillBuckets(
 	range: { startMs: number; endMs: number; bucketMs: number },
 	rows: readonly GroupedRow[],

@@ -1,6 +1,3 @@
-import type { Logger } from "../telemetry/logger";
-import type { UsageLedgerRpc, UsageRecord } from "./contract";
-
 /**
  * The Worker side of a tenant's usage ledger (durable-objects/usage-ledger.ts): the object of a tenant, and a
  * background write of one call's usage, retried with the same record id (the object applies an id once, so a retry
@@ -10,7 +7,13 @@ import type { UsageLedgerRpc, UsageRecord } from "./contract";
  * ```ts
  * c.executionCtx.waitUntil(writeUsage(env, "demo", record, 400, log));
  * ```
+ *
+ * @module
  */
+import type { Logger } from "../telemetry/logger";
+import type { UsageLedgerRpc, UsageRecord } from "./contract";
+
+/** The `UsageLedger` object of `tenant`. */
 export function ledgerOf(env: Env, tenant: string): UsageLedgerRpc {
 	return env.USAGE_LEDGER.get(env.USAGE_LEDGER.idFromName(`usage:${tenant}`));
 }
@@ -18,6 +21,7 @@ export function ledgerOf(env: Env, tenant: string): UsageLedgerRpc {
 /** Attempts of one write, and the pause before each retry (ms). */
 const RETRY_DELAYS_MS = [100, 400, 1_600];
 
+/** Writes one call's usage to the tenant's ledger, retried with the same record id; failures are logged. */
 export async function writeUsage(
 	env: Env,
 	tenant: string,

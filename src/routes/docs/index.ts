@@ -1,3 +1,9 @@
+/**
+ * The API's description of itself: `GET /openapi.json`, generated from the routers' schemas with this deployment's
+ * rate limits, and `GET /docs`, the reference page rendered from it.
+ *
+ * @module
+ */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app-env";

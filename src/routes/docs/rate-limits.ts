@@ -1,3 +1,9 @@
+/**
+ * The configured rate limits, written into the OpenAPI document as the 429 (and 503) responses of the operations they
+ * govern.
+ *
+ * @module
+ */
 import { type Policy, policiesFor } from "../../rate-limit/policies";
 
 type Operation = { responses?: Record<string, unknown>; description?: string };

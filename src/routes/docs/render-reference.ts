@@ -4,7 +4,11 @@
  *
  * Deliberately small: operations grouped by tag, each with parameters, request body and responses (schemas
  * shown as JSON with `$ref`s named). Tools that want the full document read `/openapi.json`.
+ *
+ * @module
  */
+
+/** A JSON value, as the OpenAPI document is read here. */
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = { [k: string]: Json };
 
