@@ -7,12 +7,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import {
-	DEFAULT_LEASE_MS,
 	type Charge,
 	type CommitResult,
 	type ConsumeOptions,
 	type ConsumeResult,
-	type PolicyDecision,
+	DEFAULT_LEASE_MS,
 	type Pong,
 	type RateLimiterRpc,
 } from "../src/rate-limit/contract";

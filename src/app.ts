@@ -7,8 +7,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "./app-env";
 import { portsFor } from "./composition";
-import { handlerPaths } from "./http/route-of";
 import { FALLBACK_CONFIG, loadConfig } from "./config";
+import { handlerPaths } from "./http/route-of";
 import { authenticate } from "./middleware/auth";
 import { bodyLimit } from "./middleware/body-limit";
 import { configGate } from "./middleware/config-gate";

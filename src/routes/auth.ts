@@ -16,9 +16,9 @@ import { issueAccessToken, publicJwks } from "../auth/tokens";
 import { AppError, type ProblemSlug } from "../http/app-error";
 import { deferrer } from "../http/background";
 import { clientIp } from "../http/client-ip";
+import { requireScope } from "../middleware/auth";
 import { BODY_PROBLEMS, createRouter, problem } from "./router";
 import { securedBy } from "./security";
-import { requireScope } from "../middleware/auth";
 
 const TokenRequest = z
 	.object({

@@ -12,12 +12,12 @@ import { chainFor, completionCap } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { estimatePromptTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
-import { BODY_PROBLEMS, createRouter, problem } from "./router";
-import { securedBy } from "./security";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
 import type { ChatMessage, Usage } from "../ports/chat-model";
 import { chatDeps, settleModelCall, streamModelCall } from "./llm-call";
+import { BODY_PROBLEMS, createRouter, problem } from "./router";
+import { securedBy } from "./security";
 
 /** A text part of a message's content, the only kind of part accepted. */
 const TextPart = z.object({ type: z.literal("text"), text: z.string() });

@@ -7,8 +7,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { cachedReadiness } from "../health/readiness";
 import { AppError } from "../http/app-error";
-import { createRouter, problem } from "./router";
 import { versionOf } from "../telemetry/version";
+import { createRouter, problem } from "./router";
 
 const CheckSchema = z
 	.object({

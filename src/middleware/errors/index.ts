@@ -100,7 +100,6 @@ function internalError(cause: unknown): AppError {
 
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 
-
 /**
  * Unknown route → 404; known path with another method → 405 with `Allow` (RFC 9110 §15.5.6). The allowed
  * methods are found by matching the path against every registered route's pattern (`:params` and `*`).
@@ -113,7 +112,10 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
 export function notFoundHandler(routes: () => readonly RegisteredRoute[]): NotFoundHandler {
 	let compiled: { method: string; pattern: RegExp }[] | undefined;
 	return function onNotFound(c) {
-		compiled ??= handlerRoutes(routes()).map((r) => ({ method: r.method.toUpperCase(), pattern: patternToRegExp(r.path) }));
+		compiled ??= handlerRoutes(routes()).map((r) => ({
+			method: r.method.toUpperCase(),
+			pattern: patternToRegExp(r.path),
+		}));
 		const path = c.req.path;
 		const allowed = new Set<string>();
 		for (const route of compiled) if (route.pattern.test(path)) allowed.add(route.method);
