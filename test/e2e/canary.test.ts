@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findK6, runSmoke } from "../../scripts/canary/k6.ts";
@@ -16,8 +15,8 @@ import { prometheusSource, sloApiSource } from "../../scripts/canary/slo-source.
 import { DEFAULT_POLICY, judgeStep } from "../../scripts/canary/verdict.ts";
 import { readWranglerConfig } from "../../scripts/canary/wrangler.ts";
 import { DEMO_KEY, OPS_KEY } from "../../scripts/lib/local-credentials.ts";
-import { freePort } from "../../scripts/lib/net.ts";
 import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
+import { hasPrometheus, type LocalPrometheus, startPrometheus } from "../helpers/node/prometheus";
 
 // The canary controller end to end: the real `wrangler` (4.155.0) against the fake Cloudflare API on loopback, the
 // real Worker (two local versions behind the rehearsal router, sharing Durable Objects and D1), the real k6 smoke
@@ -37,56 +36,24 @@ const hasK6 = (() => {
 })();
 if (!hasK6 && process.env.CI) throw new Error("k6 is not installed (K6_BIN or PATH): the canary tests need it");
 let env: RehearsalEnvironment;
-const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
-if (!hasPrometheus && process.env.CI)
-	throw new Error("prometheus is not installed (apt-get install -y prometheus): .ci/run installs it");
-let prometheus: ChildProcess | undefined;
+let prometheus: LocalPrometheus | undefined;
 
 beforeAll(async () => {
 	env = await startRehearsalEnvironment({ backends: ["stable", "quiet", "resumed"] });
 }, 180_000);
 afterAll(async () => {
-	prometheus?.kill("SIGTERM");
+	prometheus?.stop();
 	await env?.stop();
 });
 
 /** A real Prometheus scraping the rehearsal (every version reads the same shards) with the generated version rules. */
-async function startPrometheus(): Promise<string> {
-	const port = await freePort();
-	const config = path.join(env.dir, "prometheus.yml");
-	writeFileSync(
-		config,
-		[
-			"global:",
-			"  scrape_interval: 1s",
-			"  evaluation_interval: 1s",
-			"rule_files:",
-			`  - ${path.join(REPO_ROOT, "alerts", "version-rules.yml")}`,
-			"scrape_configs:",
-			"  - job_name: edge-ai-api",
-			"    metrics_path: /metrics",
-			"    authorization:",
-			`      credentials: ${OPS_KEY}`,
-			"    static_configs:",
-			`      - targets: ["${env.url.replace("http://", "")}"]`,
-			"",
-		].join("\n"),
-	);
-	prometheus = spawn(
-		"prometheus",
-		[
-			`--config.file=${config}`,
-			`--storage.tsdb.path=${path.join(env.dir, "prom")}`,
-			`--web.listen-address=127.0.0.1:${port}`,
-		],
-		{ stdio: "ignore" },
-	);
-	const base = `http://127.0.0.1:${port}`;
-	for (let waited = 0; ; waited += 200) {
-		if ((await fetch(`${base}/-/ready`).catch(() => null))?.status === 200) return base;
-		if (waited > 30_000) throw new Error("prometheus did not become ready");
-		await new Promise((r) => setTimeout(r, 200));
-	}
+async function startVersionPrometheus(): Promise<string> {
+	prometheus = await startPrometheus({
+		dir: env.dir,
+		target: env.url.replace("http://", ""),
+		ruleFiles: [path.join(REPO_ROOT, "alerts", "version-rules.yml")],
+	});
+	return prometheus.base;
 }
 
 const api = (p: string, init: RequestInit = {}) =>
@@ -343,7 +310,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 	it.skipIf(!hasPrometheus)(
 		"reads the same per-version numbers from Prometheus (generated slo_version rules) as from /v1/slo",
 		async () => {
-			const promUrl = await startPrometheus();
+			const promUrl = await startVersionPrometheus();
 			await ensureUploaded(BACKENDS.quiet);
 			const quiet = BACKENDS.quiet.versionId;
 			const stable = BACKENDS.stable.versionId;
@@ -452,7 +419,7 @@ describe.skipIf(!hasK6)("npm run canary (controller + wrangler + fake API + loca
 				expect(verdict(fromApi).outcome, verdict(fromApi).reasons.join("\n")).not.toBe("fail");
 				expect(verdict(fromProm).judgedRoutes).toEqual(verdict(fromApi).judgedRoutes);
 			} finally {
-				prometheus?.kill("SIGTERM");
+				prometheus?.stop();
 				await deployTo([{ version_id: stable, percentage: 100 }]);
 				await new Promise((r) => setTimeout(r, 400));
 			}

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,14 +9,13 @@ import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 import { RULE_FILES, RULE_PATHS, rulesOf } from "../helpers/node/alert-rules";
 import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
 import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
+import { hasPrometheus, startPrometheus } from "../helpers/node/prometheus";
 
 // The generated rules and dashboards against the running service: `wrangler dev` with the local chat model's fault
 // injection on, a real Prometheus (Debian's 2.42) scraping it every second with alerts/*.yml loaded. After known
 // traffic, every recording rule evaluates, the 5-minute SLIs equal what /v1/slo counted in the same window, and every
 // dashboard panel's PromQL returns data. The traffic is the demo tenant's (demo key); /metrics and /v1/slo are read
 // with the seeded operator key (tenant platform, scope metrics:read), as only operators may read them.
-const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
-if (!hasPrometheus && process.env.CI) throw new Error("prometheus is not installed (apt-get install -y prometheus)");
 
 const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-observe-"));
 /**
@@ -29,7 +28,7 @@ const LOADED_RULES = RULE_PATHS.map((f) => {
 	return copy;
 });
 let server: DevServer;
-let prometheus: ChildProcess | undefined;
+let stopPrometheus: (() => void) | undefined;
 let promBase = "";
 let fake: Server | undefined;
 /** OTLP pushes the fake collector accepted. */
@@ -181,40 +180,9 @@ beforeAll(async () => {
 			],
 		},
 	);
-	const port = await freePort();
-	writeFileSync(
-		path.join(dir, "prometheus.yml"),
-		[
-			"global:",
-			"  scrape_interval: 1s",
-			"  evaluation_interval: 1s",
-			"rule_files:",
-			...LOADED_RULES.map((f) => `  - ${f}`),
-			"scrape_configs:",
-			"  - job_name: edge-ai-api",
-			"    metrics_path: /metrics",
-			"    authorization:",
-			`      credentials: ${OPS_KEY}`,
-			"    static_configs:",
-			`      - targets: ["127.0.0.1:${server.port}"]`,
-			"",
-		].join("\n"),
-	);
-	prometheus = spawn(
-		"prometheus",
-		[
-			`--config.file=${path.join(dir, "prometheus.yml")}`,
-			`--storage.tsdb.path=${path.join(dir, "data")}`,
-			`--web.listen-address=127.0.0.1:${port}`,
-		],
-		{ stdio: "ignore" },
-	);
-	promBase = `http://127.0.0.1:${port}`;
-	for (let waited = 0; ; waited += 200) {
-		if ((await fetch(`${promBase}/-/ready`).catch(() => null))?.status === 200) break;
-		if (waited > 30_000) throw new Error("prometheus did not become ready");
-		await new Promise((r) => setTimeout(r, 200));
-	}
+	const prometheus = await startPrometheus({ dir, target: `127.0.0.1:${server.port}`, ruleFiles: LOADED_RULES });
+	stopPrometheus = prometheus.stop;
+	promBase = prometheus.base;
 
 	// Warm-up: every route × status series the test counts exists before the counted traffic (Prometheus cannot see
 	// the increase that creates a series), and one cron run pushes metrics to the fake collector.
@@ -266,7 +234,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-	prometheus?.kill("SIGTERM");
+	stopPrometheus?.();
 	await server?.stop();
 	fake?.close();
 	rmSync(dir, { recursive: true, force: true });

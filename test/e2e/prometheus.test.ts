@@ -1,48 +1,21 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-server";
+import { type DevServer, startDevServer } from "../helpers/node/dev-server";
 import { DEMO_KEY, OPS_KEY } from "../helpers/node/local-credentials";
+import { hasPrometheus, type LocalPrometheus, startPrometheus } from "../helpers/node/prometheus";
 
 // A real Prometheus (Debian's package; .ci/run installs it) scrapes the service under wrangler dev, with the seeded
 // operator key (tenant platform, scope metrics:read) as its bearer token; the traffic is the demo tenant's. What PromQL
 // returns must equal what was sent, exactly.
-const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
-if (!hasPrometheus && process.env.CI)
-	throw new Error("prometheus is not installed (apt-get install -y prometheus): .ci/run installs it");
-
 let server: DevServer;
-let prometheus: ChildProcess | undefined;
-let promBase = "";
+let prometheus: LocalPrometheus | undefined;
 const dir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-prom-"));
 
-async function startPrometheus(target: string) {
-	const port = await freePort();
-	writeFileSync(
-		path.join(dir, "prometheus.yml"),
-		`global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge-ai-api\n    metrics_path: /metrics\n    authorization:\n      credentials: ${OPS_KEY}\n    static_configs:\n      - targets: ["${target}"]\n`,
-	);
-	prometheus = spawn(
-		"prometheus",
-		[
-			`--config.file=${path.join(dir, "prometheus.yml")}`,
-			`--storage.tsdb.path=${path.join(dir, "data")}`,
-			`--web.listen-address=127.0.0.1:${port}`,
-		],
-		{ stdio: "ignore" },
-	);
-	promBase = `http://127.0.0.1:${port}`;
-	for (let waited = 0; ; waited += 200) {
-		if ((await fetch(`${promBase}/-/ready`).catch(() => null))?.status === 200) return;
-		if (waited > 30_000) throw new Error("prometheus did not become ready");
-		await new Promise((r) => setTimeout(r, 200));
-	}
-}
-
 async function promql(query: string): Promise<Record<string, number>> {
-	const res = await fetch(`${promBase}/api/v1/query?query=${encodeURIComponent(query)}`);
+	const res = await fetch(`${prometheus?.base}/api/v1/query?query=${encodeURIComponent(query)}`);
 	const body = (await res.json()) as {
 		data: { result: { metric: Record<string, string>; value: [number, string] }[] };
 	};
@@ -69,10 +42,10 @@ async function traffic(base: string, times: number) {
 beforeAll(async () => {
 	if (!hasPrometheus) return;
 	server = await startDevServer({ READY_TIMEOUT_MS: "30000" });
-	await startPrometheus(`127.0.0.1:${server.port}`);
+	prometheus = await startPrometheus({ dir, target: `127.0.0.1:${server.port}` });
 }, 120_000);
 afterAll(async () => {
-	prometheus?.kill("SIGTERM");
+	prometheus?.stop();
 	await server?.stop();
 	rmSync(dir, { recursive: true, force: true });
 });
@@ -115,7 +88,7 @@ describe.skipIf(!hasPrometheus)("metrics scraped by a real Prometheus", () => {
 		expect(om.headers.get("content-type")).toMatch(/^application\/openmetrics-text/);
 		expect((await om.text()).endsWith("# EOF\n")).toBe(true);
 		// Prometheus asks for OpenMetrics first: its scrapes succeeded and reported no parse errors.
-		const up = await fetch(`${promBase}/api/v1/query?query=${encodeURIComponent('up{job="edge-ai-api"}')}`);
+		const up = await fetch(`${prometheus?.base}/api/v1/query?query=${encodeURIComponent('up{job="edge-ai-api"}')}`);
 		const body = (await up.json()) as { data: { result: { value: [number, string] }[] } };
 		expect(body.data.result[0]?.value[1]).toBe("1");
 	});
