@@ -18,15 +18,14 @@ const { duration, vus, rate, rounds, port: benchPort, k6, write } = benchSetting
 
 // One state directory for every start: the loss trials restart the runtime on the state it was killed with.
 const persistDir = mkdtempSync(path.join(tmpdir(), "edge-ai-api-bench-slo-"));
-const port = benchPort ?? (await freePort());
-const start = () => startBenchWorker({ port, persistDir });
+// A fresh port per start (unless BENCH_PORT): a released ephemeral port can be taken by another process meanwhile.
+const start = async () => startBenchWorker({ port: benchPort ?? (await freePort()), persistDir });
 exitOnSignals(async () => {
 	await stopAllDevServers();
 	rmSync(persistDir, { recursive: true, force: true });
 });
 
 let server: DevServer = await start();
-const base = server.base;
 const rows: string[] = [];
 const lossRows: string[] = [];
 try {
@@ -40,9 +39,18 @@ try {
 /** Latency, throughput and SloCounter calls per request, recording on and off, alternating phases. */
 async function measureOverhead() {
 	const phase = (route: string, arrivalRate: number) =>
-		routePhase({ k6, base, route, apiKey: DEMO_KEY, vus, duration, rate: arrivalRate, workDir: persistDir });
+		routePhase({
+			k6,
+			base: server.base,
+			route,
+			apiKey: DEMO_KEY,
+			vus,
+			duration,
+			rate: arrivalRate,
+			workDir: persistDir,
+		});
 	const stats = async () =>
-		(await (await fetch(`${base}/__bench/slo-stats`)).json()) as { applies: number; requests: number };
+		(await (await fetch(`${server.base}/__bench/slo-stats`)).json()) as { applies: number; requests: number };
 	await phase("/slo-off/v1/auth/me", 0);
 	await phase("/slo-on/v1/auth/me", 0);
 	for (const [label, arrival] of [
@@ -88,7 +96,7 @@ async function measureLoss() {
 			.reduce((a, l) => a + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
 	// The operator key: only the operator tenant may read /metrics.
 	const scrape = async () => {
-		const res = await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${OPS_KEY}` } });
+		const res = await fetch(`${server.base}/metrics`, { headers: { Authorization: `Bearer ${OPS_KEY}` } });
 		if (!res.ok) throw new Error(`GET /metrics answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
 		return countOf(await res.text());
 	};
@@ -101,7 +109,7 @@ async function measureLoss() {
 			Array.from({ length: 20 }, async () => {
 				while (next < burst) {
 					next++;
-					await fetch(`${base}/slo-on/v1/auth/me`, { headers: { "X-API-Key": DEMO_KEY } });
+					await fetch(`${server.base}/slo-on/v1/auth/me`, { headers: { "X-API-Key": DEMO_KEY } });
 				}
 			}),
 		);
