@@ -4,8 +4,8 @@
 // recording, counting its Durable Object calls at `/__bench/slo-stats`, or none) — plus `/__bench/object`, which
 // drives one RateLimiter object directly to count its decisions per second.
 
-import type { Charge } from "../../src/rate-limit/contract";
 import { createApp } from "../../src/app";
+import type { Charge } from "../../src/rate-limit/contract";
 import { defaultShards, Recorder } from "../../src/slo/recorder";
 
 export { Conversation } from "../../durable-objects/conversation";
