@@ -146,7 +146,7 @@ export class LocalVectorIndex extends DurableObject<Env> implements LocalVectorI
 	}
 
 	#mutate(op: "insert" | "upsert", vectors: VectorizeVector[], options: IndexOptions): VectorizeAsyncMutation {
-		const sql = this.#ready();
+		this.#ready();
 		this.#checkWriter(options);
 		for (const v of vectors) {
 			if (typeof v.id !== "string" || v.id.length === 0 || bytes(v.id) > LIMITS.idBytes) {
@@ -168,23 +168,16 @@ export class LocalVectorIndex extends DurableObject<Env> implements LocalVectorI
 				);
 			}
 		}
-		const mutationId = crypto.randomUUID();
-		const now = Date.now();
-		for (const v of vectors) {
-			sql.exec(
-				"INSERT INTO pending (mutation_id, created_ms, apply_at_ms, op, id, namespace, vals, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-				mutationId,
-				now,
-				now + options.indexingDelayMs,
+		return this.#enqueue(
+			options.indexingDelayMs,
+			vectors.map((v) => ({
 				op,
-				v.id,
-				v.namespace ?? null,
-				encodeVector(v.values),
-				v.metadata === undefined ? null : JSON.stringify(v.metadata),
-			);
-		}
-		this.#applyDue(now);
-		return { mutationId };
+				id: v.id,
+				namespace: v.namespace ?? null,
+				vals: encodeVector(v.values),
+				metadata: v.metadata === undefined ? null : JSON.stringify(v.metadata),
+			})),
+		);
 	}
 
 	async insert(vectors: VectorizeVector[], options: IndexOptions): Promise<Outcome<VectorizeAsyncMutation>> {
@@ -203,16 +196,41 @@ export class LocalVectorIndex extends DurableObject<Env> implements LocalVectorI
 	}
 
 	#delete(ids: string[], options: Pick<IndexOptions, "indexingDelayMs">): VectorizeAsyncMutation {
-		const sql = this.#ready();
+		this.#ready();
+		return this.#enqueue(
+			options.indexingDelayMs,
+			ids.map((id) => ({ op: "delete" as const, id, namespace: null, vals: null, metadata: null })),
+		);
+	}
+
+	/**
+	 * Queues one mutation's writes, applied once `indexingDelayMs` has passed (Vectorize's asynchronous indexing);
+	 * what is already due is applied now.
+	 */
+	#enqueue(
+		indexingDelayMs: number,
+		writes: {
+			op: "insert" | "upsert" | "delete";
+			id: string;
+			namespace: string | null;
+			vals: Uint8Array | null;
+			metadata: string | null;
+		}[],
+	): VectorizeAsyncMutation {
+		const sql = this.ctx.storage.sql;
 		const mutationId = crypto.randomUUID();
 		const now = Date.now();
-		for (const id of ids) {
+		for (const w of writes) {
 			sql.exec(
-				"INSERT INTO pending (mutation_id, created_ms, apply_at_ms, op, id) VALUES (?, ?, ?, 'delete', ?)",
+				"INSERT INTO pending (mutation_id, created_ms, apply_at_ms, op, id, namespace, vals, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 				mutationId,
 				now,
-				now + options.indexingDelayMs,
-				id,
+				now + indexingDelayMs,
+				w.op,
+				w.id,
+				w.namespace,
+				w.vals,
+				w.metadata,
 			);
 		}
 		this.#applyDue(now);
