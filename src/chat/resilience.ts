@@ -12,6 +12,7 @@
  */
 import { sleep } from "../lib/sleep";
 import { ProviderError } from "../ports/chat-model";
+import { type BreakerOptions, CircuitBreaker, CircuitOpenError } from "./breaker";
 
 /** How {@link withRetries} retries: budget, timeouts, backoff, and hooks for tests and metrics. */
 export type RetryPolicy = {
@@ -26,69 +27,28 @@ export type RetryPolicy = {
 	sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 	/** Called before each retry (for logs and metrics). */
 	onRetry?: (attempt: number, error: ProviderError, delayMs: number) => void;
+	/** The request's retries across its fallback chain; absent: only `maxRetries` per model bounds them. */
+	budget?: RetryBudget;
+	/** ms left before the route's deadline; a retry that cannot get `minAttemptMs` after its delay is not made. */
+	remainingMs?: () => number;
+	/** The least time worth giving a retry (default 250 ms). */
+	minAttemptMs?: number;
 };
-
-export type BreakerOptions = { failureThreshold: number; cooldownMs: number; now?: () => number };
-
-/**
- * Closed → (threshold consecutive retryable failures) → open: calls are refused for `cooldownMs` → half-open: one
- * trial call; success closes it, failure opens it again.
- */
-export class CircuitBreaker {
-	#failures = 0;
-	#openedAt: number | null = null;
-	#trialInFlight = false;
-	readonly #now: () => number;
-
-	constructor(private readonly options: BreakerOptions) {
-		this.#now = options.now ?? Date.now;
-	}
-
-	get state(): "closed" | "open" | "half-open" {
-		if (this.#openedAt === null) return "closed";
-		return this.#now() - this.#openedAt >= this.options.cooldownMs ? "half-open" : "open";
-	}
-
-	/** Whether a call may go ahead now (reserves the single half-open trial). */
-	allow(): boolean {
-		const state = this.state;
-		if (state === "closed") return true;
-		if (state === "open" || this.#trialInFlight) return false;
-		this.#trialInFlight = true;
-		return true;
-	}
-
-	success(): void {
-		this.#failures = 0;
-		this.#openedAt = null;
-		this.#trialInFlight = false;
-	}
-
-	failure(): void {
-		this.#trialInFlight = false;
-		this.#failures++;
-		if (this.#openedAt !== null || this.#failures >= this.options.failureThreshold) this.#openedAt = this.#now();
-	}
-}
 
 const breakers = new Map<string, CircuitBreaker>();
 
 /** The isolate's breaker of a provider (created with `options` on first use). */
-export function breakerFor(provider: string, options: BreakerOptions): CircuitBreaker {
+export function breakerFor(provider: string, options: Omit<BreakerOptions, "name">): CircuitBreaker {
 	let b = breakers.get(provider);
 	if (!b) {
-		b = new CircuitBreaker(options);
+		b = new CircuitBreaker({ ...options, name: provider });
 		breakers.set(provider, b);
 	}
 	return b;
 }
 
-export class CircuitOpenError extends Error {
-	constructor(readonly provider: string) {
-		super(`circuit open for ${provider}`);
-		this.name = "CircuitOpenError";
-	}
-}
+/** A request's retries, shared by every model of its fallback chain: each retry spends one. */
+export type RetryBudget = { left: number };
 
 /** Full-jitter backoff: uniform in [0, min(max, base·2^attempt)], but never before the upstream's Retry-After. */
 export function backoffMs(attempt: number, error: ProviderError, policy: RetryPolicy): number {
@@ -101,7 +61,8 @@ export function backoffMs(attempt: number, error: ProviderError, policy: RetryPo
  * Runs `attempt` with a fresh per-attempt signal (aborted by the request's signal, and by the attempt timeout
  * until the attempt's promise settles) until it succeeds, fails with a non-retryable error, the retries
  * are used up, or the request's signal aborts. Each outcome is reported to `breaker`; an open breaker refuses
- * before any attempt ({@link CircuitOpenError}).
+ * before any attempt ({@link CircuitOpenError}). A retry is made only while the request's retry budget lasts and its
+ * deadline leaves time for it after the backoff.
  */
 export async function withRetries<T>(
 	attempt: (signal: AbortSignal) => Promise<T>,
@@ -110,7 +71,8 @@ export async function withRetries<T>(
 ): Promise<T> {
 	const wait = policy.sleep ?? sleep;
 	for (let n = 0; ; n++) {
-		if (!breaker.allow()) throw new CircuitOpenError("provider");
+		const permit = breaker.acquire();
+		if (!permit) throw new CircuitOpenError(breaker.name, breaker.retryAfterMs());
 		// The attempt's signal: the request's, plus a timer that only runs until the attempt resolves, so a stream
 		// that started in time keeps going under the request's own deadline.
 		const controller = new AbortController();
@@ -125,7 +87,7 @@ export async function withRetries<T>(
 		try {
 			const result = await attempt(signal);
 			clearTimeout(timer);
-			breaker.success();
+			permit.success();
 			return result;
 		} catch (err) {
 			clearTimeout(timer);
@@ -138,17 +100,25 @@ export async function withRetries<T>(
 						: signal.aborted
 							? new ProviderError(`attempt exceeded ${policy.attemptTimeoutMs} ms`, "timeout", undefined)
 							: new ProviderError(String(err), "server", undefined);
-			if (policy.signal.aborted) throw error;
-			if (!error.retryable) {
-				// The request's fault, not the provider's: the breaker counts it as a working provider.
-				breaker.success();
+			if (policy.signal.aborted) {
+				// Given up by the request (client gone, deadline): nothing learnt about the provider.
+				permit.release();
 				throw error;
 			}
-			breaker.failure();
+			if (!error.retryable) {
+				// The request's fault, not the provider's: the breaker counts it as a working provider.
+				permit.success();
+				throw error;
+			}
+			permit.failure();
 			if (n >= policy.maxRetries) throw error;
+			if (policy.budget && policy.budget.left <= 0) throw error;
 			const delay = backoffMs(n, error, policy);
 			// A Retry-After beyond what the request can wait is not worth waiting for: fail over instead.
 			if (delay > policy.maxDelayMs * 4) throw error;
+			// Nor is a retry that the route's deadline would cut short.
+			if (policy.remainingMs && policy.remainingMs() < delay + (policy.minAttemptMs ?? 250)) throw error;
+			if (policy.budget) policy.budget.left--;
 			policy.onRetry?.(n + 1, error, delay);
 			await wait(delay, policy.signal);
 		}

@@ -20,8 +20,9 @@ import {
 	redactSecrets,
 } from "../ports/chat-model";
 import type { Logger } from "../telemetry/logger";
+import { CircuitOpenError } from "./breaker";
 import type { ModelEntry } from "./config";
-import { breakerFor, CircuitOpenError, type RetryPolicy, withRetries } from "./resilience";
+import { breakerFor, type RetryBudget, type RetryPolicy, withRetries } from "./resilience";
 
 export type ChatDeps = {
 	/** The adapter serving a model of the chain (the composition root decides; tests pass fakes). */
@@ -30,16 +31,20 @@ export type ChatDeps = {
 	log: Logger;
 	/** The request's signal (route deadline, client disconnect). */
 	signal: AbortSignal;
+	/** ms left before the route's deadline: retries that it would cut short are not made. */
+	remainingMs?: () => number;
 	/** Counts into the metrics export (llm_upstream_requests_total, llm_fallbacks_total); absent in some tests. */
 	count?: (metric: string, labels: Record<string, string>) => void;
 	/** How to sleep between retries (tests override it). */
 	sleep?: RetryPolicy["sleep"];
 };
 
-function policy(deps: ChatDeps, modelId: string): RetryPolicy {
+function policy(deps: ChatDeps, modelId: string, budget: RetryBudget): RetryPolicy {
 	return {
 		...deps.config.retry,
+		budget,
 		signal: deps.signal,
+		...(deps.remainingMs ? { remainingMs: deps.remainingMs } : {}),
 		...(deps.sleep ? { sleep: deps.sleep } : {}),
 		onRetry: (attempt, error, delayMs) =>
 			deps.log.warn("model call retried", { model: modelId, attempt, delay_ms: delayMs, error_message: error.message }),
@@ -104,7 +109,15 @@ function exhausted(errors: { model: string; error: unknown }[]): AppError {
 	const capacity = errors.every(
 		(e) => e.error instanceof CircuitOpenError || (e.error instanceof ProviderError && e.error.kind === "rate-limited"),
 	);
-	const retryAfter = last instanceof ProviderError && last.retryAfterMs ? Math.ceil(last.retryAfterMs / 1000) : 5;
+	// The soonest any model may take a call again: an open circuit's cooldown, an upstream's Retry-After; else 5 s.
+	const waits = errors.flatMap((e) =>
+		e.error instanceof CircuitOpenError
+			? [e.error.retryAfterMs]
+			: e.error instanceof ProviderError && e.error.retryAfterMs
+				? [e.error.retryAfterMs]
+				: [],
+	);
+	const retryAfter = waits.length > 0 ? Math.max(1, Math.ceil(Math.min(...waits) / 1000)) : 5;
 	const tried = errors.map((e) => e.model).join(", ");
 	if (capacity) {
 		return new AppError({
@@ -150,12 +163,14 @@ async function firstServing<T>(
 	call: (model: ChatModel, entry: ModelEntry, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
 	const errors: { model: string; error: unknown }[] = [];
+	// One budget of retries for the whole chain: a request never retries more than CHAT_RETRY_BUDGET times.
+	const budget: RetryBudget = { left: deps.config.retry.budget };
 	for (const entry of chain) {
 		const model = deps.modelFor(entry);
 		try {
 			const served = await withRetries(
 				countedAttempt(deps, model, entry, (signal) => call(model, entry, signal)),
-				policy(deps, entry.id),
+				policy(deps, entry.id, budget),
 				breakerFor(model.provider, deps.config.breaker),
 			);
 			countFallback(deps, chain, entry);

@@ -66,8 +66,8 @@ export type ChatConfig = {
 	prices: Prices;
 	defaultMaxTokens: number;
 	maxTokensLimit: number;
-	retry: { maxRetries: number; attemptTimeoutMs: number; baseDelayMs: number; maxDelayMs: number };
-	breaker: { failureThreshold: number; cooldownMs: number };
+	retry: { maxRetries: number; budget: number; attemptTimeoutMs: number; baseDelayMs: number; maxDelayMs: number };
+	breaker: { failureRate: number; minCalls: number; windowMs: number; cooldownMs: number; probes: number };
 	keepAliveMs: number;
 	localTokenDelayMs: number;
 	/** Fault injection into the local model: failing fraction of calls, and latency before the first token (ms). */
@@ -178,11 +178,18 @@ function toConfig(v: ParsedVariables): Config {
 			maxTokensLimit: v.CHAT_MAX_TOKENS_LIMIT,
 			retry: {
 				maxRetries: v.CHAT_MAX_RETRIES,
+				budget: v.CHAT_RETRY_BUDGET,
 				attemptTimeoutMs: v.CHAT_ATTEMPT_TIMEOUT_MS,
 				baseDelayMs: v.CHAT_RETRY_BASE_MS,
 				maxDelayMs: v.CHAT_RETRY_MAX_MS,
 			},
-			breaker: { failureThreshold: v.CHAT_BREAKER_FAILURES, cooldownMs: v.CHAT_BREAKER_COOLDOWN_MS },
+			breaker: {
+				failureRate: v.CHAT_BREAKER_FAILURE_RATE,
+				minCalls: v.CHAT_BREAKER_MIN_CALLS,
+				windowMs: v.CHAT_BREAKER_WINDOW_MS,
+				cooldownMs: v.CHAT_BREAKER_COOLDOWN_MS,
+				probes: v.CHAT_BREAKER_PROBES,
+			},
 			keepAliveMs: v.CHAT_KEEPALIVE_MS,
 			localTokenDelayMs: v.LOCAL_MODEL_TOKEN_DELAY_MS,
 			localFaults: { rate: v.LOCAL_MODEL_FAULT_RATE, extraLatencyMs: v.LOCAL_MODEL_EXTRA_LATENCY_MS },

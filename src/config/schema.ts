@@ -168,15 +168,27 @@ export const ConfigSchema = z.object({
 	/** `max_tokens` when a request sets none, and the largest a request may set. */
 	CHAT_DEFAULT_MAX_TOKENS: intString(1, 1_000_000, 1_024),
 	CHAT_MAX_TOKENS_LIMIT: intString(1, 1_000_000, 16_384),
-	/** Retries after a retryable provider failure (429, 5xx, network, timeout), per model. */
-	CHAT_MAX_RETRIES: intString(0, 10, 2),
+	/**
+	 * Retries after a retryable provider failure (429, 5xx, network, timeout), per model; and the retries one request
+	 * may make across its whole fallback chain. Four per model keep chat at 99.7 % when 30 % of calls fail
+	 * (0.3⁵ ≈ 0.24 % of requests fail every attempt; docs/chat.md#resilience).
+	 */
+	CHAT_MAX_RETRIES: intString(0, 10, 4),
+	CHAT_RETRY_BUDGET: intString(0, 50, 6),
 	/** Time limit of one provider attempt until its answer (or a stream's first event) arrives, ms. */
 	CHAT_ATTEMPT_TIMEOUT_MS: intString(100, 300_000, 20_000),
 	CHAT_RETRY_BASE_MS: intString(0, 60_000, 250),
 	CHAT_RETRY_MAX_MS: intString(0, 60_000, 4_000),
-	/** Consecutive retryable failures that open a provider's circuit, and how long it stays open, ms. */
-	CHAT_BREAKER_FAILURES: intString(1, 1_000, 5),
+	/**
+	 * A provider's circuit (per isolate) opens when at least CHAT_BREAKER_FAILURE_RATE of the calls in the last
+	 * CHAT_BREAKER_WINDOW_MS failed, once the window holds CHAT_BREAKER_MIN_CALLS calls; it stays open
+	 * CHAT_BREAKER_COOLDOWN_MS, then CHAT_BREAKER_PROBES successful calls close it (src/chat/breaker.ts).
+	 */
+	CHAT_BREAKER_FAILURE_RATE: fraction(0.5),
+	CHAT_BREAKER_MIN_CALLS: intString(1, 10_000, 50),
+	CHAT_BREAKER_WINDOW_MS: intString(1_000, 600_000, 30_000),
 	CHAT_BREAKER_COOLDOWN_MS: intString(100, 3_600_000, 30_000),
+	CHAT_BREAKER_PROBES: intString(1, 100, 3),
 	/** Keep-alive comment interval on a quiet stream, ms. */
 	CHAT_KEEPALIVE_MS: intString(100, 120_000, 15_000),
 	/** The local model's pause between tokens, ms (0: as fast as possible). */

@@ -28,6 +28,7 @@ export function chatDeps(c: Context<AppEnv>): ChatDeps {
 		config: c.get("config").chat,
 		log: c.get("log"),
 		signal: c.get("deadline").signal,
+		remainingMs: () => c.get("deadline").remainingMs(),
 		count: metricsCount(c),
 	};
 }

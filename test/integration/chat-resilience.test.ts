@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sseData } from "../../src/chat/sse";
+import { FALLBACK_CONFIG } from "../../src/config";
 import type { Step } from "../helpers/fake-openai-steps";
 import { callStreaming, callWith } from "../helpers/workers/auth";
 import { DEMO_AUTH, expectProblem } from "../helpers/workers/http";
@@ -145,18 +146,92 @@ describe("chat resilience against a real HTTP upstream", () => {
 		expect((await reset.stats()).attempts).toBe(2);
 	});
 
-	it("opens the circuit after consecutive failures: later calls do not reach the upstream", async () => {
+	it("opens the circuit when its failure rate reaches the threshold: later calls do not reach the upstream", async () => {
 		const s = await scenario([failure(500)], {
 			CHAT_MAX_RETRIES: "0",
-			CHAT_BREAKER_FAILURES: "2",
+			CHAT_BREAKER_MIN_CALLS: "2",
+			CHAT_BREAKER_FAILURE_RATE: "1",
 			CHAT_BREAKER_COOLDOWN_MS: "60000",
 		});
 		await expectProblem(await ask(s.vars), 502, "bad-gateway");
 		await expectProblem(await ask(s.vars), 502, "bad-gateway");
 		const refused = await ask(s.vars);
 		await expectProblem(refused, 503, "upstream-unavailable");
-		expect(refused.headers.get("Retry-After")).not.toBeNull();
+		// The cooldown left, rounded up to seconds: about 60.
+		expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(55);
+		expect(Number(refused.headers.get("Retry-After"))).toBeLessThanOrEqual(60);
 		expect((await s.stats()).attempts).toBe(2);
+	});
+
+	it("stays at least 99 % available with the default retries when 30 % of upstream calls fail, runs of failures included", async () => {
+		// A fixed sequence (a seeded generator): 30 % failures, with runs of five and more that a breaker counting
+		// consecutive failures would open on.
+		let seed = 42;
+		const random = () => {
+			seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+			return seed / 2 ** 31;
+		};
+		const fails = Array.from({ length: 1_000 }, () => random() < 0.3);
+		let longestRun = 0;
+		let run = 0;
+		for (const failed of fails) {
+			run = failed ? run + 1 : 0;
+			longestRun = Math.max(longestRun, run);
+		}
+		expect(longestRun).toBeGreaterThanOrEqual(5);
+		expect(fails.filter(Boolean).length / fails.length).toBeCloseTo(0.3, 1);
+		const s = await scenario(
+			fails.map((f) => (f ? failure(503) : completion("ok"))),
+			// The defaults of retries and breaker; only the backoff is shortened so the test is quick.
+			{ CHAT_MAX_RETRIES: String(FALLBACK_CONFIG.chat.retry.maxRetries) },
+		);
+		// What clients must see, worked out from the sequence: each request takes attempts until one succeeds or
+		// 1 + CHAT_MAX_RETRIES have failed.
+		const attemptsPerRequest = 1 + FALLBACK_CONFIG.chat.retry.maxRetries;
+		const requests = 150;
+		let cursor = 0;
+		let expectedOk = 0;
+		for (let r = 0; r < requests; r++) {
+			for (let a = 0; a < attemptsPerRequest; a++) {
+				const failed = fails[cursor++];
+				if (!failed) {
+					expectedOk++;
+					break;
+				}
+			}
+		}
+		const statuses: number[] = [];
+		for (let r = 0; r < requests; r++) {
+			const res = await ask(s.vars);
+			statuses.push(res.status);
+			await res.body?.cancel();
+		}
+		expect(statuses.filter((x) => x === 200).length).toBe(expectedOk);
+		expect(expectedOk / requests).toBeGreaterThanOrEqual(0.99);
+		// The breaker never opened: no request was refused without reaching the upstream.
+		expect(statuses).not.toContain(503);
+		expect((await s.stats()).attempts).toBe(cursor);
+	});
+
+	it("opens when every call fails, answers fast with 503 and Retry-After, and closes by itself once the model recovers", async () => {
+		const s = await scenario([...Array.from({ length: 10 }, () => failure(500)), completion("back")], {
+			CHAT_MAX_RETRIES: "4",
+			CHAT_BREAKER_MIN_CALLS: "10",
+			CHAT_BREAKER_FAILURE_RATE: "0.5",
+			CHAT_BREAKER_COOLDOWN_MS: "300",
+			CHAT_BREAKER_PROBES: "2",
+		});
+		// Two requests of five failed attempts each: ten calls, all failed.
+		await expectProblem(await ask(s.vars), 502, "bad-gateway");
+		await expectProblem(await ask(s.vars), 502, "bad-gateway");
+		const refused = await ask(s.vars);
+		await expectProblem(refused, 503, "upstream-unavailable");
+		expect(refused.headers.get("Retry-After")).toBe("1");
+		expect((await s.stats()).attempts).toBe(10);
+		await new Promise((r) => setTimeout(r, 350));
+		// Half-open: two probes that succeed close it.
+		for (let i = 0; i < 3; i++) expect((await ask(s.vars)).status).toBe(200);
+		expect((await s.stats()).attempts).toBe(13);
 	});
 
 	it("falls back to the next model of the list", async () => {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { backoffMs, CircuitBreaker, CircuitOpenError, type RetryPolicy, withRetries } from "../../src/chat/resilience";
+import { CircuitBreaker, CircuitOpenError } from "../../src/chat/breaker";
+import { backoffMs, type RetryPolicy, withRetries } from "../../src/chat/resilience";
 import { ProviderError } from "../../src/ports/chat-model";
-
-/** A clock the test moves by hand. */
-function manualClock(start = 1_000_000) {
-	let t = start;
-	return {
-		now: () => t,
-		advance: (ms: number) => {
-			t += ms;
-		},
-	};
-}
 
 /** A policy whose sleeps are recorded instead of waited. */
 function recordingPolicy(overrides: Partial<RetryPolicy> = {}) {
@@ -33,56 +23,12 @@ function recordingPolicy(overrides: Partial<RetryPolicy> = {}) {
 	return { policy, sleeps, retries };
 }
 
+/** A breaker that stays closed unless a test means to open it. */
+const closedBreaker = () =>
+	new CircuitBreaker({ failureRate: 1, minCalls: 1_000, windowMs: 10_000, cooldownMs: 1_000, probes: 1 });
+
 const serverError = () => new ProviderError("boom", "server", 500);
 const clientError = () => new ProviderError("bad request", "client", 400);
-
-describe("CircuitBreaker", () => {
-	it("opens after the threshold of consecutive failures, refuses during the cooldown, then lets one trial through", () => {
-		const clock = manualClock();
-		const breaker = new CircuitBreaker({ failureThreshold: 3, cooldownMs: 30_000, now: clock.now });
-		breaker.failure();
-		breaker.failure();
-		expect(breaker.state).toBe("closed");
-		expect(breaker.allow()).toBe(true);
-		breaker.failure();
-		expect(breaker.state).toBe("open");
-		expect(breaker.allow()).toBe(false);
-		clock.advance(29_999);
-		expect(breaker.allow()).toBe(false);
-		clock.advance(1);
-		expect(breaker.state).toBe("half-open");
-		expect(breaker.allow()).toBe(true);
-		// One trial at a time: a second caller is refused while the first is in flight.
-		expect(breaker.allow()).toBe(false);
-	});
-
-	it("closes on a successful trial and reopens for a full cooldown on a failed one", () => {
-		const clock = manualClock();
-		const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 10_000, now: clock.now });
-		breaker.failure();
-		clock.advance(10_000);
-		expect(breaker.allow()).toBe(true);
-		breaker.failure();
-		expect(breaker.state).toBe("open");
-		clock.advance(9_999);
-		expect(breaker.allow()).toBe(false);
-		clock.advance(1);
-		expect(breaker.allow()).toBe(true);
-		breaker.success();
-		expect(breaker.state).toBe("closed");
-		expect(breaker.allow()).toBe(true);
-	});
-
-	it("counts consecutive failures only: a success in between starts the count again", () => {
-		const breaker = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 1_000, now: manualClock().now });
-		breaker.failure();
-		breaker.success();
-		breaker.failure();
-		expect(breaker.state).toBe("closed");
-		breaker.failure();
-		expect(breaker.state).toBe("open");
-	});
-});
 
 describe("backoffMs", () => {
 	const policy = recordingPolicy().policy;
@@ -106,7 +52,7 @@ describe("backoffMs", () => {
 describe("withRetries", () => {
 	it("retries retryable failures up to maxRetries, then gives the last error", async () => {
 		const { policy, sleeps, retries } = recordingPolicy();
-		const breaker = new CircuitBreaker({ failureThreshold: 100, cooldownMs: 1_000 });
+		const breaker = closedBreaker();
 		let calls = 0;
 		const run = withRetries(
 			async () => {
@@ -128,7 +74,7 @@ describe("withRetries", () => {
 
 	it("returns the first success and closes the breaker", async () => {
 		const { policy } = recordingPolicy();
-		const breaker = new CircuitBreaker({ failureThreshold: 100, cooldownMs: 1_000 });
+		const breaker = closedBreaker();
 		let calls = 0;
 		const result = await withRetries(
 			async () => {
@@ -146,7 +92,7 @@ describe("withRetries", () => {
 
 	it("never retries a client error (4xx), and does not hold it against the provider", async () => {
 		const { policy, sleeps } = recordingPolicy();
-		const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 1_000 });
+		const breaker = new CircuitBreaker({ failureRate: 1, minCalls: 1, windowMs: 10_000, cooldownMs: 1_000, probes: 1 });
 		let calls = 0;
 		await expect(
 			withRetries(
@@ -165,8 +111,15 @@ describe("withRetries", () => {
 
 	it("refuses at once with CircuitOpenError while the breaker is open", async () => {
 		const { policy } = recordingPolicy();
-		const breaker = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 });
-		breaker.failure();
+		const breaker = new CircuitBreaker({
+			failureRate: 1,
+			minCalls: 1,
+			windowMs: 10_000,
+			cooldownMs: 60_000,
+			probes: 1,
+			name: "upstream",
+		});
+		breaker.acquire()?.failure();
 		let calls = 0;
 		await expect(
 			withRetries(
@@ -178,12 +131,13 @@ describe("withRetries", () => {
 				breaker,
 			),
 		).rejects.toBeInstanceOf(CircuitOpenError);
+		await expect(withRetries(async () => 1, policy, breaker)).rejects.toMatchObject({ provider: "upstream" });
 		expect(calls).toBe(0);
 	});
 
 	it("fails over instead of waiting for a Retry-After far beyond the backoff cap", async () => {
 		const { policy, sleeps } = recordingPolicy();
-		const breaker = new CircuitBreaker({ failureThreshold: 100, cooldownMs: 1_000 });
+		const breaker = closedBreaker();
 		let calls = 0;
 		await expect(
 			withRetries(
@@ -202,7 +156,7 @@ describe("withRetries", () => {
 
 	it("aborts an attempt that exceeds attemptTimeoutMs and counts it as a retryable timeout", async () => {
 		const { policy } = recordingPolicy({ attemptTimeoutMs: 20, maxRetries: 1 });
-		const breaker = new CircuitBreaker({ failureThreshold: 100, cooldownMs: 1_000 });
+		const breaker = closedBreaker();
 		const seen: string[] = [];
 		await expect(
 			withRetries(
@@ -223,7 +177,7 @@ describe("withRetries", () => {
 	it("stops everything when the request's signal aborts, without another attempt", async () => {
 		const request = new AbortController();
 		const { policy } = recordingPolicy({ signal: request.signal, maxRetries: 5 });
-		const breaker = new CircuitBreaker({ failureThreshold: 100, cooldownMs: 1_000 });
+		const breaker = closedBreaker();
 		let calls = 0;
 		await expect(
 			withRetries(
@@ -237,5 +191,51 @@ describe("withRetries", () => {
 			),
 		).rejects.toMatchObject({ kind: "server" });
 		expect(calls).toBe(1);
+	});
+
+	it("spends the request's retry budget across calls, and stops when it is spent", async () => {
+		const { policy } = recordingPolicy({ maxRetries: 5, budget: { left: 3 } });
+		let calls = 0;
+		const failing = async () => {
+			calls++;
+			throw serverError();
+		};
+		await expect(withRetries(failing, policy, closedBreaker())).rejects.toMatchObject({ kind: "server" });
+		// 1 attempt + 3 retries, though maxRetries allowed 5.
+		expect(calls).toBe(4);
+		expect(policy.budget?.left).toBe(0);
+		// The next model of the chain shares the budget: one attempt, no retry.
+		await expect(withRetries(failing, policy, closedBreaker())).rejects.toMatchObject({ kind: "server" });
+		expect(calls).toBe(5);
+	});
+
+	it("makes no retry that the route's deadline would cut short", async () => {
+		let remaining = 1_000;
+		const { policy, sleeps } = recordingPolicy({
+			maxRetries: 5,
+			remainingMs: () => remaining,
+			minAttemptMs: 250,
+			// Each wait uses up the time it waits.
+			sleep: async (ms) => {
+				sleeps.push(ms);
+				remaining -= ms;
+			},
+		});
+		let calls = 0;
+		await expect(
+			withRetries(
+				async () => {
+					calls++;
+					remaining -= 200;
+					throw serverError();
+				},
+				policy,
+				closedBreaker(),
+			),
+		).rejects.toMatchObject({ kind: "server" });
+		// 1 000 → attempt (800) → wait 50 (750) → attempt (550) → wait 100 (450) → attempt (250): a wait of 200 would
+		// leave 50 < 250 ms, so no third retry.
+		expect(sleeps).toEqual([50, 100]);
+		expect(calls).toBe(3);
 	});
 });

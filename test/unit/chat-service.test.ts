@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CircuitOpenError } from "../../src/chat/resilience";
+import { CircuitOpenError } from "../../src/chat/breaker";
 import { attemptOutcome } from "../../src/chat/service";
 import { ProviderError } from "../../src/ports/chat-model";
 
@@ -10,7 +10,7 @@ describe("attemptOutcome", () => {
 		expect(attemptOutcome(new ProviderError("x", "network", undefined))).toBe("network_error");
 		expect(attemptOutcome(new ProviderError("x", "timeout", undefined))).toBe("timeout");
 		expect(attemptOutcome(new ProviderError("x", "client", 400))).toBe("client_error");
-		expect(attemptOutcome(new CircuitOpenError("openai"))).toBe("circuit_open");
+		expect(attemptOutcome(new CircuitOpenError("openai", 30_000))).toBe("circuit_open");
 		expect(attemptOutcome(new TypeError("boom"))).toBe("server_error");
 	});
 });
