@@ -13,7 +13,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { IndexOptions, LocalVectorIndexRpc, Outcome } from "../src/adapters/local-vector-index-contract";
 import { cosine } from "../src/lib/cosine";
-import { decodeVector, encodeVector } from "../src/lib/encoding";
+import { decodeVector, encodeVector, utf8Length } from "../src/lib/encoding";
 import { VECTORIZE_LIMITS as LIMITS } from "../src/ports/vector-index";
 import { type MetadataFilter, matches } from "../src/rag/filter";
 import { applySchema, type SchemaStep } from "./sqlite-schema";
@@ -53,7 +53,7 @@ export const VECTOR_INDEX_SCHEMA: readonly SchemaStep[] = [
 ];
 
 const encoder = new TextEncoder();
-const bytes = (s: string) => encoder.encode(s).length;
+const bytes = utf8Length;
 
 type Row = { id: string; namespace: string | null; vals: ArrayBuffer; metadata: string | null };
 

@@ -6,6 +6,8 @@
  *   above.
  * - `src/` never imports `durable-objects/` (the objects implement contracts that live in `src/`), except the
  *   composition root, which re-exports the classes for the runtime; the objects may import the domain below them.
+ * - Adapters are imported only by the composition root (which chooses them) and other adapters; everyone else
+ *   receives them as ports. Their contracts (`*-contract.ts`) are open to the layers above them.
  * - No import cycles, type-only imports included (a cycle of types is still two modules that cannot be read apart).
  *
  * Imports are read as text (`import … from`, `export … from`, `import("…")` in types), which is exact for this
@@ -41,6 +43,15 @@ const LAYERS = [
 
 /** Which layers may reach `durable-objects/` (the objects themselves, and the root that exports them). */
 const MAY_IMPORT_OBJECTS = new Set(["durable-objects", "composition root"]);
+
+/**
+ * Which layers may import an adapter (an implementation of a port): the composition root, which chooses them, and
+ * other adapters. Anyone at or above the adapters may import an adapter's contract (`*-contract.ts`, e.g. the RPC
+ * interface the local vector index object implements). Routes and middleware get adapters as ports from the
+ * context, never by importing them.
+ */
+const MAY_IMPORT_ADAPTERS = new Set(["adapters", "composition root"]);
+const isAdapter = (f: string) => f.startsWith("src/adapters/") && !f.endsWith("-contract.ts");
 
 function layerOf(file: string): number {
 	const i = LAYERS.findIndex((l) => l.match(file));
@@ -128,6 +139,8 @@ for (const [from, tos] of graph) {
 			problems.push(`${from} imports ${to}: import the object's contract from src/ instead`);
 		} else if (toLayer > fromLayer) {
 			problems.push(`${from} (${fromName}) imports ${to} (${LAYERS[toLayer]?.name}), a higher layer`);
+		} else if (isAdapter(to) && !MAY_IMPORT_ADAPTERS.has(fromName)) {
+			problems.push(`${from} (${fromName}) imports the adapter ${to}: take it as a port (src/composition.ts chooses)`);
 		}
 	}
 }

@@ -18,6 +18,7 @@ import { DEFAULT_STATE_DIR, startDevServer, stopAllDevServers } from "./lib/dev-
 import { OPS_KEY } from "./lib/local-credentials.ts";
 import { REPO_ROOT } from "./lib/repository-root.ts";
 import { RULE_FILES } from "./observability/config.ts";
+import { JOB } from "./observability/slo-rules.ts";
 
 parseCommandLine(
 	"usage: npm run observe\nEnvironment: OBSERVE_TARGET, OBSERVE_PROMETHEUS_PORT, OBSERVE_ALERTMANAGER_PORT, OBSERVE_WEBHOOK_PORT, OBSERVE_DIR, OBSERVE_SCRAPE_INTERVAL, OBSERVE_SCRAPE_KEY (docs/observability.md).",
@@ -163,7 +164,7 @@ writeFileSync(
 		"  alertmanagers:",
 		`    - static_configs: [{ targets: ["127.0.0.1:${amPort}"] }]`,
 		"scrape_configs:",
-		"  - job_name: edge-ai-api",
+		`  - job_name: ${JOB}`,
 		"    metrics_path: /metrics",
 		`    scheme: ${target.protocol.replace(":", "")}`,
 		"    authorization:",

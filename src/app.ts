@@ -65,8 +65,8 @@ export type PipelineOptions = {
 
 /**
  * The pipeline every route runs behind, in order (docs/architecture.md): request id → structured log + timing →
- * worker version → SLO recording (unless left out) → security headers → CORS → config gate → ports → D1 limits
- * (local) → body limit → timeout → authentication → rate limit → routes; one error path for all of it.
+ * worker version → SLO recording (unless left out) → security headers → CORS → config gate → D1 limits (local) → ports
+ * → body limit → timeout → authentication → rate limit → routes; one error path for all of it.
  * Exported separately so tests can exercise the pipeline with their own routes.
  *
  * @example
@@ -85,8 +85,9 @@ export function createPipeline(options: PipelineOptions = {}): OpenAPIHono<AppEn
 	app.use(securityHeaders());
 	app.use(cors());
 	app.use(configGate());
-	app.use(ports(portsFor));
 	app.use(d1Limits());
+	// After d1Limits: adapters see the bindings the request runs with (the limits wrapper, locally).
+	app.use(ports(portsFor));
 	app.use(bodyLimit());
 	app.use(timeout(routeBudgetMs));
 	app.use(authenticate());

@@ -74,15 +74,15 @@ export function vectorIndexFor(env: Env, config: RagConfig, embedder: Embedder):
 export function portsFor(env: Env, config: Config): Ports {
 	let embedder: Embedder | undefined;
 	let index: VectorIndex | undefined;
-	const chatModel = chatModelFor(env, config.chat);
+	const embedderOnce = () => {
+		embedder ??= embedderFor(env, config.rag);
+		return embedder;
+	};
 	return {
-		chatModel,
-		embedder: () => {
-			embedder ??= embedderFor(env, config.rag);
-			return embedder;
-		},
+		chatModel: chatModelFor(env, config.chat),
+		embedder: embedderOnce,
 		vectorIndex: () => {
-			index ??= vectorIndexFor(env, config.rag, embedder ?? embedderFor(env, config.rag));
+			index ??= vectorIndexFor(env, config.rag, embedderOnce());
 			return index;
 		},
 	};

@@ -20,7 +20,7 @@ export { LocalVectorIndex } from "../../durable-objects/vector-index";
 
 const bare = instrument({ fetch: createApp({ slo: false }).fetch } satisfies ExportedHandler<Env>, traceConfig);
 
-// One derived bindings object per isolate: the config is parsed once per bindings object (src/config.ts).
+// One derived bindings object per isolate: the config is parsed once per bindings object (src/config/index.ts).
 let withoutLimits: Env | undefined;
 const noLimits = (env: Env): Env => {
 	withoutLimits ??= { ...env, RATE_LIMIT_POLICIES: "[]" } as Env;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { sloFor } from "../../src/slo/spec.ts";
-import { VERSION_WINDOWS } from "../observability/slo-rules.ts";
+import { JOB_MATCHER, VERSION_WINDOWS } from "../observability/slo-rules.ts";
 import type { HistogramBucket, LatencyStat, RouteSample, VersionStats } from "./verdict.ts";
 
 /**
@@ -218,7 +218,7 @@ export function prometheusSource(options: { url: string; fetch?: FetchLike; time
 				// The histogram itself (the quantile check tests an excess against a bucket bound): the same series the
 				// p95/p99 rules aggregate, over the same window.
 				query(
-					`sum by (http_route, version, le) (increase(http_server_request_duration_seconds_bucket{job="edge-ai-api",version=~"${versions.canary}|${versions.stable}",http_route!="all"}[${window}]))`,
+					`sum by (http_route, version, le) (increase(http_server_request_duration_seconds_bucket{${JOB_MATCHER},version=~"${versions.canary}|${versions.stable}",http_route!="all"}[${window}]))`,
 				),
 			]);
 			const key = (m: Record<string, string>) => `${m.http_route ?? ""}\u0000${m.version ?? ""}`;

@@ -23,7 +23,7 @@ import { REPO_ROOT } from "../lib/repository-root.ts";
 export const CAPACITY_POLICIES = DEFAULT_POLICIES.map((p) => ({ ...p, limit: 1_000_000_000, window_s: 1 }));
 
 /**
- * The per-tenant storage quotas (src/config.ts) at their largest values: every ingest still checks and updates its
+ * The per-tenant storage quotas (src/config/schema.ts) at their largest values: every ingest still checks and updates its
  * tenant's usage — the same work — but a long capacity run that keeps ingesting never meets
  * `storage-quota-exceeded` (the defaults allow 10 000 documents per tenant, and all of a run's keys share one tenant).
  */

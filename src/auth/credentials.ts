@@ -7,6 +7,7 @@
  */
 import type { AuthConfig } from "../config";
 import { AppError } from "../http/app-error";
+import { utf8Length } from "../lib/encoding";
 import type { Logger } from "../telemetry/logger";
 import { keyMatches, keyPrefix, looksLikeApiKey } from "./api-key";
 import { unauthorized } from "./errors";
@@ -183,7 +184,7 @@ async function resolve(
 		throw unauthorized("Send one credential: Authorization or X-API-Key, not both", "invalid_request");
 	}
 	const raw = (apiKey ?? authorization ?? "").trim();
-	if (new TextEncoder().encode(raw).byteLength > auth.maxCredentialBytes) {
+	if (utf8Length(raw) > auth.maxCredentialBytes) {
 		throw unauthorized(`The credential exceeds ${auth.maxCredentialBytes} bytes`, "invalid_token");
 	}
 	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, attempt, waitUntil);

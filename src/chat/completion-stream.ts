@@ -69,6 +69,13 @@ export type CompletionStreamInput = {
 /** The last event of every completed stream (OpenAI's wire format). */
 const SSE_DONE = "data: [DONE]\n\n";
 
+/** The headers of every event stream: not cached, not buffered by proxies (nginx honours `X-Accel-Buffering`). */
+const SSE_HEADERS = {
+	"Content-Type": "text/event-stream; charset=utf-8",
+	"Cache-Control": "no-cache",
+	"X-Accel-Buffering": "no",
+} as const;
+
 /** The SSE event sent when a stream outlives its deadline (written by the timeout middleware). */
 export function sseTimeoutEvent(budgetMs: number): string {
 	return sseEvent({
@@ -121,9 +128,7 @@ export function cannedStream(input: {
 		choices: [{ index: 0, delta: { role: "assistant", content: input.content }, finish_reason: "stop" }],
 	};
 	const events = [...(input.prelude ?? []), reply].map((e) => sseEvent(e)).join("");
-	return new Response(events + SSE_DONE, {
-		headers: { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache" },
-	});
+	return new Response(events + SSE_DONE, { headers: SSE_HEADERS });
 }
 
 function chunk(id: string, created: number, model: string, delta: object, finish: FinishReason | null) {
@@ -262,10 +267,6 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 	input.background(pump());
 	return new Response(readable, {
 		status: 200,
-		headers: {
-			"Content-Type": "text/event-stream; charset=utf-8",
-			"Cache-Control": "no-cache",
-			"X-Accel-Buffering": "no",
-		},
+		headers: SSE_HEADERS,
 	});
 }

@@ -96,8 +96,8 @@ export class AppError extends Error {
  * 422 `validation-failed`: the request was well-formed but a value is not acceptable. `errors` name each field
  * (dotted paths, e.g. `query.start_time`); the validators' hook and every handler-level check use this one shape.
  */
-export function validationFailed(detail: string, errors: FieldError[]): AppError {
-	return new AppError({ status: 422, slug: "validation-failed", detail, errors });
+export function validationFailed(detail: string, errors?: FieldError[], cause?: unknown): AppError {
+	return new AppError({ status: 422, slug: "validation-failed", detail, errors, cause });
 }
 
 /** 404 `model-not-found` for the request's `model` field (OpenAI's `param`), with what to do instead. */

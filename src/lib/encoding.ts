@@ -17,6 +17,11 @@
 
 const encoder = new TextEncoder();
 
+/** The length of a string's UTF-8 encoding, in bytes (what every byte limit measures). */
+export function utf8Length(text: string): number {
+	return encoder.encode(text).length;
+}
+
 /** SHA-256 of a string's UTF-8, as 64 lowercase hex characters. */
 export async function sha256Hex(text: string): Promise<string> {
 	const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));

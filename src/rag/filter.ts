@@ -13,6 +13,7 @@
  * @module
  */
 import { z } from "zod";
+import { utf8Length } from "../lib/encoding";
 import { VECTORIZE_LIMITS } from "../ports/vector-index";
 
 const Scalar = z.union([z.string().max(256), z.number(), z.boolean()]);
@@ -48,13 +49,11 @@ export const MAX_FILTER_PARAMS = MAX_FILTER_FIELDS * OPERATORS.length;
  */
 export const MAX_FILTER_JSON_BYTES = VECTORIZE_LIMITS.filterJsonBytes;
 
-const encoder = new TextEncoder();
-
 export const MetadataFilterSchema = z
 	.record(z.string().regex(FIELD, "metadata field names are 1-64 of A-Z a-z 0-9 _ . -"), z.union([Scalar, Ops]))
 	.refine((f) => Object.keys(f).length <= MAX_FILTER_FIELDS, `at most ${MAX_FILTER_FIELDS} fields`)
 	.refine(
-		(f) => encoder.encode(JSON.stringify(f)).length < MAX_FILTER_JSON_BYTES,
+		(f) => utf8Length(JSON.stringify(f)) < MAX_FILTER_JSON_BYTES,
 		`a filter's compact JSON must be under ${MAX_FILTER_JSON_BYTES} bytes (UTF-8), Vectorize's limit`,
 	);
 export type MetadataFilter = z.infer<typeof MetadataFilterSchema>;

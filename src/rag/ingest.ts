@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { sha256Hex } from "../lib/encoding";
+import { sha256Hex, utf8Length } from "../lib/encoding";
 import { embedAll } from "../ports/embedder";
 import { encodeBookmark } from "./bookmark";
 import { capHeading, chunk } from "./chunker";
@@ -53,10 +53,8 @@ export type IngestResult = {
 
 // ---- what a write costs, and whether the quotas leave room (docs/rag.md#storage-bounds) ----------------------
 
-const encoder = new TextEncoder();
-
 /** UTF-8 bytes of a string; 0 for none. */
-const utf8Bytes = (s: string | null | undefined): number => (s ? encoder.encode(s).length : 0);
+const utf8Bytes = (s: string | null | undefined): number => (s ? utf8Length(s) : 0);
 
 /** Hex SHA-256 of a content hash, bytes. */
 const HASH_BYTES = 64;

@@ -7,6 +7,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
+import { parseBasicCredentials } from "../auth/basic";
 import { REALM } from "../auth/errors";
 import { chargeAttempt } from "../auth/failed-attempts";
 import { effectiveScopes, IDENTIFIER, isScope, parseScopes, SCOPES } from "../auth/principal";
@@ -123,30 +124,13 @@ type ClientCredentials = { clientId: string; clientSecret: string; basic: boolea
 
 /** Basic credentials are form-urlencoded before base64 (RFC 6749 §2.3.1). */
 function basicCredentials(header: string): ClientCredentials {
-	const m = /^Basic ([A-Za-z0-9+/]+=*)$/.exec(header.trim());
-	let decoded: string | undefined;
-	try {
-		decoded = m?.[1] ? atob(m[1]) : undefined;
-	} catch {
-		decoded = undefined;
-	}
-	const colon = decoded?.indexOf(":") ?? -1;
-	if (!decoded || colon < 1) {
+	const credentials = parseBasicCredentials(header);
+	if (!credentials) {
 		throw oauthError(401, "invalid-client", "invalid_client", "Malformed Basic credentials", {
 			"WWW-Authenticate": `Basic realm="${REALM}"`,
 		});
 	}
-	try {
-		return {
-			clientId: decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " ")),
-			clientSecret: decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " ")),
-			basic: true,
-		};
-	} catch {
-		throw oauthError(401, "invalid-client", "invalid_client", "Malformed Basic credentials", {
-			"WWW-Authenticate": `Basic realm="${REALM}"`,
-		});
-	}
+	return { ...credentials, basic: true };
 }
 
 function readCredentials(c: Context<AppEnv>, body: z.infer<typeof TokenRequest>): ClientCredentials {

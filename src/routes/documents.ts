@@ -11,8 +11,8 @@
  * @module
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { AppError } from "../http/app-error";
-import { base64, fromBase64, sha256Hex } from "../lib/encoding";
+import { AppError, validationFailed } from "../http/app-error";
+import { base64, fromBase64, sha256Hex, utf8Length } from "../lib/encoding";
 import { requireScope } from "../middleware/auth";
 import { FIELD } from "../rag/filter";
 import { processedUpTo } from "../rag/indexing";
@@ -212,12 +212,7 @@ function parseCursor(raw: string): { createdAt: number; id: string } {
 	} catch {
 		// fall through
 	}
-	throw new AppError({
-		status: 422,
-		slug: "validation-failed",
-		detail: "cursor is not one this service issued",
-		errors: [{ path: "cursor", message: "invalid" }],
-	});
+	throw validationFailed("cursor is not one this service issued", [{ path: "cursor", message: "invalid" }]);
 }
 
 export const documents = createRouter()
@@ -232,9 +227,7 @@ export const documents = createRouter()
 				extensions: { max_documents: limits.batchDocuments },
 			});
 		}
-		const tooBig = docs
-			.map((d, i) => ({ i, bytes: encoder.encode(d.text).length }))
-			.filter((x) => x.bytes > limits.documentBytes);
+		const tooBig = docs.map((d, i) => ({ i, bytes: utf8Length(d.text) })).filter((x) => x.bytes > limits.documentBytes);
 		if (tooBig.length > 0) {
 			throw new AppError({
 				status: 413,
@@ -246,7 +239,7 @@ export const documents = createRouter()
 		}
 		// Metadata is copied into every one of a document's vectors: its size is bounded like the text's.
 		const fatMetadata = docs
-			.map((d, i) => ({ i, bytes: encoder.encode(JSON.stringify(d.metadata ?? {})).length }))
+			.map((d, i) => ({ i, bytes: utf8Length(JSON.stringify(d.metadata ?? {})) }))
 			.filter((x) => x.bytes > limits.metadataBytes);
 		if (fatMetadata.length > 0) {
 			throw new AppError({
@@ -265,12 +258,9 @@ export const documents = createRouter()
 			const stored = await storedIngest(deps.db, deps.tenant, key, deps.now() - c.get("config").rag.idempotencyTtlMs);
 			if (stored) {
 				if (stored.request_hash !== requestHash) {
-					throw new AppError({
-						status: 422,
-						slug: "validation-failed",
-						detail: "This Idempotency-Key was used with a different request body",
-						errors: [{ path: "Idempotency-Key", message: "reused with another body" }],
-					});
+					throw validationFailed("This Idempotency-Key was used with a different request body", [
+						{ path: "Idempotency-Key", message: "reused with another body" },
+					]);
 				}
 				return c.json(JSON.parse(stored.response), 201, { "Idempotent-Replayed": "true" });
 			}

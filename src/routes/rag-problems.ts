@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { AppError } from "../http/app-error";
+import { AppError, validationFailed } from "../http/app-error";
 import { type Quota, RagError, type RagErrorReason } from "../rag/errors";
 
 /** The configuration variable of each quota, named in the problem so an operator knows what to raise. */
@@ -62,20 +62,13 @@ export function ragProblem(err: RagError): AppError {
 	const upstream = { status: 503, slug: "upstream-unavailable", headers: { "Retry-After": RETRY_AFTER_S } } as const;
 	switch (r.code) {
 		case "invalid-bookmark":
-			return new AppError({
-				status: 422,
-				slug: "validation-failed",
-				detail: "bookmark is not one this service issued",
-				errors: [{ path: "bookmark", message: "invalid" }],
+			return validationFailed(
+				"bookmark is not one this service issued",
+				[{ path: "bookmark", message: "invalid" }],
 				cause,
-			});
+			);
 		case "duplicate-document-ids":
-			return new AppError({
-				status: 422,
-				slug: "validation-failed",
-				detail: "document ids repeat within the batch",
-				cause,
-			});
+			return validationFailed("document ids repeat within the batch", undefined, cause);
 		case "embedding-model-mismatch":
 			return new AppError({
 				status: 409,

@@ -17,7 +17,7 @@ import { cannedStream, usageBody } from "../chat/completion-stream";
 import { chainFor, completionCap } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { estimatePromptTokens, estimateTextTokens } from "../chat/tokens";
-import { AppError } from "../http/app-error";
+import { AppError, modelNotFound, validationFailed } from "../http/app-error";
 import { base64, encodeVector } from "../lib/encoding";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
@@ -192,12 +192,7 @@ const embeddingsRoute = createRoute({
 function topK(c: Context<AppEnv>, requested: number): number {
 	const max = c.get("config").rag.limits.topK;
 	if (requested > max) {
-		throw new AppError({
-			status: 422,
-			slug: "validation-failed",
-			detail: `top_k may be at most ${max}`,
-			errors: [{ path: "top_k", message: `must be ≤ ${max}` }],
-		});
+		throw validationFailed(`top_k may be at most ${max}`, [{ path: "top_k", message: `must be ≤ ${max}` }]);
 	}
 	return requested;
 }
@@ -349,20 +344,12 @@ export const rag = createRouter()
 			});
 		}
 		if (body.model && body.model !== embedder.model) {
-			throw new AppError({
-				status: 404,
-				slug: "model-not-found",
-				detail: `This deployment embeds with '${embedder.model}', not '${body.model}'`,
-				extensions: { param: "model" },
-			});
+			throw modelNotFound(`This deployment embeds with '${embedder.model}', not '${body.model}'`);
 		}
 		if (body.dimensions !== undefined && body.dimensions !== embedder.dimensions) {
-			throw new AppError({
-				status: 422,
-				slug: "validation-failed",
-				detail: `dimensions must be ${embedder.dimensions} for ${embedder.model}`,
-				errors: [{ path: "dimensions", message: `must be ${embedder.dimensions}` }],
-			});
+			throw validationFailed(`dimensions must be ${embedder.dimensions} for ${embedder.model}`, [
+				{ path: "dimensions", message: `must be ${embedder.dimensions}` },
+			]);
 		}
 		const vectors = await embedAll(embedder, inputs, c.get("deadline").signal);
 		const tokens = inputs.reduce((s, t) => s + estimateTextTokens(t), 0);

@@ -8,6 +8,7 @@ import { RagError } from "../../src/rag/errors";
 import { namespaceOf } from "../../src/rag/indexing";
 import { ingest as ingestDocuments } from "../../src/rag/ingest";
 import { purgeExpiredIngests } from "../../src/rag/store";
+import { ragProblem } from "../../src/routes/rag-problems";
 import { createLogger } from "../../src/telemetry/logger";
 import { bearer, callWith, freshPrincipalToken } from "../helpers/workers/auth";
 import { expectProblem } from "../helpers/workers/http";
@@ -205,6 +206,8 @@ describe("per-tenant storage quotas", () => {
 		const refused = ingestDocuments(deps, [{ id: "live", text: grown.join("\n\n") }], null);
 		await expect(refused).rejects.toBeInstanceOf(RagError);
 		await expect(refused).rejects.toMatchObject({ reason: { code: "quota-exceeded", quota: "chunks" } });
+		const problem = ragProblem((await refused.catch((e: unknown) => e)) as RagError);
+		expect([problem.status, problem.slug]).toEqual([429, "storage-quota-exceeded"]);
 		await Promise.all(pending);
 		// The six live chunks keep their vectors; only the six new ones were removed.
 		expect(await vectorIds()).toEqual(live);

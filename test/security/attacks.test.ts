@@ -30,7 +30,7 @@ const MAX_DOCUMENTS = 12;
 const MAX_BYTES = 2_000_000;
 const AUTH_FAILURE_LIMIT = 3;
 const INVALID_CREDENTIAL_LIMIT = 5;
-/** Defaults of the chunker and of the metadata limit (src/config.ts), which the storage attack works against. */
+/** Defaults of the chunker and of the metadata limit (src/config/schema.ts), which the storage attack works against. */
 const HEADING_CHARS = 256;
 const MIN_CHUNK_CHARS = 200;
 const CHUNK_CHARS = 1_000;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
+import { parseBasicCredentials } from "../../auth/basic";
 import { AppError } from "../../http/app-error";
 import { deferrer } from "../../http/background";
 import { clientIp } from "../../http/client-ip";
@@ -52,17 +53,8 @@ export type RateLimitOptions = {
 
 /** The client id a token request presents: Basic user name, or `client_id` in a form or JSON body. */
 async function presentedClientId(c: Context<RateLimitEnv>): Promise<string | undefined> {
-	const auth = c.req.header("Authorization");
-	const basic = auth ? /^Basic ([A-Za-z0-9+/]+=*)$/.exec(auth.trim()) : null;
-	if (basic?.[1]) {
-		try {
-			const decoded = atob(basic[1]);
-			const colon = decoded.indexOf(":");
-			return colon > 0 ? decodeURIComponent(decoded.slice(0, colon).replaceAll("+", " ")) : undefined;
-		} catch {
-			return undefined;
-		}
-	}
+	const basic = parseBasicCredentials(c.req.header("Authorization") ?? "");
+	if (basic) return basic.clientId;
 	const type = c.req.header("Content-Type") ?? "";
 	// Hono caches the body text, so the route's validator reads the same bytes again without a second stream read.
 	if (type.startsWith("application/x-www-form-urlencoded")) {
