@@ -172,7 +172,7 @@ beforeAll(async () => {
 				"--var",
 				"CHAT_MAX_RETRIES:0",
 				"--var",
-				"CHAT_BREAKER_FAILURES:1000",
+				"CHAT_BREAKER_MIN_CALLS:10000",
 				"--var",
 				`RATE_LIMIT_POLICIES:${JSON.stringify(policies)}`,
 				"--var",

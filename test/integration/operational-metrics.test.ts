@@ -61,7 +61,7 @@ describe("model provider metrics", () => {
 			CHAT_MAX_RETRIES: "1",
 			CHAT_RETRY_BASE_MS: "0",
 			CHAT_RETRY_MAX_MS: "0",
-			CHAT_BREAKER_FAILURES: "1000",
+			CHAT_BREAKER_MIN_CALLS: "10000",
 		};
 		const res = await chat(v, primary, vars);
 		expect(res.status).toBe(200);
@@ -75,7 +75,7 @@ describe("model provider metrics", () => {
 
 	it("injects local model faults (LOCAL_MODEL_FAULT_RATE) as upstream 5xx: 502, counted as server errors", async () => {
 		const v = `v-${Date.now()}-${n++}`;
-		const vars = { LOCAL_MODEL_FAULT_RATE: "1", CHAT_MAX_RETRIES: "0", CHAT_BREAKER_FAILURES: "1000" };
+		const vars = { LOCAL_MODEL_FAULT_RATE: "1", CHAT_MAX_RETRIES: "0", CHAT_BREAKER_MIN_CALLS: "10000" };
 		const before = await sample(v, "llm_upstream_requests_total", { model: "local", outcome: "server_error" });
 		for (let i = 0; i < 3; i++) {
 			const res = await chat(v, "local", vars);
