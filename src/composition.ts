@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { withFaults } from "./adapters/faults";
 import { LocalEmbedder } from "./adapters/local-embedder";
 import { LocalModel } from "./adapters/local-model";
 import { localVectorIndex } from "./adapters/local-vector-index";
@@ -52,22 +53,30 @@ export function chatModelFor(env: Env, config: ChatConfig, fetcher?: typeof fetc
 	};
 }
 
-/** The configured embedder (`RAG_EMBEDDER`). */
+/** The configured embedder (`RAG_EMBEDDER`), with its injected faults if any (local and test only). */
 export function embedderFor(env: Env, config: RagConfig): Embedder {
-	return config.embedder === "workers-ai"
-		? new WorkersAiEmbedder(env.AI as unknown as AiBinding | undefined)
-		: new LocalEmbedder();
+	const embedder =
+		config.embedder === "workers-ai"
+			? new WorkersAiEmbedder(env.AI as unknown as AiBinding | undefined)
+			: new LocalEmbedder();
+	return withFaults(embedder, "embedder", config.faults.embedder);
 }
 
-/** The configured vector index (`RAG_VECTOR_INDEX`): Vectorize, or the local Durable Object stand-in. */
+/**
+ * The configured vector index (`RAG_VECTOR_INDEX`): Vectorize, or the local Durable Object stand-in; with its
+ * injected faults if any (local and test only).
+ */
 export function vectorIndexFor(env: Env, config: RagConfig, embedder: Embedder): VectorIndex {
-	// wrangler types name the binding with the legacy (V1) type; the binding is a V2 index (wrangler.toml).
-	if (config.vectorIndex === "vectorize") return vectorizeIndex(env.VECTORIZE as unknown as Vectorize);
-	return localVectorIndex(env.VECTOR_INDEX, config.indexName, {
-		dimensions: embedder.dimensions,
-		model: embedder.model,
-		indexingDelayMs: config.indexingDelayMs,
-	});
+	const index =
+		config.vectorIndex === "vectorize"
+			? // wrangler types name the binding with the legacy (V1) type; the binding is a V2 index (wrangler.toml).
+				vectorizeIndex(env.VECTORIZE as unknown as Vectorize)
+			: localVectorIndex(env.VECTOR_INDEX, config.indexName, {
+					dimensions: embedder.dimensions,
+					model: embedder.model,
+					indexingDelayMs: config.indexingDelayMs,
+				});
+	return withFaults(index, "vector index", config.faults.vectorIndex);
 }
 
 /** Every port of a request, built on first use (a chat request never constructs the vector index). */

@@ -93,6 +93,8 @@ export type RagConfig = {
 	quotas: { documents: number; chunks: number; bytes: number };
 	idempotencyTtlMs: number;
 	minVectorScore: number;
+	/** Injected faults (local and test environments only): failing share of calls and latency per call. */
+	faults: { embedder: { rate: number; latencyMs: number }; vectorIndex: { rate: number; latencyMs: number } };
 };
 
 export type OtlpConfig = { endpoint: string | undefined; headers: Record<string, string>; serviceName: string };
@@ -226,6 +228,10 @@ function toConfig(v: ParsedVariables): Config {
 			},
 			idempotencyTtlMs: v.IDEMPOTENCY_TTL_S * 1000,
 			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
+			faults: {
+				embedder: { rate: v.FAULT_EMBEDDER_RATE, latencyMs: v.FAULT_EMBEDDER_LATENCY_MS },
+				vectorIndex: { rate: v.FAULT_VECTOR_INDEX_RATE, latencyMs: v.FAULT_VECTOR_INDEX_LATENCY_MS },
+			},
 		},
 		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
 		tracing: { sampleRatio: v.TRACE_SAMPLE_RATIO },
@@ -254,6 +260,16 @@ function crossFieldIssues(v: ParsedVariables, vars: Record<string, unknown>): Co
 		});
 	}
 	const deployed = !isLocalEnvironment(v.ENVIRONMENT);
+	if (deployed) {
+		for (const name of [
+			"FAULT_EMBEDDER_RATE",
+			"FAULT_EMBEDDER_LATENCY_MS",
+			"FAULT_VECTOR_INDEX_RATE",
+			"FAULT_VECTOR_INDEX_LATENCY_MS",
+		] as const) {
+			if (v[name] > 0) issues.push({ variable: name, message: `fault injection is refused in ${v.ENVIRONMENT}` });
+		}
+	}
 	if (deployed && !v.JWT_PRIVATE_JWK && !v.JWT_SIGNING_SECRET) {
 		issues.push({
 			variable: "JWT_SIGNING_SECRET",

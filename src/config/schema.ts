@@ -199,6 +199,14 @@ export const ConfigSchema = z.object({
 	 */
 	LOCAL_MODEL_FAULT_RATE: fraction(0),
 	LOCAL_MODEL_EXTRA_LATENCY_MS: intString(0, 600_000, 0),
+	/**
+	 * Fault injection into RAG's dependencies, local and test environments only (docs/resilience.md#fault-injection):
+	 * the share of the embedder's and the vector index's calls that fail (0–1), and a pause before each call, ms.
+	 */
+	FAULT_EMBEDDER_RATE: fraction(0),
+	FAULT_EMBEDDER_LATENCY_MS: intString(0, 600_000, 0),
+	FAULT_VECTOR_INDEX_RATE: fraction(0),
+	FAULT_VECTOR_INDEX_LATENCY_MS: intString(0, 600_000, 0),
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),
