@@ -112,6 +112,8 @@ export type Config = {
 	otlp: OtlpConfig;
 	tracing: { sampleRatio: number };
 	usage: { retentionDays: number };
+	/** Injected D1 faults (local and test only): failing share of executions and latency per execution. */
+	d1Faults: { rate: number; latencyMs: number };
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -236,6 +238,7 @@ function toConfig(v: ParsedVariables): Config {
 		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
 		tracing: { sampleRatio: v.TRACE_SAMPLE_RATIO },
 		usage: { retentionDays: v.USAGE_RETENTION_DAYS },
+		d1Faults: { rate: v.FAULT_D1_RATE, latencyMs: v.FAULT_D1_LATENCY_MS },
 	};
 }
 
@@ -266,6 +269,8 @@ function crossFieldIssues(v: ParsedVariables, vars: Record<string, unknown>): Co
 			"FAULT_EMBEDDER_LATENCY_MS",
 			"FAULT_VECTOR_INDEX_RATE",
 			"FAULT_VECTOR_INDEX_LATENCY_MS",
+			"FAULT_D1_RATE",
+			"FAULT_D1_LATENCY_MS",
 		] as const) {
 			if (v[name] > 0) issues.push({ variable: name, message: `fault injection is refused in ${v.ENVIRONMENT}` });
 		}

@@ -207,6 +207,9 @@ export const ConfigSchema = z.object({
 	FAULT_EMBEDDER_LATENCY_MS: intString(0, 600_000, 0),
 	FAULT_VECTOR_INDEX_RATE: fraction(0),
 	FAULT_VECTOR_INDEX_LATENCY_MS: intString(0, 600_000, 0),
+	/** Fault injection into D1 (local and test only): the share of executions failing (0–1), a pause before each, ms. */
+	FAULT_D1_RATE: fraction(0),
+	FAULT_D1_LATENCY_MS: intString(0, 600_000, 0),
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bearer, callWith, freshPrincipalToken } from "../helpers/workers/auth";
-import { expectProblem } from "../helpers/workers/http";
+import { DEMO_AUTH, expectProblem } from "../helpers/workers/http";
 
 // Injected faults in RAG's dependencies (FAULT_EMBEDDER_*, FAULT_VECTOR_INDEX_*): what users get when the embedder
 // or the vector index is down — docs/resilience.md#fault-injection.
@@ -96,5 +96,42 @@ describe("fault injection is refused outside local and test", () => {
 		const body = await expectProblem(res, 503, "misconfigured");
 		const variables = (body.errors as { path: string }[]).map((e) => e.path);
 		expect(variables).toEqual(expect.arrayContaining(["FAULT_EMBEDDER_RATE", "FAULT_VECTOR_INDEX_LATENCY_MS"]));
+	});
+});
+
+describe("D1 down (FAULT_D1_RATE=1)", () => {
+	const down = { FAULT_D1_RATE: "1" };
+
+	it("an API-key caller gets 503 with Retry-After, never a 500 or a 401", async () => {
+		const res = await callWith(down, "/v1/auth/me", { headers: DEMO_AUTH });
+		const body = await expectProblem(res, 503, "upstream-unavailable");
+		expect(body.detail).toBe("The database could not answer; retry shortly");
+		expect(res.headers.get("Retry-After")).toBe("1");
+	});
+
+	it("RAG answers 503 for every route that needs the database, and readiness says not ready", async () => {
+		const { auth } = await setUp();
+		for (const [path, init] of [
+			["/v1/rag/search", post(auth, { query: "ERR-4471" })],
+			["/v1/documents", { headers: auth }],
+			["/v1/documents", post(auth, { documents: [{ id: "x", text: "never half-written" }] })],
+		] as const) {
+			await expectProblem(await callWith(down, path, init), 503, "upstream-unavailable");
+		}
+		const ready = await callWith(down, "/readyz");
+		expect(ready.status).toBe(503);
+		// Back up: the refused ingest wrote nothing.
+		expect((await callWith({}, "/v1/documents/x", { headers: auth })).status).toBe(404);
+	});
+
+	it("a slow database only slows: FAULT_D1_LATENCY_MS keeps answers correct", async () => {
+		const { auth, healthy } = await setUp();
+		const res = await callWith(
+			{ ...healthy, FAULT_D1_LATENCY_MS: "50" },
+			"/v1/rag/search",
+			post(auth, { query: "ERR-4471", mode: "keyword" }),
+		);
+		expect(res.status).toBe(200);
+		expect(((await res.json()) as { data: Hit[] }).data.map((h) => h.document_id)).toContain("runbook");
 	});
 });

@@ -8,6 +8,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { z } from "zod";
+import { isTransientD1Error } from "../../db/d1-faults";
 import { AppError, validationFailed } from "../../http/app-error";
 import { type FieldError, type ProblemDetails, problemResponse } from "../../http/problem";
 import { handlerRoutes, type RegisteredRoute } from "../../http/route-of";
@@ -85,6 +86,16 @@ function toAppError(err: unknown): AppError {
 		}
 		if (status >= 500) return internalError(err);
 		return new AppError({ status, slug: "bad-request", detail: err.message || "The request was rejected", cause: err });
+	}
+	if (isTransientD1Error(err)) {
+		// The database could not answer (its connection dropped, it is overloaded): a dependency's outage, not a bug.
+		return new AppError({
+			status: 503,
+			slug: "upstream-unavailable",
+			detail: "The database could not answer; retry shortly",
+			headers: { "Retry-After": "1" },
+			cause: err,
+		});
 	}
 	return internalError(err);
 }
