@@ -43,7 +43,13 @@ export type CredentialSource = {
 };
 
 /** What resolving a credential may use besides D1: the throttle's limiter objects, background work, a log. */
-export type ResolveDeps = { env: Env; waitUntil: (p: Promise<unknown>) => void; log: Logger };
+export type ResolveDeps = {
+	env: Env;
+	waitUntil: (p: Promise<unknown>) => void;
+	log: Logger;
+	/** The clock a key's `last_used_at` is stamped with. */
+	now: () => number;
+};
 
 /**
  * Forgets cached state of a key (by prefix) or a client (by id). The admin routes call it so the isolate that
@@ -72,6 +78,7 @@ async function fromApiKey(
 	source: CredentialSource,
 	attempt: Attempt,
 	waitUntil: (p: Promise<unknown>) => void,
+	now: () => number,
 ): Promise<Principal> {
 	const prefix = keyPrefix(key);
 	if (!prefix) throw unauthorized("The API key is malformed", "invalid_token");
@@ -88,7 +95,7 @@ async function fromApiKey(
 		throw unauthorized("The API key is invalid or revoked", "invalid_token");
 	}
 	knownValid.set(`key:${prefix}`, true, KNOWN_VALID_MS);
-	waitUntil(touchKey(db, record.keyId, Date.now()));
+	waitUntil(touchKey(db, record.keyId, now()));
 	return {
 		tenant: record.tenant,
 		subject: record.subject,
@@ -176,7 +183,7 @@ async function resolve(
 	auth: AuthConfig,
 	source: CredentialSource,
 	attempt: Attempt,
-	{ waitUntil, log }: ResolveDeps,
+	{ waitUntil, log, now }: ResolveDeps,
 ): Promise<Principal> {
 	const { authorization, apiKey } = source;
 	if (authorization === undefined && apiKey === undefined) throw unauthorized("Authentication is required");
@@ -187,11 +194,11 @@ async function resolve(
 	if (utf8Length(raw) > auth.maxCredentialBytes) {
 		throw unauthorized(`The credential exceeds ${auth.maxCredentialBytes} bytes`, "invalid_token");
 	}
-	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, attempt, waitUntil);
+	if (apiKey !== undefined) return fromApiKey(db, auth, raw, source, attempt, waitUntil, now);
 
 	const bearer = BEARER.exec(raw)?.[1];
 	if (!bearer) throw unauthorized('The Authorization header must be "Bearer <token>"', "invalid_request");
-	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, source, attempt, waitUntil);
+	if (looksLikeApiKey(bearer)) return fromApiKey(db, auth, bearer, source, attempt, waitUntil, now);
 
 	const verified = await verifyAccessToken(auth, bearer);
 	if (verified.ownToken) return reconcile(db, auth, verified.principal, source, attempt, log);

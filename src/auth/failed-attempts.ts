@@ -125,13 +125,17 @@ export async function chargeAttempt(
  */
 export class CredentialThrottle {
 	readonly #blocked: NegativeCache;
+	readonly #now: () => number;
 
-	constructor(capacity = 10_000) {
+	/** `now` is the clock the blocks are timed by (tests inject one). */
+	constructor(capacity = 10_000, now: () => number = Date.now) {
 		this.#blocked = new NegativeCache(capacity);
+		this.#now = now;
 	}
 
 	/** Throws 429 when this isolate knows `ip` to be blocked (no I/O). */
-	assertNotBlocked(ip: string, nowMs: number = Date.now()): void {
+	assertNotBlocked(ip: string): void {
+		const nowMs = this.#now();
 		const until = this.#blocked.blockedUntil(`ip:${ip}`, POLICY, 1, nowMs);
 		if (until !== null) throw tooMany("Too many invalid credentials from this address", until - nowMs, "auth-invalid");
 	}
@@ -150,7 +154,7 @@ export class CredentialThrottle {
 			);
 			if (r.allowed) return null;
 			const waitMs = Math.max(0, ...r.decisions.map((d) => d.retryAfterMs));
-			const nowMs = Date.now();
+			const nowMs = this.#now();
 			this.#blocked.block(`ip:${ip}`, POLICY, 1, nowMs + waitMs);
 			return tooMany("Too many invalid credentials from this address", waitMs, "auth-invalid");
 		} catch (err) {

@@ -111,12 +111,13 @@ export async function publicJwks(auth: AuthConfig): Promise<{ keys: JWK[] }> {
 
 export type IssuedToken = { token: string; expiresIn: number; jti: string };
 
-/** Signs an access token for a client. `nowS` is injected (seconds since epoch). */
+/** Signs an access token for a client at the time `now` gives (ms since epoch; tests inject a clock). */
 export async function issueAccessToken(
 	auth: AuthConfig,
 	claims: { subject: string; tenant: string; scopes: readonly Scope[] },
-	nowS: number = Math.floor(Date.now() / 1000),
+	now: () => number = Date.now,
 ): Promise<IssuedToken> {
+	const nowS = Math.floor(now() / 1000);
 	const m = await keyMaterial(auth);
 	const jti = crypto.randomUUID();
 	const token = await new SignJWT({ tenant: claims.tenant, scope: claims.scopes.join(" "), client_id: claims.subject })

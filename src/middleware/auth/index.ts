@@ -56,7 +56,7 @@ export function authenticate(): MiddlewareHandler<AuthEnv> {
 				apiKey: c.req.header("X-API-Key"),
 				ip: clientIp(c.req.raw),
 			},
-			{ env: c.env, waitUntil: deferrer(c, "api key bookkeeping failed"), log: c.get("log") },
+			{ env: c.env, waitUntil: deferrer(c, "api key bookkeeping failed"), log: c.get("log"), now: Date.now },
 		);
 		c.set("principal", principal);
 		return next();
