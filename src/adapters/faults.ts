@@ -12,10 +12,7 @@
  *
  * @module
  */
-import { sleep } from "../lib/sleep";
-
-/** A dependency's injected fault: the share of calls that fail (0–1) and a pause before every call, ms. */
-export type Fault = { rate: number; latencyMs: number };
+import { type Fault, injectFault, isActive } from "../lib/fault";
 
 /** The error an injected fault throws: recognisable in logs, and shaped like a dependency's own failure. */
 export class InjectedFault extends Error {
@@ -23,11 +20,6 @@ export class InjectedFault extends Error {
 		super(`injected fault: ${dependency} unavailable`);
 		this.name = "InjectedFault";
 	}
-}
-
-/** Whether a fault would change anything (a zero fault leaves the adapter unwrapped). */
-export function isActive(fault: Fault): boolean {
-	return fault.rate > 0 || fault.latencyMs > 0;
 }
 
 /**
@@ -46,8 +38,7 @@ export function withFaults<T extends object>(
 			const value = Reflect.get(target, key);
 			if (typeof value !== "function") return value;
 			return async (...args: unknown[]) => {
-				if (fault.latencyMs > 0) await sleep(fault.latencyMs, AbortSignal.timeout(fault.latencyMs + 60_000));
-				if (random() < fault.rate) throw new InjectedFault(dependency);
+				await injectFault(fault, random, () => new InjectedFault(dependency));
 				return (value as (...a: unknown[]) => unknown).apply(target, args);
 			};
 		},

@@ -15,6 +15,7 @@
  */
 import { parseScopes, type Scope } from "../auth/principal";
 import { DEFAULT_MODELS, type ModelEntry, type Prices } from "../chat/config";
+import type { Fault } from "../lib/fault";
 import { DEFAULT_POLICIES, MODEL_ROUTES, type Policy } from "../rate-limit/policies";
 import { parseHeaders } from "../telemetry/otlp";
 import { bindingsIdentity } from "./bindings";
@@ -94,7 +95,7 @@ export type RagConfig = {
 	idempotencyTtlMs: number;
 	minVectorScore: number;
 	/** Injected faults (local and test environments only): failing share of calls and latency per call. */
-	faults: { embedder: { rate: number; latencyMs: number }; vectorIndex: { rate: number; latencyMs: number } };
+	faults: { embedder: Fault; vectorIndex: Fault };
 };
 
 export type OtlpConfig = { endpoint: string | undefined; headers: Record<string, string>; serviceName: string };
@@ -113,7 +114,7 @@ export type Config = {
 	tracing: { sampleRatio: number };
 	usage: { retentionDays: number };
 	/** Injected D1 faults (local and test only): failing share of executions and latency per execution. */
-	d1Faults: { rate: number; latencyMs: number };
+	d1Faults: Fault;
 };
 
 export type ConfigIssue = { variable: string; message: string };

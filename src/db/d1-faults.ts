@@ -12,10 +12,7 @@
  *
  * @module
  */
-import { sleep } from "../lib/sleep";
-
-/** D1's failing share of executions (0–1) and the pause before each, ms. */
-export type D1Fault = { rate: number; latencyMs: number };
+import { type Fault, injectFault, isActive } from "../lib/fault";
 
 /** What an injected D1 failure says: D1's own transient error, marked as injected. */
 export const INJECTED_D1_ERROR = "D1_ERROR: Network connection lost. (injected fault)";
@@ -34,12 +31,9 @@ export function isTransientD1Error(err: unknown): boolean {
 }
 
 /** `db` with every execution delayed by `fault.latencyMs` and failed with probability `fault.rate`. */
-export function withD1Faults(db: D1Database, fault: D1Fault, random: () => number = Math.random): D1Database {
-	if (fault.rate <= 0 && fault.latencyMs <= 0) return db;
-	const inject = async () => {
-		if (fault.latencyMs > 0) await sleep(fault.latencyMs, AbortSignal.timeout(fault.latencyMs + 60_000));
-		if (random() < fault.rate) throw new Error(INJECTED_D1_ERROR);
-	};
+export function withD1Faults(db: D1Database, fault: Fault, random: () => number = Math.random): D1Database {
+	if (!isActive(fault)) return db;
+	const inject = () => injectFault(fault, random, () => new Error(INJECTED_D1_ERROR));
 	// A Proxy over the real statement, so the real `batch()` still reads its SQL and parameters.
 	const statement = (s: D1PreparedStatement): D1PreparedStatement =>
 		new Proxy(s, {
