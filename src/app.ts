@@ -28,6 +28,7 @@ import { auth } from "./routes/auth";
 import { chat, estimateChatTokens } from "./routes/chat";
 import { mountDocs } from "./routes/docs";
 import { documents } from "./routes/documents";
+import { faults } from "./routes/faults";
 import { metricsRouter } from "./routes/metrics";
 import { ops } from "./routes/ops";
 import { estimateRagQueryTokens, rag } from "./routes/rag";
@@ -117,6 +118,7 @@ export function createApp(options: Pick<PipelineOptions, "slo"> = {}): OpenAPIHo
 	);
 	app.route("/", usage);
 	app.route("/", admin);
+	app.route("/", faults);
 	for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
 		app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
 	}

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { withFaults } from "./adapters/faults";
+import { withChatModelFaults } from "./adapters/faults";
 import { LocalEmbedder } from "./adapters/local-embedder";
 import { LocalModel } from "./adapters/local-model";
 import { localVectorIndex } from "./adapters/local-vector-index";
@@ -21,6 +21,7 @@ import { type AiBinding, WorkersAiModel } from "./adapters/workers-ai";
 import { WorkersAiEmbedder } from "./adapters/workers-ai-embedder";
 import type { ModelEntry } from "./chat/config";
 import type { ChatConfig, Config, RagConfig } from "./config";
+import { withFaults } from "./lib/fault";
 import type { Ports } from "./middleware/ports";
 import type { ChatModel } from "./ports/chat-model";
 import type { Embedder } from "./ports/embedder";
@@ -53,45 +54,47 @@ export function chatModelFor(env: Env, config: ChatConfig, fetcher?: typeof fetc
 	};
 }
 
-/** The configured embedder (`RAG_EMBEDDER`), with its injected faults if any (local and test only). */
+/** The configured embedder (`RAG_EMBEDDER`). */
 export function embedderFor(env: Env, config: RagConfig): Embedder {
-	const embedder =
-		config.embedder === "workers-ai"
-			? new WorkersAiEmbedder(env.AI as unknown as AiBinding | undefined)
-			: new LocalEmbedder();
-	return withFaults(embedder, "embedder", config.faults.embedder);
+	return config.embedder === "workers-ai"
+		? new WorkersAiEmbedder(env.AI as unknown as AiBinding | undefined)
+		: new LocalEmbedder();
+}
+
+/** The configured vector index (`RAG_VECTOR_INDEX`): Vectorize, or the local Durable Object stand-in. */
+export function vectorIndexFor(
+	env: Env,
+	config: RagConfig,
+	embedder: Pick<Embedder, "dimensions" | "model">,
+): VectorIndex {
+	return config.vectorIndex === "vectorize"
+		? // wrangler types name the binding with the legacy (V1) type; the binding is a V2 index (wrangler.toml).
+			vectorizeIndex(env.VECTORIZE as unknown as Vectorize)
+		: localVectorIndex(env.VECTOR_INDEX, config.indexName, {
+				dimensions: embedder.dimensions,
+				model: embedder.model,
+				indexingDelayMs: config.indexingDelayMs,
+			});
 }
 
 /**
- * The configured vector index (`RAG_VECTOR_INDEX`): Vectorize, or the local Durable Object stand-in; with its
- * injected faults if any (local and test only).
+ * Every port of a request, built on first use (a chat request never constructs the vector index), each wrapped in
+ * its injected faults when the configuration (or the operator endpoint) sets any — local and test only.
  */
-export function vectorIndexFor(env: Env, config: RagConfig, embedder: Embedder): VectorIndex {
-	const index =
-		config.vectorIndex === "vectorize"
-			? // wrangler types name the binding with the legacy (V1) type; the binding is a V2 index (wrangler.toml).
-				vectorizeIndex(env.VECTORIZE as unknown as Vectorize)
-			: localVectorIndex(env.VECTOR_INDEX, config.indexName, {
-					dimensions: embedder.dimensions,
-					model: embedder.model,
-					indexingDelayMs: config.indexingDelayMs,
-				});
-	return withFaults(index, "vector index", config.faults.vectorIndex);
-}
-
-/** Every port of a request, built on first use (a chat request never constructs the vector index). */
 export function portsFor(env: Env, config: Config): Ports {
+	const { faults } = config;
 	let embedder: Embedder | undefined;
 	let index: VectorIndex | undefined;
 	const embedderOnce = () => {
-		embedder ??= embedderFor(env, config.rag);
+		embedder ??= withFaults(embedderFor(env, config.rag), "embedder", faults.embedder);
 		return embedder;
 	};
+	const model = chatModelFor(env, config.chat);
 	return {
-		chatModel: chatModelFor(env, config.chat),
+		chatModel: (entry) => withChatModelFaults(model(entry), faults.chatModel, faults.chatStream),
 		embedder: embedderOnce,
 		vectorIndex: () => {
-			index ??= vectorIndexFor(env, config.rag, embedderOnce());
+			index ??= withFaults(vectorIndexFor(env, config.rag, embedderOnce()), "vector index", faults.vectorIndex);
 			return index;
 		},
 	};

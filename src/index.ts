@@ -7,6 +7,7 @@
 import { instrument } from "@microlabs/otel-cf-workers";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
+import { withRuntimeFaults } from "./config/runtime-faults";
 import { checkReadiness } from "./health/readiness";
 import { keepAlive } from "./http/background";
 import { handlerPaths } from "./http/route-of";
@@ -38,7 +39,7 @@ const handler = {
 		const loaded = loadConfig(env);
 		if (loaded.ok) {
 			const routes = handlerPaths(app.routes);
-			keepAlive(ctx, exportMetrics(env, loaded.config, routes, log), (err) =>
+			keepAlive(ctx, exportMetrics(env, withRuntimeFaults(loaded.config), routes, log), (err) =>
 				log.error("metrics push crashed", { error_message: String(err) }),
 			);
 		}

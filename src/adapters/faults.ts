@@ -1,46 +1,59 @@
 /**
- * Fault injection around a port, for local and test environments only (the configuration refuses it elsewhere):
- * every method call of the wrapped adapter first waits `latencyMs`, then fails with probability `rate` as the real
- * dependency does when it is down (a thrown error the domain already handles: RAG's hybrid search degrades to
- * keyword search, an ingest answers 503). The composition root wraps the configured adapter when a fault is set
- * (docs/resilience.md#fault-injection).
+ * Fault injection around the chat model port, for local and test environments only (the configuration refuses it
+ * elsewhere; docs/resilience.md#fault-injection). Whatever provider serves a model, the wrapper makes its calls fail
+ * the way a real provider's do, so retries, fallbacks and the circuit breaker see nothing special:
+ *
+ * - `call`: each call (`complete`, or opening a `stream`) first waits `latencyMs`, then fails with probability
+ *   `rate` as an upstream 503 (a retryable {@link ProviderError});
+ * - `stream`: with probability `rate`, a stream dies after `afterTokens` content deltas with a provider error —
+ *   mid-answer, after the client got its first bytes. A non-streamed completion fails the same way (it has no
+ *   partial answer to show: the attempt fails and is retried like any other).
  *
  * @example
  * ```ts
- * const embedder = withFaults(new LocalEmbedder(), "embedder", { rate: 1, latencyMs: 0 }); // always down
+ * const model = withChatModelFaults(new LocalModel({ tokenDelayMs: 10 }), { rate: 0.3, latencyMs: 0 }, { rate: 0, afterTokens: 0 });
  * ```
  *
  * @module
  */
-import { type Fault, injectFault, isActive } from "../lib/fault";
+import { type Fault, injectFault, isActive, type StreamFault } from "../lib/fault";
+import {
+	type ChatModel,
+	type ChatParams,
+	type ChatResult,
+	type ChatStreamEvent,
+	ProviderError,
+} from "../ports/chat-model";
 
-/** The error an injected fault throws: recognisable in logs, and shaped like a dependency's own failure. */
-export class InjectedFault extends Error {
-	constructor(readonly dependency: string) {
-		super(`injected fault: ${dependency} unavailable`);
-		this.name = "InjectedFault";
-	}
-}
+const injected = (what: string) => () => new ProviderError(`injected fault: ${what}`, "server", 503);
 
-/**
- * `port` with every method call delayed by `fault.latencyMs` and failed with probability `fault.rate`. Properties
- * (an embedder's `model`, `dimensions`) pass through unchanged.
- */
-export function withFaults<T extends object>(
-	port: T,
-	dependency: string,
-	fault: Fault,
+/** `model` with injected call and mid-stream faults; `model` itself when neither is active. */
+export function withChatModelFaults(
+	model: ChatModel,
+	call: Fault,
+	stream: StreamFault,
 	random: () => number = Math.random,
-): T {
-	if (!isActive(fault)) return port;
-	return new Proxy(port, {
-		get(target, key) {
-			const value = Reflect.get(target, key);
-			if (typeof value !== "function") return value;
-			return async (...args: unknown[]) => {
-				await injectFault(fault, random, () => new InjectedFault(dependency));
-				return (value as (...a: unknown[]) => unknown).apply(target, args);
-			};
+): ChatModel {
+	if (!isActive(call) && stream.rate <= 0) return model;
+	const callFails = injected(`${model.provider} unavailable`);
+	const streamDies = injected(`${model.provider} failed mid-stream`);
+	return {
+		provider: model.provider,
+		async complete(params: ChatParams): Promise<ChatResult> {
+			await injectFault(call, random, callFails);
+			if (stream.rate > 0 && random() < stream.rate) throw streamDies();
+			return model.complete(params);
 		},
-	});
+		async *stream(params: ChatParams): AsyncIterable<ChatStreamEvent> {
+			await injectFault(call, random, callFails);
+			const dies = stream.rate > 0 && random() < stream.rate;
+			let deltas = 0;
+			for await (const event of model.stream(params)) {
+				if (dies && event.type === "delta" && deltas >= stream.afterTokens) throw streamDies();
+				if (dies && event.type === "finish") throw streamDies();
+				if (event.type === "delta") deltas++;
+				yield event;
+			}
+		},
+	};
 }

@@ -25,7 +25,7 @@
  * @module
  */
 import { AppError } from "../http/app-error";
-import type { ChatStreamEvent, FinishReason, Usage } from "../ports/chat-model";
+import { type ChatStreamEvent, type FinishReason, ProviderError, type Usage } from "../ports/chat-model";
 import type { Logger } from "../telemetry/logger";
 import type { OpenedStream } from "./service";
 import { SSE_KEEPALIVE, sseEvent } from "./sse";
@@ -40,7 +40,21 @@ export type StreamOutcome = {
 	reply: string;
 	/** Whether the model finished and `[DONE]` was sent. */
 	finished: boolean;
+	/** How the stream ended (see {@link StreamEnding}). */
+	ending: StreamEnding;
 };
+
+/**
+ * How a stream ended: `finished` (`[DONE]` sent), `client_gone` (the client left: its choice), or a failure after the
+ * first byte the client saw as an in-stream error — `model_error` (the model failed or stopped mid-answer),
+ * `timeout` (the streaming budget ran out), `internal` (our bug).
+ */
+export type StreamEnding = "finished" | "client_gone" | "model_error" | "timeout" | "internal";
+
+/** The failure kind of a stream that ended badly (the SLO's bad events), or null for one that did not. */
+export function streamFailure(ending: StreamEnding): "model_error" | "timeout" | "internal" | null {
+	return ending === "finished" || ending === "client_gone" ? null : ending;
+}
 
 export type CompletionStreamInput = {
 	/** The completion's id (`chatcmpl-…`, `rag-…`) and creation time (s since epoch), repeated in every chunk. */
@@ -58,7 +72,8 @@ export type CompletionStreamInput = {
 	keepAliveMs: number;
 	/** The streaming budget the route's deadline moves to, ms. */
 	streamMs: number;
-	deadline: { readonly signal: AbortSignal; extend(budgetMs: number): void };
+	/** The request's deadline: `expired` once its budget ran out; its signal also aborts when the client leaves. */
+	deadline: { readonly signal: AbortSignal; readonly expired: boolean; extend(budgetMs: number): void };
 	log: Logger;
 	/** Runs the pump after the response is returned (ctx.waitUntil). */
 	background: (work: Promise<unknown>) => void;
@@ -187,7 +202,7 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 		.catch((err: unknown) => {
 			// Nothing was generated: settle (refunds the reservation), then answer with the problem.
 			const nothing = { model: input.requestedModel, usage: { promptTokens: 0, completionTokens: 0 } };
-			input.background(settle({ ...nothing, reply: "", finished: false }));
+			input.background(settle({ ...nothing, reply: "", finished: false, ending: "model_error" }));
 			throw err;
 		})
 		.finally(() => clearTimeout(graceTimer));
@@ -212,6 +227,7 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 		let reply = "";
 		let usage: Usage | undefined;
 		let finished = false;
+		let ending: StreamEnding = "finished";
 		try {
 			if (early) {
 				opened = early.opened;
@@ -245,10 +261,17 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 					break;
 				}
 				const next = await nextWithKeepAlive(opened.rest, keepAliveMs, () => write(SSE_KEEPALIVE));
-				if (next.done) throw new Error("the model's stream ended without finishing");
+				if (next.done) throw new ProviderError("the model's stream ended without finishing", "server", undefined);
 				event = next.value;
 			}
 		} catch (err) {
+			ending = deadline.expired
+				? "timeout"
+				: clientGone.signal.aborted || deadline.signal.aborted
+					? "client_gone"
+					: err instanceof ProviderError || err instanceof AppError
+						? "model_error"
+						: "internal";
 			// The deadline's own event comes from the timeout middleware; a gone client hears nothing more.
 			if (!deadline.signal.aborted && !clientGone.signal.aborted) {
 				input.log.error("completion stream failed", { error_message: String(err), model });
@@ -261,7 +284,7 @@ export async function completionStream(input: CompletionStreamInput): Promise<Re
 				promptTokens: opened ? input.promptTokens : 0,
 				completionTokens: estimateTextTokens(reply),
 			};
-			await settle({ model, usage: used, reply, finished });
+			await settle({ model, usage: used, reply, finished, ending });
 		}
 	};
 	input.background(pump());

@@ -15,7 +15,7 @@
  */
 import { parseScopes, type Scope } from "../auth/principal";
 import { DEFAULT_MODELS, type ModelEntry, type Prices } from "../chat/config";
-import type { Fault } from "../lib/fault";
+import type { Faults } from "../lib/fault";
 import { DEFAULT_POLICIES, MODEL_ROUTES, type Policy } from "../rate-limit/policies";
 import { parseHeaders } from "../telemetry/otlp";
 import { bindingsIdentity } from "./bindings";
@@ -94,8 +94,6 @@ export type RagConfig = {
 	quotas: { documents: number; chunks: number; bytes: number };
 	idempotencyTtlMs: number;
 	minVectorScore: number;
-	/** Injected faults (local and test environments only): failing share of calls and latency per call. */
-	faults: { embedder: Fault; vectorIndex: Fault };
 };
 
 export type OtlpConfig = { endpoint: string | undefined; headers: Record<string, string>; serviceName: string };
@@ -113,8 +111,11 @@ export type Config = {
 	otlp: OtlpConfig;
 	tracing: { sampleRatio: number };
 	usage: { retentionDays: number };
-	/** Injected D1 faults (local and test only): failing share of executions and latency per execution. */
-	d1Faults: Fault;
+	/**
+	 * Injected faults (local and test only; src/lib/fault.ts): the `FAULT_*` variables, which the operator endpoint
+	 * overrides on a running service (src/config/runtime-faults.ts).
+	 */
+	faults: Faults;
 };
 
 export type ConfigIssue = { variable: string; message: string };
@@ -231,17 +232,28 @@ function toConfig(v: ParsedVariables): Config {
 			},
 			idempotencyTtlMs: v.IDEMPOTENCY_TTL_S * 1000,
 			minVectorScore: v.RAG_MIN_VECTOR_SCORE,
-			faults: {
-				embedder: { rate: v.FAULT_EMBEDDER_RATE, latencyMs: v.FAULT_EMBEDDER_LATENCY_MS },
-				vectorIndex: { rate: v.FAULT_VECTOR_INDEX_RATE, latencyMs: v.FAULT_VECTOR_INDEX_LATENCY_MS },
-			},
 		},
 		otlp: { endpoint: v.OTLP_ENDPOINT, headers: parseHeaders(v.OTLP_HEADERS), serviceName: v.OTLP_SERVICE_NAME },
 		tracing: { sampleRatio: v.TRACE_SAMPLE_RATIO },
 		usage: { retentionDays: v.USAGE_RETENTION_DAYS },
-		d1Faults: { rate: v.FAULT_D1_RATE, latencyMs: v.FAULT_D1_LATENCY_MS },
+		faults: {
+			chatModel: { rate: v.FAULT_CHAT_MODEL_RATE, latencyMs: v.FAULT_CHAT_MODEL_LATENCY_MS },
+			chatStream: { rate: v.FAULT_CHAT_STREAM_RATE, afterTokens: v.FAULT_CHAT_STREAM_AFTER_TOKENS },
+			embedder: { rate: v.FAULT_EMBEDDER_RATE, latencyMs: v.FAULT_EMBEDDER_LATENCY_MS },
+			vectorIndex: { rate: v.FAULT_VECTOR_INDEX_RATE, latencyMs: v.FAULT_VECTOR_INDEX_LATENCY_MS },
+			d1: { rate: v.FAULT_D1_RATE, latencyMs: v.FAULT_D1_LATENCY_MS },
+			rateLimiter: { rate: v.FAULT_RATE_LIMITER_RATE, latencyMs: v.FAULT_RATE_LIMITER_LATENCY_MS },
+			sloCounter: { rate: v.FAULT_SLO_COUNTER_RATE, latencyMs: v.FAULT_SLO_COUNTER_LATENCY_MS },
+			conversation: { rate: v.FAULT_CONVERSATION_RATE, latencyMs: v.FAULT_CONVERSATION_LATENCY_MS },
+			otlp: { rate: v.FAULT_OTLP_RATE, latencyMs: v.FAULT_OTLP_LATENCY_MS },
+		},
 	};
 }
+
+/** Every fault-injection variable: refused (above 0) outside local and test environments. */
+const FAULT_VARIABLES = (Object.keys(ConfigSchema.shape) as (keyof ParsedVariables)[]).filter(
+	(name): name is `FAULT_${string}` & keyof ParsedVariables => name.startsWith("FAULT_"),
+);
 
 /** `local` and `test` run on a developer's machine or in CI; `staging` and `production` are deployed. */
 export function isLocalEnvironment(environment: Config["environment"]): boolean {
@@ -265,14 +277,7 @@ function crossFieldIssues(v: ParsedVariables, vars: Record<string, unknown>): Co
 	}
 	const deployed = !isLocalEnvironment(v.ENVIRONMENT);
 	if (deployed) {
-		for (const name of [
-			"FAULT_EMBEDDER_RATE",
-			"FAULT_EMBEDDER_LATENCY_MS",
-			"FAULT_VECTOR_INDEX_RATE",
-			"FAULT_VECTOR_INDEX_LATENCY_MS",
-			"FAULT_D1_RATE",
-			"FAULT_D1_LATENCY_MS",
-		] as const) {
+		for (const name of FAULT_VARIABLES) {
 			if (v[name] > 0) issues.push({ variable: name, message: `fault injection is refused in ${v.ENVIRONMENT}` });
 		}
 	}

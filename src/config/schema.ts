@@ -210,6 +210,25 @@ export const ConfigSchema = z.object({
 	/** Fault injection into D1 (local and test only): the share of executions failing (0–1), a pause before each, ms. */
 	FAULT_D1_RATE: fraction(0),
 	FAULT_D1_LATENCY_MS: intString(0, 600_000, 0),
+	/**
+	 * Fault injection into every chat model whatever its provider (local and test only): the share of calls failing
+	 * like an upstream 503, a pause before each; and the share of model streams dying after
+	 * FAULT_CHAT_STREAM_AFTER_TOKENS content tokens.
+	 */
+	FAULT_CHAT_MODEL_RATE: fraction(0),
+	FAULT_CHAT_MODEL_LATENCY_MS: intString(0, 600_000, 0),
+	FAULT_CHAT_STREAM_RATE: fraction(0),
+	FAULT_CHAT_STREAM_AFTER_TOKENS: intString(0, 100_000, 0),
+	/** Fault injection into the Durable Object calls (local and test only): failing share (0–1), pause before each, ms. */
+	FAULT_RATE_LIMITER_RATE: fraction(0),
+	FAULT_RATE_LIMITER_LATENCY_MS: intString(0, 600_000, 0),
+	FAULT_SLO_COUNTER_RATE: fraction(0),
+	FAULT_SLO_COUNTER_LATENCY_MS: intString(0, 600_000, 0),
+	FAULT_CONVERSATION_RATE: fraction(0),
+	FAULT_CONVERSATION_LATENCY_MS: intString(0, 600_000, 0),
+	/** Fault injection into the OTLP receiver's pushes (local and test only): failing share (0–1), pause before each, ms. */
+	FAULT_OTLP_RATE: fraction(0),
+	FAULT_OTLP_LATENCY_MS: intString(0, 600_000, 0),
 	/** Conversation memory caps: messages kept, and estimated tokens kept (oldest trimmed first). */
 	CONVERSATION_MAX_MESSAGES: intString(2, 10_000, 100),
 	CONVERSATION_MAX_TOKENS: intString(100, 1_000_000, 16_000),

@@ -12,6 +12,7 @@ import { chainFor, completionCap } from "../chat/config";
 import { complete, openStream } from "../chat/service";
 import { estimatePromptTokens } from "../chat/tokens";
 import { AppError } from "../http/app-error";
+import { withFaults } from "../lib/fault";
 import { requireScope } from "../middleware/auth";
 import type { TokenCostEstimator } from "../middleware/rate-limit";
 import type { ChatMessage, Usage } from "../ports/chat-model";
@@ -183,8 +184,28 @@ function conversationOwner(c: Context<AppEnv>): string {
 	return c.get("config").chat.conversation.scope === "tenant" ? tenant : `${tenant}/${subject}`;
 }
 
-function conversationStub(c: Context<AppEnv>, id: string) {
-	return c.env.CONVERSATIONS.get(c.env.CONVERSATIONS.idFromName(`${conversationOwner(c)}/${id}`));
+/**
+ * One call to the conversation's object (with its injected faults, local and test only). The object failing —
+ * overloaded, unreachable, reset — is a 503 the client may retry, never a 500: the conversation has not moved on.
+ */
+async function onConversation<T>(
+	c: Context<AppEnv>,
+	id: string,
+	call: (stub: ReturnType<Env["CONVERSATIONS"]["get"]>) => Promise<T>,
+): Promise<T> {
+	const stub = c.env.CONVERSATIONS.get(c.env.CONVERSATIONS.idFromName(`${conversationOwner(c)}/${id}`));
+	try {
+		return await call(withFaults(stub, "conversation", c.get("config").faults.conversation));
+	} catch (err) {
+		c.get("log").error("conversation object failed", { conversation_id: id, error_message: String(err) });
+		throw new AppError({
+			status: 503,
+			slug: "upstream-unavailable",
+			detail: "Conversation memory is unavailable; retry shortly",
+			headers: { "Retry-After": "1" },
+			cause: err,
+		});
+	}
 }
 
 const ROUTE = "/v1/chat/completions";
@@ -198,10 +219,12 @@ async function remember(
 ): Promise<void> {
 	if (finished && conversationId && usage.promptTokens + usage.completionTokens > 0) {
 		const { conversation } = c.get("config").chat;
-		const kept = await conversationStub(c, conversationId).append(
-			conversationOwner(c),
-			[...finished.userMessages, { role: "assistant", content: finished.reply }],
-			conversation,
+		const kept = await onConversation(c, conversationId, (stub) =>
+			stub.append(
+				conversationOwner(c),
+				[...finished.userMessages, { role: "assistant", content: finished.reply }],
+				conversation,
+			),
 		);
 		if (kept === null)
 			c.get("log").error("conversation not remembered: another owner's", { conversation_id: conversationId });
@@ -222,7 +245,7 @@ export const chat = createRouter()
 		const userMessages = toMessages(body);
 		let messages = userMessages;
 		if (body.conversation_id) {
-			const history = await conversationStub(c, body.conversation_id).history(conversationOwner(c));
+			const history = await onConversation(c, body.conversation_id, (stub) => stub.history(conversationOwner(c)));
 			messages = [...history.map((m) => ({ role: m.role, content: m.content })), ...userMessages];
 		}
 		const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
@@ -291,7 +314,7 @@ export const chat = createRouter()
 	})
 	.openapi(getConversationRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		const history = await conversationStub(c, id).history(conversationOwner(c));
+		const history = await onConversation(c, id, (stub) => stub.history(conversationOwner(c)));
 		if (history.length === 0) {
 			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this caller` });
 		}
@@ -310,7 +333,7 @@ export const chat = createRouter()
 	})
 	.openapi(deleteConversationRoute, async (c) => {
 		const { id } = c.req.valid("param");
-		if (!(await conversationStub(c, id).forget(conversationOwner(c)))) {
+		if (!(await onConversation(c, id, (stub) => stub.forget(conversationOwner(c))))) {
 			throw new AppError({ status: 404, slug: "not-found", detail: `No conversation '${id}' for this caller` });
 		}
 		return c.body(null, 204);

@@ -15,10 +15,16 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { costOf } from "../chat/accounting";
-import { type CompletionStreamInput, completionStream, type StreamOutcome } from "../chat/completion-stream";
+import {
+	type CompletionStreamInput,
+	completionStream,
+	type StreamOutcome,
+	streamFailure,
+} from "../chat/completion-stream";
 import type { ChatDeps } from "../chat/service";
 import { background, deferrer } from "../http/background";
 import type { Usage } from "../ports/chat-model";
+import type { StreamFailure } from "../slo/collector";
 import { writeUsage } from "../usage/ledger";
 
 /** The chat service's dependencies, from the request: model adapters, configuration, log, deadline, metrics. */
@@ -37,7 +43,7 @@ export function chatDeps(c: Context<AppEnv>): ChatDeps {
  * A streamed model call of this request: the token reservation stays open past the response (detached) and is
  * settled, with the usage, when the stream ends — `onSettled` then does the route's own bookkeeping.
  */
-export function streamModelCall(
+export async function streamModelCall(
 	c: Context<AppEnv>,
 	route: string,
 	input: Pick<CompletionStreamInput, "id" | "requestedModel" | "open" | "promptTokens" | "includeUsage" | "prelude">,
@@ -45,7 +51,11 @@ export function streamModelCall(
 ): Promise<Response> {
 	const config = c.get("config");
 	c.get("tokenBudget")?.detach();
-	return completionStream({
+	let ended: (failure: StreamFailure | null) => void = () => undefined;
+	const ending = new Promise<StreamFailure | null>((resolve) => {
+		ended = resolve;
+	});
+	const response = await completionStream({
 		...input,
 		created: Math.floor(Date.now() / 1000),
 		keepAliveMs: config.chat.keepAliveMs,
@@ -54,10 +64,15 @@ export function streamModelCall(
 		log: c.get("log"),
 		background: deferrer(c, "model call bookkeeping failed", "error"),
 		settle: async (outcome) => {
+			// The SLO hears how the stream ended first: the bookkeeping below must not hold up or lose that record.
+			ended(streamFailure(outcome.ending));
 			await settleModelCall(c, route, outcome.model, outcome.usage);
 			await onSettled?.(outcome);
 		},
 	});
+	// Only a stream that became the response is recorded at its end; a failure to open it was answered as a problem.
+	c.get("metrics")?.streamed(ending);
+	return response;
 }
 
 /** The request's counter for the metrics export, as the chat service takes it. */

@@ -46,6 +46,9 @@ const SloReport = z
 	.object({
 		object: z.literal("slo_report"),
 		generated_at: z.string(),
+		unreadable_shards: z.number().int().openapi({
+			description: "SloCounter shards that could not be read: their routes are missing from this report",
+		}),
 		routes: z.array(
 			z.object({
 				route: z.string(),
@@ -81,11 +84,13 @@ export function metricsRouter(routes: () => string[]) {
 	return createRouter()
 		.openapi(metricsRoute, async (c) => {
 			const list = shards();
-			const { values, failed } = await readShards(c.env, list, (s) => s.snapshot(), c.get("log"));
+			const fault = c.get("config").faults.sloCounter;
+			const { values, failed } = await readShards(c.env, list, (s) => s.snapshot(), c.get("log"), fault);
 			const openMetrics = (c.req.header("Accept") ?? "").includes("application/openmetrics-text");
 			const body = render(values, {
 				openMetrics,
 				exportFailures: recorder.failures,
+				droppedRequests: recorder.droppedRequests,
 				scrapedShards: list.length - failed,
 				failedShards: failed,
 			});
@@ -95,9 +100,15 @@ export function metricsRouter(routes: () => string[]) {
 			}) as never;
 		})
 		.openapi(sloRoute, async (c) => {
-			const { values } = await readShards(c.env, shards(), (s) => s.windows(), c.get("log"));
+			const fault = c.get("config").faults.sloCounter;
+			const { values, failed } = await readShards(c.env, shards(), (s) => s.windows(), c.get("log"), fault);
 			return c.json(
-				{ object: "slo_report" as const, generated_at: new Date().toISOString(), routes: values.flat().map(report) },
+				{
+					object: "slo_report" as const,
+					generated_at: new Date().toISOString(),
+					unreadable_shards: failed,
+					routes: values.flat().map(report),
+				},
 				200,
 			);
 		});

@@ -20,6 +20,11 @@ export type RequestRecord = {
 	durationMs: number;
 	/** When the request started (Unix ms): picks its 1-minute bucket. */
 	atMs: number;
+	/**
+	 * Set when a stream failed after its first byte (`model_error`, `timeout`, `internal`): a bad event whatever the
+	 * status. Optional (added later): N−1's objects ignore it and count such a request by its status.
+	 */
+	errorType?: string;
 };
 
 /** An increment of another cumulative counter (labels are a flat string map). */

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { type Fault, NO_FAULT, withFaults } from "../lib/fault";
 import type { Logger } from "../telemetry/logger";
 import type { Batch, SloCounterRpc } from "./contract";
 import { shardOf } from "./shards";
@@ -34,6 +35,10 @@ export class Recorder {
 	#flush: Promise<void> | null = null;
 	/** Flushes that failed every retry (dropped), for export health. */
 	failures = 0;
+	/** Request records in those dropped flushes: the requests the SLO counts are missing (per isolate). */
+	droppedRequests = 0;
+	/** The injected `SloCounter` fault of the latest request (local and test only). */
+	#fault: Fault = NO_FAULT;
 
 	constructor(
 		private readonly options: { delayMs: number; retries: number; shards: ShardLookup } = {
@@ -49,7 +54,9 @@ export class Recorder {
 		items: Partial<PendingBatch>,
 		waitUntil: (p: Promise<unknown>) => void,
 		log: Logger,
+		fault: Fault = NO_FAULT,
 	): void {
+		this.#fault = fault;
 		const b = this.#pending.get(route) ?? { requests: [], counters: [], observations: [] };
 		b.requests.push(...(items.requests ?? []));
 		b.counters.push(...(items.counters ?? []));
@@ -75,11 +82,12 @@ export class Recorder {
 				};
 				for (let attempt = 0; ; attempt++) {
 					try {
-						await this.options.shards(env, route).apply(batch);
+						await withFaults(this.options.shards(env, route), "SLO counter", this.#fault).apply(batch);
 						return;
 					} catch (err) {
 						if (attempt >= this.options.retries) {
 							this.failures++;
+							this.droppedRequests += batch.requests.length;
 							log.error("SLO flush failed; batch dropped", {
 								route,
 								requests: batch.requests.length,

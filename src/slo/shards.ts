@@ -11,6 +11,7 @@
  * @module
  */
 import { UNMATCHED_ROUTE } from "../http/route-of";
+import { type Fault, NO_FAULT, withFaults } from "../lib/fault";
 import type { Logger } from "../telemetry/logger";
 import type { SloCounterRpc } from "./contract";
 import { UNRECORDED_ROUTES } from "./spec";
@@ -28,14 +29,18 @@ export function shardNames(routes: readonly string[]): string[] {
 	return [...new Set([...routes, UNMATCHED_ROUTE, EXPORT_SHARD])].filter((r) => !UNRECORDED_ROUTES.has(r));
 }
 
-/** Reads every shard; a shard that cannot be read is counted, not fatal (its series are missing from this read). */
+/**
+ * Reads every shard; a shard that cannot be read is counted, not fatal (its series are missing from this read).
+ * `fault`: the injected `SloCounter` fault (local and test only).
+ */
 export async function readShards<T>(
 	env: Env,
 	names: readonly string[],
 	read: (s: SloCounterRpc) => Promise<T>,
 	log: Logger,
+	fault: Fault = NO_FAULT,
 ): Promise<{ values: T[]; failed: number }> {
-	const results = await Promise.allSettled(names.map((r) => read(shardOf(env, r))));
+	const results = await Promise.allSettled(names.map((r) => read(withFaults(shardOf(env, r), "SLO counter", fault))));
 	const values: T[] = [];
 	let failed = 0;
 	for (const r of results) {

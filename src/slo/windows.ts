@@ -2,7 +2,7 @@
  * SLO windows from 1-minute buckets (what `/v1/slo` and the canary verdicts read).
  *
  * Each finished request adds to the bucket of the minute it started in, per route × version: a total, an error
- * count (`isError`: 5xx) and, per latency objective of the route, how many non-error requests answered within its
+ * count (`isError`: 5xx, or a stream that failed after its first byte: `errorType`) and, per latency objective of the route, how many non-error requests answered within its
  * threshold. A window of `m` minutes ending at `now` is the sum of the buckets of the minutes `(⌊now⌋ − m, ⌊now⌋]`
  * (`⌊now⌋`: the current minute, included while it fills), so every ratio is a ratio of summed counts, never an
  * average of ratios.
@@ -41,7 +41,7 @@ export function minuteOf(atMs: number): number {
 /** The minute's counts with `request` added (`counts` undefined: the minute's first request). */
 export function countInMinute(counts: MinuteCounts | undefined, request: RequestRecord): MinuteCounts {
 	const slo = sloFor(request.route);
-	const error = isError(request.status);
+	const error = isError(request.status) || request.errorType !== undefined;
 	const fast = counts ? [...counts.fast] : slo.latency.map(() => 0);
 	slo.latency.forEach((l, i) => {
 		if (!error && request.durationMs <= l.thresholdMs) fast[i] = (fast[i] ?? 0) + 1;

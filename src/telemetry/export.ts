@@ -4,6 +4,7 @@
  * @module
  */
 import type { Config } from "../config";
+import { type Fault, InjectedFault, injectFault, isActive, withFaults } from "../lib/fault";
 import { EXPORT_SHARD, readShards, shardNames, shardOf } from "../slo/shards";
 import type { Logger } from "./logger";
 import { pushMetrics } from "./otlp";
@@ -27,18 +28,18 @@ export async function exportMetrics(
 ): Promise<boolean | null> {
 	const otlp = config.otlp;
 	if (!otlp.endpoint) return null;
-	const { values } = await readShards(env, shardNames(routes), (s) => s.snapshot(), log);
+	const { values } = await readShards(env, shardNames(routes), (s) => s.snapshot(), log, config.faults.sloCounter);
 	const ok = await pushMetrics(values, {
 		endpoint: otlp.endpoint,
 		headers: otlp.headers,
 		serviceName: otlp.serviceName,
 		serviceVersion: versionOf(env).id,
 		log,
-		...(options.fetch ? { fetch: options.fetch } : {}),
+		fetch: withOtlpFaults(options.fetch ?? ((input, init) => fetch(input, init)), config.faults.otlp),
 		...(options.sleep ? { sleep: options.sleep } : {}),
 		...(options.nowMs !== undefined ? { nowMs: options.nowMs } : {}),
 	});
-	const health = shardOf(env, EXPORT_SHARD);
+	const health = withFaults(shardOf(env, EXPORT_SHARD), "SLO counter", config.faults.sloCounter);
 	await health.apply({
 		id: crypto.randomUUID(),
 		requests: [],
@@ -48,4 +49,16 @@ export async function exportMetrics(
 	if (ok) log.info("metrics pushed", { endpoint: new URL(otlp.endpoint).host });
 	else log.error("metrics push failed", { endpoint: new URL(otlp.endpoint).host });
 	return ok;
+}
+
+/**
+ * The OTLP receiver with its injected fault (local and test only): each push attempt waits `latencyMs`, then fails
+ * with probability `rate` like an unreachable receiver — the push's own retries and timeout apply as for a real one.
+ */
+function withOtlpFaults(doFetch: typeof fetch, fault: Fault, random: () => number = Math.random): typeof fetch {
+	if (!isActive(fault)) return doFetch;
+	return async (input, init) => {
+		await injectFault(fault, random, () => new InjectedFault("OTLP receiver"));
+		return doFetch(input, init);
+	};
 }

@@ -36,6 +36,8 @@ const COUNTERS: Record<string, { help: string; unit?: string }> = {
 
 /** Histograms other than the request histogram (seconds; buckets LATENCY_BUCKETS_S). */
 export const HISTOGRAMS: Record<string, string> = {
+	http_server_failed_stream_duration_seconds:
+		"Duration to the first byte of streamed responses that failed after it (model_error, timeout, internal); each is also in http_server_request_duration_seconds with its 200 status.",
 	rag_retrieval_duration_seconds:
 		"RAG retrieval time by mode (vector, keyword, hybrid) and outcome (ok, degraded: hybrid without its vector side, error).",
 };
@@ -78,7 +80,14 @@ function histogramSamples(
  */
 export function render(
 	snapshots: readonly Snapshot[],
-	options: { openMetrics: boolean; exportFailures: number; scrapedShards: number; failedShards: number },
+	options: {
+		openMetrics: boolean;
+		exportFailures: number;
+		/** Request records in those dropped batches (absent: not reported). */
+		droppedRequests?: number;
+		scrapedShards: number;
+		failedShards: number;
+	},
 ): string {
 	const lines: string[] = [];
 	const created = (snap: Snapshot) => (options.openMetrics ? snap.startTimeMs / 1000 : null);
@@ -139,6 +148,11 @@ export function render(
 		"slo_flush_failures_isolate",
 		"SLO batches this isolate dropped after every retry failed (per isolate, since it started).",
 		options.exportFailures,
+	);
+	gauge(
+		"slo_flush_dropped_requests_isolate",
+		"Requests missing from the SLO counts because their batch was dropped (per isolate, since it started).",
+		options.droppedRequests ?? 0,
 	);
 	if (options.openMetrics) lines.push("# EOF");
 	return `${lines.join("\n")}\n`;

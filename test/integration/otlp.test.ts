@@ -100,6 +100,32 @@ describe("OTLP/HTTP metrics push", () => {
 		expect(metrics).toMatch(/otlp_last_success_timestamp_seconds\{\} \d/);
 	});
 
+	it("an injected receiver outage (FAULT_OTLP_RATE=1) fails every attempt before it leaves, and is counted", async () => {
+		// A receiver that would accept: only the injected fault can make the push fail.
+		const id = `ok-fault-${Date.now()}-${n++}`;
+		const config = configWith(`${env.TEST_FAKE_OPENAI_URL}/otlp/${id}`);
+		const faulty = { ...config, faults: { ...config.faults, otlp: { rate: 1, latencyMs: 0 } } };
+		const count = async () =>
+			Number(
+				/otlp_exports_total\{outcome="error"\} (\d+)/.exec(
+					await (await call("any", "/metrics", { headers: OPS_AUTH })).text(),
+				)?.[1] ?? 0,
+			);
+		const before = await count();
+		const slept: number[] = [];
+		const ok = await exportMetrics(env, faulty, routes(), log, {
+			sleep: async (ms) => {
+				slept.push(ms);
+			},
+		});
+		expect(ok).toBe(false);
+		// Bounded: four attempts with backoff between them, none of which reached the receiver.
+		expect(slept).toEqual([500, 1000, 2000]);
+		const got = (await (await fetch(`${env.TEST_FAKE_OPENAI_URL}/otlp/${id}`)).json()) as { attempts?: number };
+		expect(got.attempts ?? 0).toBe(0);
+		expect((await count()) - before).toBe(1);
+	});
+
 	it("parses OTLP_HEADERS like OTEL_EXPORTER_OTLP_HEADERS", () => {
 		expect(parseHeaders("Authorization=Basic%20abc, X-Scope-OrgID=t1")).toEqual({
 			Authorization: "Basic abc",

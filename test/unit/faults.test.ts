@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { InjectedFault, withFaults } from "../../src/adapters/faults";
+import { InjectedFault, withFaults } from "../../src/lib/fault";
 
 class Port {
 	readonly model = "m";

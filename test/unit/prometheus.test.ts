@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { HistogramSeries, Series, Snapshot } from "../../src/slo/contract";
 import { LATENCY_BUCKETS_S } from "../../src/slo/spec";
-import { HISTOGRAMS, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../../src/telemetry/prometheus";
+import { OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE, render } from "../../src/telemetry/prometheus";
 
 // The renderer's output is checked by parsing it the way a scraper would, following the format documents
 // (https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format and OpenMetrics 1.0), not by
@@ -272,12 +272,16 @@ describe("render: Prometheus text format 0.0.4", () => {
 	});
 
 	it("ends with the scrape's own gauges", () => {
-		const out = parse(render([], { exportFailures: 3, scrapedShards: 5, failedShards: 1, openMetrics: false }), false);
+		const out = parse(
+			render([], { exportFailures: 3, droppedRequests: 7, scrapedShards: 5, failedShards: 1, openMetrics: false }),
+			false,
+		);
 		const value = (name: string) => family(out, name).samples[0]?.value;
 		expect(value("slo_scrape_shards")).toBe(5);
 		expect(value("slo_scrape_shard_failures")).toBe(1);
 		expect(value("slo_flush_failures_isolate")).toBe(3);
-		expect(out.families.at(-1)?.name).toBe("slo_flush_failures_isolate");
+		expect(value("slo_flush_dropped_requests_isolate")).toBe(7);
+		expect(out.families.at(-1)?.name).toBe("slo_flush_dropped_requests_isolate");
 		// Families without series are still declared (so absent() and rules see them), with no samples.
 		expect(family(out, "http_server_request_duration_seconds").samples).toEqual([]);
 	});
@@ -323,7 +327,7 @@ describe("render: Prometheus text format 0.0.4", () => {
 					const out = parse(render([snap], { ...options, openMetrics: false }), false);
 					for (const [name, labels] of [
 						["http_server_request_duration_seconds", { http_route: route }],
-						[Object.keys(HISTOGRAMS)[0] as string, { mode }],
+						["rag_retrieval_duration_seconds", { mode }],
 					] as const) {
 						const [h] = histogramsOf(family(out, name));
 						expect(h?.labels).toMatchObject(labels);

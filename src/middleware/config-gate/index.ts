@@ -5,6 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { type Config, FALLBACK_CONFIG, loadConfig } from "../../config";
+import { withRuntimeFaults } from "../../config/runtime-faults";
 import { AppError } from "../../http/app-error";
 import type { RequestLogVariables } from "../request-log";
 
@@ -32,7 +33,8 @@ export function configGate(): MiddlewareHandler<{ Bindings: Env; Variables: Conf
 	return async function configGateMiddleware(c, next) {
 		const loaded = loadConfig(c.env);
 		if (loaded.ok) {
-			c.set("config", loaded.config);
+			// Faults set at run time by the operator endpoint (local and test only) over the configured ones.
+			c.set("config", withRuntimeFaults(loaded.config));
 			return next();
 		}
 		if (ALWAYS_OPEN.has(c.req.path)) {

@@ -28,7 +28,7 @@ export function d1Limits(): MiddlewareHandler<{ Bindings: Env; Variables: Config
 		if (isLocalEnvironment(config.environment) && c.env?.DB) {
 			// Wrapped per request: the bindings are this request's (the tracing instruments them per request). The copy
 			// keeps the isolate's identity, so per-isolate caches keyed on it (config, readiness) still hit.
-			const db = withD1Faults(withD1Limits(c.env.DB), config.d1Faults);
+			const db = withD1Faults(withD1Limits(c.env.DB), config.faults.d1);
 			c.env = shareBindingsIdentity({ ...c.env, DB: db }, c.env);
 		}
 		return next();

@@ -11,6 +11,7 @@ import { deferrer } from "../../http/background";
 import { clientIp } from "../../http/client-ip";
 import { mutableHeaders } from "../../http/mutable-headers";
 import { routeOf, UNMATCHED_ROUTE } from "../../http/route-of";
+import { isActive, withFaults } from "../../lib/fault";
 import { rateLimitHeaders, seconds } from "../../rate-limit/headers";
 import { type Admission, admit, type LimiterLookup, limiterLookup, TokenBudget } from "../../rate-limit/limiter";
 import { NegativeCache } from "../../rate-limit/negative-cache";
@@ -135,7 +136,10 @@ export function rateLimit(options: RateLimitOptions = {}): MiddlewareHandler<Rat
 				tokenCost = 0;
 			}
 		}
-		const lookup = (options.lookup ?? ((env: Env) => limiterLookup(env.RATE_LIMITER)))(c.env);
+		const objects = (options.lookup ?? ((env: Env) => limiterLookup(env.RATE_LIMITER)))(c.env);
+		// Injected limiter faults (local and test only): each object call may fail or hang, as a real outage would.
+		const fault = c.get("config").faults.rateLimiter;
+		const lookup: LimiterLookup = isActive(fault) ? (key) => withFaults(objects(key), "rate limiter", fault) : objects;
 		const admission = await admit(
 			{ policies, keyOf: (p) => limitKey(p.key, inputs), tokenCost },
 			{ lookup, cache, timeoutMs: config.timeoutMs, leaseMs: config.leaseMs, now, defer, log },

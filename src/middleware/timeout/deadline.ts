@@ -49,6 +49,19 @@ export class Deadline {
 		this.#onChange = listener;
 	}
 
+	/** Whether the budget ran out (as opposed to the client leaving: {@link abandon}). */
+	get expired(): boolean {
+		const reason: unknown = this.#controller.signal.reason;
+		return reason instanceof DOMException && reason.name === "TimeoutError";
+	}
+
+	/** @internal the client went away: aborts the upstream work with an `AbortError` (not a timeout). */
+	abandon(): void {
+		if (!this.#controller.signal.aborted) {
+			this.#controller.abort(new DOMException("client disconnected", "AbortError"));
+		}
+	}
+
 	/** @internal aborts the upstream work. */
 	expire(): void {
 		if (!this.#controller.signal.aborted) {

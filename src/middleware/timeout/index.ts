@@ -103,9 +103,10 @@ export function timeout(resolveBudget: BudgetResolver): MiddlewareHandler<Timeou
 					await writer.close();
 				}
 			} catch (err) {
-				// The client went away (write failed) or the producer failed: abort upstream work either way.
+				// The client went away (write failed) or the producer failed: abort upstream work either way — as an
+				// abandoned request, not an expired one (the SLO counts a timeout as a failure, a client leaving not).
 				closed = true;
-				deadline.expire();
+				deadline.abandon();
 				await writer.abort(err).catch(() => undefined);
 				await reader.cancel(err).catch(() => undefined);
 			} finally {
