@@ -11,6 +11,7 @@ import type {
 	Batch,
 	CounterIncrement,
 	Observation,
+	OpenedStream,
 	RequestRecord,
 	RouteWindows,
 	SloCounterRpc,
@@ -19,6 +20,7 @@ import type {
 import { type Histogram, observe } from "../src/slo/histogram";
 import { LabelCap } from "../src/slo/label-cap";
 import { type HistogramRow, type LabeledRow, labelKey, type SeriesRow, toSnapshot } from "../src/slo/snapshot";
+import { FAILED_STREAM_METRIC } from "../src/slo/spec";
 import {
 	countInMinute,
 	coveredMinutes,
@@ -64,7 +66,20 @@ export const SLO_COUNTER_SCHEMA: readonly SchemaStep[] = [
 			PRIMARY KEY (metric, labels)
 		)`,
 	],
+	// Step 4: streams announced at their first byte and not yet closed (counted `abandoned` if they never are), and
+	// the ids of closed ones (a late announcement of a closed stream is ignored). Additive: N−1 ignores both.
+	[
+		"CREATE TABLE IF NOT EXISTS open_streams (id TEXT PRIMARY KEY, request TEXT NOT NULL, opened_ms INTEGER NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS closed_streams (id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL)",
+	],
 ];
+
+/**
+ * How long an announced stream may stay open before it is counted `abandoned`: the longest stream budget
+ * (TIMEOUT_STREAM_MS's maximum, 900 s — a live stream has ended by then, with `[DONE]` or its timeout event) and a
+ * margin for its closing record's flush and retries.
+ */
+export const ABANDONED_AFTER_MS = 900_000 + 60_000;
 
 /** How long applied batch ids are remembered: a retried flush within a day never double counts. */
 const RETAIN_BATCH_IDS_MS = 24 * 3_600_000;
@@ -114,9 +129,15 @@ export class SloCounter extends DurableObject<Env> implements SloCounterRpc {
 		const sql = this.ctx.storage.sql;
 		if (sql.exec("SELECT 1 FROM batches WHERE id = ?", batch.id).toArray().length > 0) return false;
 		sql.exec("INSERT INTO batches (id, at_ms) VALUES (?, ?)", batch.id, Date.now());
+		for (const o of batch.opened ?? []) this.#open(o);
+		if ((batch.opened ?? []).length > 0) await this.#alarmBy(Date.now() + ABANDONED_AFTER_MS);
 		for (const r of batch.requests) {
-			this.#addToSeries(r);
-			this.#addToMinute(r);
+			if (r.streamId !== undefined) {
+				// Already closed: counted as abandoned when its record was overdue; never twice.
+				if (sql.exec("SELECT 1 FROM closed_streams WHERE id = ?", r.streamId).toArray().length > 0) continue;
+				this.#close(r.streamId);
+			}
+			this.#count(r);
 		}
 		for (const o of batch.observations ?? []) this.#addToHistogram(o);
 		for (const c of batch.counters) this.#addToCounter(c);
@@ -140,7 +161,10 @@ export class SloCounter extends DurableObject<Env> implements SloCounterRpc {
 			startMs: sql.exec<{ start_ms: number }>("SELECT start_ms FROM meta WHERE id = 1").one().start_ms,
 			series: sql.exec<SeriesRow>("SELECT * FROM series ORDER BY route, method, status, version").toArray(),
 			counters: sql.exec<LabeledRow>("SELECT * FROM counters ORDER BY metric, labels").toArray(),
-			gauges: sql.exec<LabeledRow>("SELECT * FROM gauges ORDER BY metric, labels").toArray(),
+			gauges: [
+				...sql.exec<LabeledRow>("SELECT * FROM gauges ORDER BY metric, labels").toArray(),
+				...this.#openStreamGauges(),
+			],
 			histograms: sql.exec<HistogramRow>("SELECT * FROM histograms ORDER BY metric, labels").toArray(),
 		});
 	}
@@ -159,12 +183,91 @@ export class SloCounter extends DurableObject<Env> implements SloCounterRpc {
 		return sumWindows(buckets, nowMs);
 	}
 
-	/** Hourly housekeeping: drops minute buckets past retention (30 days) and batch ids older than a day. */
+	/**
+	 * Housekeeping (hourly, and when an open stream is due): counts streams open past {@link ABANDONED_AFTER_MS} as
+	 * abandoned, drops minute buckets past retention (30 days), and batch and closed-stream ids older than a day.
+	 */
 	override async alarm(): Promise<void> {
 		const now = Date.now();
+		this.sweepAbandoned(now);
 		this.ctx.storage.sql.exec("DELETE FROM minutes WHERE minute <= ?", lastExpiredMinute(now));
 		this.ctx.storage.sql.exec("DELETE FROM batches WHERE at_ms <= ?", now - RETAIN_BATCH_IDS_MS);
-		await this.ctx.storage.setAlarm(now + ALARM_EVERY_MS);
+		this.ctx.storage.sql.exec("DELETE FROM closed_streams WHERE at_ms <= ?", now - RETAIN_BATCH_IDS_MS);
+		const oldest = this.ctx.storage.sql
+			.exec<{ opened_ms: number | null }>("SELECT MIN(opened_ms) AS opened_ms FROM open_streams")
+			.one().opened_ms;
+		await this.ctx.storage.setAlarm(
+			Math.min(now + ALARM_EVERY_MS, oldest === null ? Number.POSITIVE_INFINITY : oldest + ABANDONED_AFTER_MS),
+		);
+	}
+
+	/**
+	 * Counts every stream announced before `nowMs − ABANDONED_AFTER_MS` and never closed as a bad event
+	 * (`error_type="abandoned"`): the client saw its stream cut. Returns how many.
+	 */
+	sweepAbandoned(nowMs: number): number {
+		const sql = this.ctx.storage.sql;
+		const due = sql
+			.exec<{ id: string; request: string }>(
+				"SELECT id, request FROM open_streams WHERE opened_ms <= ? ORDER BY opened_ms",
+				nowMs - ABANDONED_AFTER_MS,
+			)
+			.toArray();
+		for (const row of due) {
+			const request = JSON.parse(row.request) as RequestRecord;
+			this.#close(row.id, nowMs);
+			this.#count({ ...request, errorType: "abandoned" });
+		}
+		return due.length;
+	}
+
+	/** Counts one finished request: its series, its minute, and — a stream that failed — the failed-stream histogram. */
+	#count(r: RequestRecord): void {
+		this.#addToSeries(r);
+		this.#addToMinute(r);
+		// A failed stream from the Worker comes with its observation in the same batch; only the object's own
+		// verdict (abandoned) is observed here.
+		if (r.errorType === "abandoned") {
+			this.#addToHistogram({
+				metric: FAILED_STREAM_METRIC,
+				labels: { http_route: r.route, http_request_method: r.method, version: r.version, error_type: "abandoned" },
+				seconds: r.durationMs / 1000,
+			});
+		}
+	}
+
+	/** `http_server_open_streams` per route: streams in flight, or cut and not yet counted as abandoned. */
+	#openStreamGauges(): LabeledRow[] {
+		return this.ctx.storage.sql
+			.exec<{ route: string; n: number }>(
+				"SELECT json_extract(request, '$.route') AS route, COUNT(*) AS n FROM open_streams GROUP BY route ORDER BY route",
+			)
+			.toArray()
+			.map((r) => ({ metric: "http_server_open_streams", labels: labelKey({ http_route: r.route }), value: r.n }));
+	}
+
+	/** Remembers an announced stream until it closes (ignored if its closing record came first). */
+	#open(o: OpenedStream): void {
+		const sql = this.ctx.storage.sql;
+		if (sql.exec("SELECT 1 FROM closed_streams WHERE id = ?", o.id).toArray().length > 0) return;
+		sql.exec(
+			"INSERT OR IGNORE INTO open_streams (id, request, opened_ms) VALUES (?, ?, ?)",
+			o.id,
+			JSON.stringify(o.request),
+			Date.now(),
+		);
+	}
+
+	/** Moves the next alarm earlier when it would come after `atMs` (an open stream's due time). */
+	async #alarmBy(atMs: number): Promise<void> {
+		const at = await this.ctx.storage.getAlarm();
+		if (at === null || at > atMs) await this.ctx.storage.setAlarm(atMs);
+	}
+
+	/** Closes a stream: it is counted by its own record (or as abandoned), never twice. */
+	#close(id: string, nowMs: number = Date.now()): void {
+		this.ctx.storage.sql.exec("DELETE FROM open_streams WHERE id = ?", id);
+		this.ctx.storage.sql.exec("INSERT OR IGNORE INTO closed_streams (id, at_ms) VALUES (?, ?)", id, nowMs);
 	}
 
 	/** The request histogram of the record's route × method × status × version (its sum kept in ms). */

@@ -5,7 +5,8 @@
  * never on the object's file.
  *
  * These shapes cross the RPC boundary between two live versions during a gradual deployment (N and N−1 share
- * objects): fields are only ever added, as optional ones (`Batch.observations`, `Snapshot.histograms`).
+ * objects): fields are only ever added, as optional ones (`Batch.observations`, `Batch.opened`,
+ * `RequestRecord.errorType`, `Snapshot.histograms`).
  *
  * @module
  */
@@ -25,7 +26,16 @@ export type RequestRecord = {
 	 * status. Optional (added later): N−1's objects ignore it and count such a request by its status.
 	 */
 	errorType?: string;
+	/** A stream's record carries the id its opening was announced with ({@link OpenedStream}): it closes it. */
+	streamId?: string;
 };
+
+/**
+ * A stream that has sent its first byte, announced before it ends: the shard counts it as `abandoned` (a bad
+ * event) if its closing record never comes — the isolate serving it died (a crash, a restart) — so a cut stream
+ * is never missing from the counts. Optional in batches (added later; N−1's objects ignore it).
+ */
+export type OpenedStream = { id: string; request: RequestRecord };
 
 /** An increment of another cumulative counter (labels are a flat string map). */
 export type CounterIncrement = { metric: string; labels: Record<string, string>; value: number };
@@ -43,6 +53,7 @@ export type Batch = {
 	requests: RequestRecord[];
 	counters: CounterIncrement[];
 	observations?: Observation[];
+	opened?: OpenedStream[];
 };
 
 /** The request histogram of one route × method × status × version. */

@@ -57,10 +57,11 @@ export class Recorder {
 		fault: Fault = NO_FAULT,
 	): void {
 		this.#fault = fault;
-		const b = this.#pending.get(route) ?? { requests: [], counters: [], observations: [] };
+		const b = this.#pending.get(route) ?? { requests: [], counters: [], observations: [], opened: [] };
 		b.requests.push(...(items.requests ?? []));
 		b.counters.push(...(items.counters ?? []));
 		b.observations.push(...(items.observations ?? []));
+		b.opened.push(...(items.opened ?? []));
 		this.#pending.set(route, b);
 		this.#flush ??= this.#scheduleFlush(env, log);
 		// Every request that adds keeps the isolate alive until the flush that carries its records has finished.
@@ -79,6 +80,7 @@ export class Recorder {
 					requests: b.requests,
 					counters: b.counters,
 					...(b.observations.length > 0 ? { observations: b.observations } : {}),
+					...(b.opened.length > 0 ? { opened: b.opened } : {}),
 				};
 				for (let attempt = 0; ; attempt++) {
 					try {

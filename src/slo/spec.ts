@@ -65,6 +65,12 @@ export const ROUTE_SLOS: Record<string, RouteSlo> = {
 };
 
 /** Routes never recorded: the scrape itself and probes would drown the signal. */
+/**
+ * The histogram of streams that failed after their first byte (docs/metrics.md), by `error_type`: `model_error`,
+ * `timeout`, `internal` (recorded by the Worker), `abandoned` (counted by the shard when a stream never closed).
+ */
+export const FAILED_STREAM_METRIC = "http_server_failed_stream_duration_seconds";
+
 export const UNRECORDED_ROUTES = new Set(["/metrics", "/healthz", "/readyz"]);
 
 export function sloFor(route: string): RouteSlo {

@@ -43,6 +43,8 @@ export const HISTOGRAMS: Record<string, string> = {
 };
 
 const GAUGES: Record<string, string> = {
+	http_server_open_streams:
+		"Streams that sent their first byte and have not ended (or were cut with their isolate and are not yet counted as abandoned), by route.",
 	otlp_last_success_timestamp_seconds: "Time of the last accepted OTLP metric push (Unix seconds).",
 };
 

@@ -10,7 +10,7 @@ import { routeOf } from "../../http/route-of";
 import type { MetricsCollector, StreamFailure } from "../../slo/collector";
 import type { CounterIncrement, Observation, RequestRecord } from "../../slo/contract";
 import { recorder as isolateRecorder, type Recorder } from "../../slo/recorder";
-import { UNRECORDED_ROUTES } from "../../slo/spec";
+import { FAILED_STREAM_METRIC, UNRECORDED_ROUTES } from "../../slo/spec";
 import type { ConfigVariables } from "../config-gate";
 import type { RequestLogVariables } from "../request-log";
 
@@ -19,9 +19,6 @@ export type SloRecordingVariables = {
 	/** Counts things for the metrics export (docs/metrics.md). */
 	metrics: MetricsCollector;
 };
-
-/** The histogram of streams that failed after their first byte (docs/metrics.md), by `error_type`. */
-export const FAILED_STREAM_METRIC = "http_server_failed_stream_duration_seconds";
 
 /** Methods with their own label value; any other (clients may send any token) is `_OTHER`, as OpenTelemetry's HTTP
  * semantic conventions say, so a caller cannot mint series. */
@@ -116,9 +113,13 @@ export function sloRecording(options: { recorder?: Recorder; now?: () => number 
 				fault(),
 			);
 		};
-		// A stream that is the response is recorded when it ends, bad if it failed after its first byte; anything
-		// else (a problem answered instead of the stream included) now, by its status.
+		// A stream that is the response is announced now and recorded when it ends, bad if it failed after its first
+		// byte — or, should this isolate die first, counted `abandoned` by its shard. Anything else (a problem
+		// answered instead of the stream included) is recorded now, by its status.
 		if (streamEnded && c.res.status === 200) {
+			const id = crypto.randomUUID();
+			recorder.add(c.env, route, { opened: [{ id, request: { ...request } }] }, waitUntil, c.get("log"), fault());
+			request.streamId = id;
 			waitUntil(streamEnded.then(record, () => record("internal")));
 		} else {
 			record(null);
