@@ -13,6 +13,7 @@ import { REPO_ROOT } from "./lib/repository-root.ts";
 import { alertmanagerConfig } from "./observability/alertmanager.ts";
 import { GENERATED_HEADER, runbookUrl } from "./observability/config.ts";
 import { dashboards, provisioning } from "./observability/dashboards.ts";
+import { failedStreamScenarios } from "./observability/failed-stream-tests.ts";
 import { renderK6Thresholds } from "./observability/k6-thresholds.ts";
 import { operationalAlerts, operationalRuleGroups, operationalScenarios } from "./observability/operational-alerts.ts";
 import { sloDocTables } from "./observability/slo-docs.ts";
@@ -48,6 +49,20 @@ export function generate(): { files: Record<string, string>; warnings: string[] 
 				rule_files: ["../version-rules.yml", "../operational-alerts.yml"],
 				evaluation_interval: "1m",
 				tests: operationalScenarios(ops),
+			}),
+		"alerts/tests/failed-streams.test.yml":
+			GENERATED_HEADER(
+				"promtool unit tests of streams failing after their first byte: SLIs, burn rates, versions, dashboards.",
+			) +
+			yaml({
+				rule_files: [
+					"../recording-rules.yml",
+					"../version-rules.yml",
+					"../slo-alerts.yml",
+					"../operational-alerts.yml",
+				],
+				evaluation_interval: "1m",
+				tests: failedStreamScenarios(),
 			}),
 		"load/thresholds.gen.js": renderK6Thresholds(),
 	};

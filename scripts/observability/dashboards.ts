@@ -26,7 +26,7 @@ import { PanelBuilder as TablePanel } from "@grafana/grafana-foundation-sdk/tabl
 import { PanelBuilder as TimeseriesPanel } from "@grafana/grafana-foundation-sdk/timeseries";
 import { BURN_RATE_CONDITIONS, SLO_WINDOWS } from "../../src/slo/spec.ts";
 import { CANARY_MIN_EFFECT, CANARY_MIN_REQUESTS } from "./operational-alerts.ts";
-import { ALL_ROUTES, JOB_MATCHER, METRIC } from "./slo-rules.ts";
+import { ALL_ROUTES, FAILED_STREAM_METRIC, failedRequests, JOB_MATCHER, METRIC, selector } from "./slo-rules.ts";
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a template literal.
 const ds: DataSourceRef = { type: "prometheus", uid: "${datasource}" };
@@ -120,7 +120,17 @@ const requestsBy = (by: string, extra = "", allVersions = false) =>
 	`sum by (${by}) (rate(${METRIC}_count{${[JOB_MATCHER, R, allVersions ? "" : V, extra].filter(Boolean).join(", ")}}[${RI}]))`;
 const quantileBy = (qn: number, by: string, allVersions = false) =>
 	`histogram_quantile(${qn}, sum by (${by}, le) (rate(${METRIC}_bucket{${[JOB_MATCHER, R, allVersions ? "" : V].filter(Boolean).join(", ")}}[${RI}])))`;
-const FIVE_XX = 'http_response_status_code=~"5.."';
+/**
+ * Failed requests ÷ requests per `by`, filtered by route and (unless `allVersions`) version: the availability SLI's
+ * error ratio from the raw histograms — 5xx and streams failed after their first byte — as the recording rules count it.
+ */
+const errorRatioBy = (by: string, allVersions = false) => {
+	const total = requestsBy(by, "", allVersions);
+	return `${failedRequests({ matchers: allVersions ? [R] : [R, V], w: RI, by, fn: "rate", total })} / ${total}`;
+};
+/** What the error-ratio panels count, for their descriptions. */
+const FAILED =
+	"Failed requests: 5xx answers, and streams (chat, RAG answers) that failed after their first byte — answered 200, then broke (model error, stream deadline, internal error). 4xx and client disconnects are not failures (docs/slo.md).";
 /** Burn rate of a recorded SLI error ratio (one SLI kind, or every one): ratio ÷ (1 − objective). */
 const burn = (w: string, slo?: string) =>
 	`slo:sli_error:ratio_rate${w}{${slo ? `slo="${slo}", ` : ""}${R}} / on (http_route, slo, slo_id) group_left () (1 - slo:objective:ratio)`;
@@ -135,11 +145,7 @@ function serviceOverview() {
 	);
 	d.withRow(new RowBuilder("Requests, errors, duration (RED)"));
 	d.withPanel(ts("Requests per second by route", "reqps", [q(requestsBy("http_route"), "{{http_route}}")]));
-	d.withPanel(
-		ts("5xx ratio by route", "percentunit", [
-			q(`${requestsBy("http_route", FIVE_XX)} / ${requestsBy("http_route")}`, "{{http_route}}"),
-		]),
-	);
+	d.withPanel(ts("Error ratio by route", "percentunit", [q(errorRatioBy("http_route"), "{{http_route}}")], FAILED));
 	d.withPanel(
 		ts(
 			"p95 latency by route (to first byte)",
@@ -154,6 +160,19 @@ function serviceOverview() {
 			q(requestsBy("http_response_status_code"), "{{http_response_status_code}}"),
 		]),
 	);
+	d.withPanel(
+		ts(
+			"Streams failed after first byte by error_type",
+			"reqps",
+			[
+				q(
+					`sum by (http_route, error_type) (rate(${FAILED_STREAM_METRIC}_count${selector(R, V)}[${RI}])) or on () vector(0)`,
+					"{{http_route}} {{error_type}}",
+				),
+			],
+			"Streamed responses that answered 200 and then failed: model_error (the model failed mid-stream), timeout (the stream deadline passed), internal (our bug). Each is a failed request of the availability SLO and never a fast one for latency; above they count as 200. A single 0 series when none failed.",
+		),
+	);
 
 	d.withRow(new RowBuilder("SLOs"));
 	d.withPanel(
@@ -164,7 +183,7 @@ function serviceOverview() {
 				q(`1 - slo:sli_error:ratio_rate30d{slo="availability", ${R}, http_route!="${ALL_ROUTES}"}`, "{{http_route}}"),
 				q(`slo:objective:ratio{slo="availability", ${R}}`, "objective {{http_route}}"),
 			],
-			"Share of requests without a 5xx over the 30-day SLO period, and the objective from src/slo/spec.ts.",
+			"Share of requests that did not fail (no 5xx, no stream failed after its first byte) over the 30-day SLO period, and the objective from src/slo/spec.ts.",
 		),
 	);
 	d.withPanel(
@@ -254,11 +273,7 @@ function canary() {
 			),
 		]),
 	);
-	d.withPanel(
-		ts("5xx ratio by version", "percentunit", [
-			q(`${requestsBy("version", FIVE_XX, true)} / ${requestsBy("version", "", true)}`, "{{version}}"),
-		]),
-	);
+	d.withPanel(ts("Error ratio by version", "percentunit", [q(errorRatioBy("version", true), "{{version}}")], FAILED));
 	d.withPanel(ts("p95 by version", "s", [q(quantileBy(0.95, "version", true), "{{version}}")]));
 	d.withPanel(ts("p99 by version", "s", [q(quantileBy(0.99, "version", true), "{{version}}")]));
 	// The CanaryBurningFasterThanStable condition, as a number per version: 1 or more fails.
@@ -279,7 +294,7 @@ function canary() {
 					refId: "B",
 				}),
 			],
-			`A: the version's 5xx ratio ÷ (2 × the best judged version's + ${CANARY_MIN_EFFECT * 100} %), for versions with at least ${CANARY_MIN_REQUESTS} requests in 30 minutes: 1 or more is FAIL (the CanaryBurningFasterThanStable condition), below PASS; fewer requests: INCONCLUSIVE (-1). B: requests in the window.`,
+			`A: the version's error ratio (5xx and streams failed after their first byte) ÷ (2 × the best judged version's + ${CANARY_MIN_EFFECT * 100} %), for versions with at least ${CANARY_MIN_REQUESTS} requests in 30 minutes: 1 or more is FAIL (the CanaryBurningFasterThanStable condition), below PASS; fewer requests: INCONCLUSIVE (-1). B: requests in the window.`,
 		).overrideByQuery("A", [
 			{
 				id: "mappings",
@@ -298,9 +313,12 @@ function canary() {
 		]),
 	);
 	d.withPanel(
-		ts("Per-route 5xx ratio by version (5 min, recorded)", "percentunit", [
-			q(`slo_version:sli_error:ratio_rate5m{slo="availability", ${R}}`, "{{http_route}} {{version}}"),
-		]),
+		ts(
+			"Per-route error ratio by version (5 min, recorded)",
+			"percentunit",
+			[q(`slo_version:sli_error:ratio_rate5m{slo="availability", ${R}}`, "{{http_route}} {{version}}")],
+			FAILED,
+		),
 	);
 	d.withPanel(
 		ts("Per-route p95 by version (5 min, recorded)", "s", [

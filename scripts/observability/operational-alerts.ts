@@ -14,7 +14,16 @@ import {
 	type Segment,
 	type TestGroup,
 } from "./promtool-tests.ts";
-import { type AlertRule, JOB, METRIC, objectives, type RuleGroup, routeMatcher, selector } from "./slo-rules.ts";
+import {
+	type AlertRule,
+	failedRequests,
+	JOB,
+	METRIC,
+	objectives,
+	type RuleGroup,
+	routeMatcher,
+	selector,
+} from "./slo-rules.ts";
 
 /** Spending limits the LLM alerts watch; set them to your budget and regenerate. */
 export const LLM_BUDGET = { tokensPerHour: 2_000_000, costPerDayUsd: 50 };
@@ -107,6 +116,7 @@ const ratio = (num: string, den: string, by: string, w: string, min: number, abo
 
 export function operationalAlerts(): OperationalAlert[] {
 	const route = (r: string) => ({ http_route: r });
+	const requests5m = `sum by (http_route) (rate(${METRIC}_count${selector()}[5m]))`;
 	return [
 		{
 			alert: "ServiceDown",
@@ -165,19 +175,14 @@ export function operationalAlerts(): OperationalAlert[] {
 		{
 			alert: "High5xxRatio",
 			severity: "ticket",
-			expr: ratio(
-				`${METRIC}_count${selector('http_response_status_code=~"5.."')}`,
-				`${METRIC}_count${selector()}`,
-				"http_route",
-				"5m",
-				20,
-				0.05,
-			),
+			// The availability SLI's failed requests (5xx and streams failed after their first byte) over every request.
+			expr: `(\n  ${failedRequests({ matchers: [], w: "5m", by: "http_route", fn: "rate", total: requests5m })} / ${requests5m} > 0.05\n)\nand on (http_route) (sum by (http_route) (increase(${METRIC}_count${selector()}[5m])) >= 20)`,
 			for: "5m",
 			labels: { slo: "availability" },
-			summary: "{{ $labels.http_route }}: more than 5 % of requests fail with 5xx",
+			summary:
+				"{{ $labels.http_route }}: more than 5 % of requests fail (5xx, or streams failing after their first byte)",
 			description:
-				"{{ $value | humanizePercentage }} of {{ $labels.http_route }}'s requests answered 5xx over the last 5 minutes (from the raw histogram, independent of the recording rules).",
+				"{{ $value | humanizePercentage }} of {{ $labels.http_route }}'s requests failed over the last 5 minutes: answered 5xx, or streamed and broke after the first byte (from the raw histograms, independent of the recording rules).",
 			scenarios: [
 				{
 					name: "High5xxRatio: 25 % errors",
@@ -188,9 +193,23 @@ export function operationalAlerts(): OperationalAlert[] {
 					],
 				},
 				{
-					name: "High5xxRatio: 1 % errors, and 100 % errors on 2 requests a minute, stay quiet",
+					name: "High5xxRatio: no 5xx, but 25 % of the requests are streams failing after their first byte",
+					series: requestSeries("/v1/chat/completions", [{ minutes: 30, perMinute: 20, failedStreamShare: 0.25 }]),
+					expect: [
+						{ minutes: 4, alerts: [] },
+						{
+							minutes: 20,
+							alerts: [{ ...route("/v1/chat/completions"), slo: "availability", ...svc, severity: "ticket" }],
+						},
+					],
+				},
+				{
+					name: "High5xxRatio: 1 % errors and 2 % failed streams, and 100 % errors on 2 requests a minute, stay quiet",
 					series: [
 						...requestSeries("/v1/models", [{ minutes: 30, perMinute: 20, errorShare: 0.01 }]),
+						...requestSeries("/v1/chat/completions", [
+							{ minutes: 30, perMinute: 100, errorShare: 0.01, failedStreamShare: 0.02 },
+						]),
 						...requestSeries("/v1/auth/me", [{ minutes: 30, perMinute: 2, errorShare: 1 }]),
 					],
 					expect: [{ minutes: 20, alerts: [] }],
@@ -602,11 +621,26 @@ function canaryAlert(): OperationalAlert {
 		expr: `(\n  (${r} and ${enough})\n  > on () group_left ()\n  (2 * min(${r} and ${enough}) + ${CANARY_MIN_EFFECT})\n)\nand on () (count(slo_version:requests:increase30m{http_route="all"} >= ${CANARY_MIN_REQUESTS}) >= 2)`,
 		for: "5m",
 		summary: "Version {{ $labels.version }} fails much more often than the other live version",
-		description: `Version {{ $labels.version }} answered {{ $value | humanizePercentage }} 5xx over 30 minutes, more than twice the best live version's ratio plus ${CANARY_MIN_EFFECT * 100} %. If it is the canary, roll it back (npm run canary -- abort); if it is the stable version, the canary is the healthier one (npm run canary -- status).`,
+		description: `Version {{ $labels.version }} failed {{ $value | humanizePercentage }} of its requests over 30 minutes (5xx, or streams failed after their first byte), more than twice the best live version's ratio plus ${CANARY_MIN_EFFECT * 100} %. If it is the canary, roll it back (npm run canary -- abort); if it is the stable version, the canary is the healthier one (npm run canary -- status).`,
 		scenarios: [
 			{
 				name: "CanaryBurningFasterThanStable: the canary fails 10 %, stable 0.1 %",
 				series: versions(0.001, 0.1),
+				expect: [
+					{
+						minutes: 45,
+						alerts: [{ http_route: "all", slo: "availability", version: "canary-2", ...svc, severity: "page" }],
+					},
+				],
+			},
+			{
+				name: "CanaryBurningFasterThanStable: the canary's streams fail after their first byte (10 %, no 5xx), stable's do not",
+				series: [
+					...requestSeries("/v1/chat/completions", [{ minutes: 60, perMinute: 20 }], { version: "stable-1" }),
+					...requestSeries("/v1/chat/completions", [{ minutes: 60, perMinute: 5, failedStreamShare: 0.1 }], {
+						version: "canary-2",
+					}),
+				],
 				expect: [
 					{
 						minutes: 45,

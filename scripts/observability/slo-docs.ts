@@ -24,8 +24,9 @@ export function sloDocTables(objs: readonly SloObjective[], ops: readonly Operat
 	);
 	for (const o of objs) {
 		const routes = "only" in o.routes ? o.routes.only.map((r) => `\`${r}\``).join(", ") : "every other route";
+		// "Failed": a 5xx, or a stream that failed after its first byte (docs/slo.md, "Which responses are bad").
 		const sli =
-			o.sli === "availability" ? "is not a 5xx" : `is not a 5xx and answers within ${o.thresholdSeconds} s (${o.sli})`;
+			o.sli === "availability" ? "did not fail" : `did not fail and answered within ${o.thresholdSeconds} s (${o.sli})`;
 		const budget = 1 - o.objective;
 		const minutes = budget * SLO_PERIOD_DAYS * 1440;
 		lines.push(

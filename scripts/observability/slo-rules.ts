@@ -27,6 +27,18 @@ export const JOB_MATCHER = `job="${JOB}"`;
 export const selector = (...matchers: string[]) => `{${[JOB_MATCHER, ...matchers].join(", ")}}`;
 /** The request histogram (docs/metrics.md). */
 export const METRIC = "http_server_request_duration_seconds";
+/**
+ * The histogram of streamed responses that failed after their first byte (docs/metrics.md): time to the first byte,
+ * by `http_route`, `http_request_method`, `version` and `error_type` ({@link FAILED_STREAM_ERROR_TYPES}). Every such
+ * stream is also in {@link METRIC}, with status 200 and the same duration. Its series appear with the first failed
+ * stream, so every expression reading it must hold without any.
+ */
+export const FAILED_STREAM_METRIC = "http_server_failed_stream_duration_seconds";
+/** Why a stream failed after its first byte: the model failed mid-stream, the stream deadline passed, our bug. */
+export const FAILED_STREAM_ERROR_TYPES = ["model_error", "timeout", "internal"] as const;
+/** The matchers of 5xx answers in {@link METRIC}, and of every other answer. */
+export const SERVER_ERROR = 'http_response_status_code=~"5.."';
+export const NOT_SERVER_ERROR = 'http_response_status_code!~"5.."';
 /** Label value of the all-routes aggregate series (real routes start with `/`, so it cannot collide). */
 export const ALL_ROUTES = "all";
 /** Windows of the per-version rules (canary verdicts and the canary dashboard). */
@@ -114,15 +126,46 @@ export function leMatcher(bound: number): string {
 	return Number.isInteger(bound) ? `le=~"${bound}|${label.replace(".", "\\\\.")}"` : `le="${label}"`;
 }
 
-/** Rate of bad events of one SLO over `w`, per `by` labels (0 where there were requests but nothing bad). */
-function badRate(o: SloObjective, w: string, by: string, fn: "rate" | "increase", total: string): string {
-	const m = routeMatcher(o.routes);
-	if (o.sli === "availability") {
-		return `sum by (${by}) (${fn}(${METRIC}_count${selector(m, 'http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${total})`;
-	}
-	// Good = answered (not 5xx) within the threshold, as the SloCounter counts it; bad = total − good.
-	const good = `sum by (${by}) (${fn}(${METRIC}_bucket${selector(m, leMatcher(o.thresholdSeconds ?? 0), 'http_response_status_code!~"5.."')}[${w}]))`;
-	return `${total} - on (${by}) (${good} or on (${by}) (0 * ${total}))`;
+/**
+ * What the bad- and good-event expressions below aggregate: series selected by the service's job and `matchers`, over
+ * `w` (a window or Grafana's `$__rate_interval`), with `fn`, summed `by` labels. `total` is the request rate (or count)
+ * by the same labels: every group it has gets a value, 0 where a part has no series — no 5xx yet, or no failed stream
+ * ever (the failed-stream histogram then does not exist at all).
+ */
+export type EventQuery = { matchers: readonly string[]; w: string; by: string; fn: "rate" | "increase"; total: string };
+
+/** `sum by (by) (fn(series[w]))`, or 0 for every group of `total` the series have none for. */
+function sumOrZero(q: EventQuery, series: string): string {
+	return `(sum by (${q.by}) (${q.fn}(${series}[${q.w}])) or on (${q.by}) (0 * ${q.total}))`;
+}
+
+/**
+ * Failed requests, the availability SLI's bad events: 5xx answers plus streams that failed after their first byte.
+ * The two never overlap (a failed stream is a 200 in {@link METRIC}), so their sum counts each failure once.
+ * @example failedRequests({ matchers: [], w: "5m", by: "http_route", fn: "rate", total: "slo:requests:rate5m" })
+ */
+export function failedRequests(q: EventQuery): string {
+	return `(${sumOrZero(q, `${METRIC}_count${selector(...q.matchers, SERVER_ERROR)}`)} + on (${q.by}) ${sumOrZero(q, `${FAILED_STREAM_METRIC}_count${selector(...q.matchers)}`)})`;
+}
+
+/**
+ * Requests answered within `bound` seconds that did not fail, a latency SLI's good events: the non-5xx requests in the
+ * bucket `le` = bound, minus the failed streams in the same bucket. Exact, because each failed stream is in both
+ * histograms with the same duration (a 200 in {@link METRIC}).
+ */
+export function fastRequests(q: EventQuery, bound: number): string {
+	const le = leMatcher(bound);
+	return `(${sumOrZero(q, `${METRIC}_bucket${selector(...q.matchers, le, NOT_SERVER_ERROR)}`)} - on (${q.by}) ${sumOrZero(q, `${FAILED_STREAM_METRIC}_bucket${selector(...q.matchers, le)}`)})`;
+}
+
+/**
+ * Bad events of one SLO over `w`, per `by` labels: failed requests, or (latency) total − fast requests. Parenthesised,
+ * as are {@link failedRequests} and {@link fastRequests}: they compose with any operator.
+ */
+function badEvents(o: SloObjective, w: string, by: string, fn: "rate" | "increase", total: string): string {
+	const q: EventQuery = { matchers: [routeMatcher(o.routes)], w, by, fn, total };
+	if (o.sli === "availability") return failedRequests(q);
+	return `(${total} - on (${by}) ${fastRequests(q, o.thresholdSeconds ?? 0)})`;
 }
 
 /** Per route: request rate and count, bad-event rate and SLI error ratio per SLO; and the all-routes aggregate. */
@@ -139,7 +182,7 @@ export function recordingRules(objs: readonly SloObjective[] = objectives()): Ru
 			const total = `slo:requests:rate${w}{${routeMatcher(o.routes)}}`;
 			rules.push({
 				record: `slo:errors:rate${w}`,
-				expr: badRate(o, w, "http_route", "rate", total),
+				expr: badEvents(o, w, "http_route", "rate", total),
 				labels: { slo: o.sli, slo_id: o.id },
 			});
 		}
@@ -173,8 +216,9 @@ export function recordingRules(objs: readonly SloObjective[] = objectives()): Ru
 }
 
 /**
- * Per route × version, for canary verdicts and the canary dashboard (alerts/version-rules.yml): request and 5xx
- * counts, SLI error ratios, latency quantiles; and per version over all routes.
+ * Per route × version, for canary verdicts and the canary dashboard (alerts/version-rules.yml): request and failed
+ * request counts (5xx and streams failed after their first byte), SLI error ratios, latency quantiles; and per version
+ * over all routes.
  */
 export function versionRules(objs: readonly SloObjective[] = objectives()): RuleGroup[] {
 	const groups: RuleGroup[] = [];
@@ -186,14 +230,20 @@ export function versionRules(objs: readonly SloObjective[] = objectives()): Rule
 			{ record: requests, expr: `sum by (${by}) (increase(${METRIC}_count${selector()}[${w}]))` },
 			{
 				record: `slo_version:errors:increase${w}`,
-				expr: `sum by (${by}) (increase(${METRIC}_count${selector('http_response_status_code=~"5.."')}[${w}])) or on (${by}) (0 * ${requests}{http_route!="${ALL_ROUTES}"})`,
+				expr: failedRequests({
+					matchers: [],
+					w,
+					by,
+					fn: "increase",
+					total: `${requests}{http_route!="${ALL_ROUTES}"}`,
+				}),
 			},
 		];
 		for (const o of objs) {
 			const total = `${requests}{${routeMatcher(o.routes)}}`;
 			rules.push({
 				record: `slo_version:sli_error:ratio_rate${w}`,
-				expr: `(${badRate(o, w, by, "increase", total)}) / on (${by}) (${total} > 0)`,
+				expr: `${badEvents(o, w, by, "increase", total)} / on (${by}) (${total} > 0)`,
 				labels: { slo: o.sli, slo_id: o.id },
 			});
 		}
@@ -271,7 +321,10 @@ export function sloAlerts(
 				return `(\n  (${ratio(c.long)} ${cmp}) / ${round(budget)}\n  and on (http_route) (${ratio(c.short)} ${cmp})\n  and on (http_route) (slo:requests:increase${c.long} >= ${ALERT_MIN_REQUESTS[severity]})\n  and on (http_route) (${bad})\n)`;
 			});
 			const windows = conditions.map((c) => `${c.factor}x over ${c.long} and ${c.short}`).join(", or ");
-			const what = o.sli === "availability" ? "errors (5xx)" : `requests slower than ${o.thresholdSeconds} s or failed`;
+			const what =
+				o.sli === "availability"
+					? "failed requests (5xx, or streams failed after their first byte)"
+					: `requests slower than ${o.thresholdSeconds} s or failed`;
 			const alert = sloAlertName(o, severity);
 			return {
 				alert,

@@ -1,9 +1,10 @@
 // Generated promtool scenarios for every SLO's burn-rate alerts (docs/slo.md#tests): a total outage pages within the
-// detection time the maths predicts (and not before), a steady 2x burn raises a ticket and never a page, a 0.5x
-// burn raises nothing, and a few failures on a quiet route do not page.
+// detection time the maths predicts (and not before); a route whose streams all fail after their first byte pages
+// once it has the guard's minimum of requests; a steady 2x burn raises a ticket and never a page, a 0.5x burn raises
+// nothing, and a few failures on a quiet route do not page.
 import { ALERT_MIN_BAD_EVENTS, ALERT_MIN_REQUESTS, BURN_RATE_CONDITIONS } from "../../src/slo/spec.ts";
 import { at, firing, labelText, requestSeries, type TestGroup, type TrafficSegment } from "./promtool-tests.ts";
-import { outageDetectionMinutes, type SloObjective, sloAlertName } from "./slo-rules.ts";
+import { burnThreshold, outageDetectionMinutes, type SloObjective, sloAlertName } from "./slo-rules.ts";
 
 /** A route of the class to send the scenario's traffic to. */
 function routeOf(o: SloObjective): string {
@@ -61,6 +62,23 @@ export function sloScenarios(objs: readonly SloObjective[]): TestGroup[] {
 			]),
 			promql_expr_test: checks,
 		});
+
+		// 1b. A route where every request is a stream that fails after its first byte: fast 200s, no 5xx anywhere, the
+		// failed-stream series appearing with the first failure, from minute 0 (no history: a short scenario, promtool
+		// evaluates every rule every minute). Bad for every SLO, availability and latency alike (a failed request is
+		// never fast): quiet while the hour holds fewer requests than the guard's minimum, paging 5 minutes after.
+		const fastPage = BURN_RATE_CONDITIONS.find((c) => c.severity === "page" && c.long === "1h");
+		const fastThreshold = fastPage ? burnThreshold(o, fastPage) : null;
+		// Both windows hold at least 95 % failed streams by then (the first minute's failures are partly lost to rate()).
+		if (fastThreshold !== null && fastThreshold < 0.9) {
+			const guarded = Math.ceil(ALERT_MIN_REQUESTS.page / RATE);
+			groups.push({
+				name: `${o.id}: every request a stream failing after its first byte (no 5xx) pages once ${ALERT_MIN_REQUESTS.page} are in`,
+				interval: "1m",
+				input_series: requestSeries(route, [{ minutes: guarded + 5, perMinute: RATE, failedStreamShare: 1 }]),
+				promql_expr_test: [only(page, "page", guarded - 1, false), only(page, "page", guarded + 5, true)],
+			});
+		}
 
 		// 2. A steady 2x burn from the start: a ticket (the 3-day and 6-hour ratios exceed 1x; with a full 3-day history
 		// that takes 36 h, docs/slo.md), never a page.
