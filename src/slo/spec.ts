@@ -5,8 +5,10 @@
  *
  * Per route pattern: an availability objective (default 99.9 %, as in the seeds) and latency objectives (default
  * p95 < 500 ms and p99 < 1 s: at least 95 % / 99 % of requests within the threshold). Streaming routes are judged on
- * time to first byte — for chat, the first token. Errors are 5xx answers (504 timeouts included); 429 and other 4xx
- * are counted but are the client's, not the service's, failures.
+ * time to first byte — for chat, the first token. Errors (bad events) are 5xx answers (504 timeouts included) and
+ * streams that fail after their first byte (`RequestRecord.errorType`: model error, stream timeout, our bug, or cut
+ * by a crash — `abandoned`); 429 and other 4xx are counted but are the client's, not the service's, failures, and so
+ * is a client leaving mid-stream (docs/slo.md#which-responses-are-bad).
  *
  * @example
  * ```ts
@@ -94,7 +96,7 @@ export function bucketLabel(bound: number): string {
 	return Number.isInteger(bound) ? `${bound}.0` : String(bound);
 }
 
-/** Whether a status counts against availability. */
+/** Whether a status counts against availability (a failed stream does too, whatever its status: `errorType`). */
 export function isError(status: number): boolean {
 	return status >= 500;
 }

@@ -51,10 +51,26 @@ const SUMS: Record<string, { name: string; unit: string }> = {
 	otlp_exports: { name: "otlp.exports", unit: "{push}" },
 };
 
-/** The other histograms (Prometheus name → OTLP name), in seconds. */
-const HISTOGRAMS: Record<string, { name: string; description: string }> = {
+/**
+ * The other histograms (Prometheus name → OTLP name), in seconds; `attributes` renames labels to their OpenTelemetry
+ * attribute names (whose Prometheus translation gives back the scrape's label names).
+ */
+const HISTOGRAMS: Record<string, { name: string; description: string; attributes?: Record<string, string> }> = {
 	rag_retrieval_duration_seconds: { name: "rag.retrieval.duration", description: "RAG retrieval time." },
+	http_server_failed_stream_duration_seconds: {
+		name: "http.server.failed_stream.duration",
+		description: "Duration to the first byte of streamed responses that failed after it, by error.type.",
+		attributes: {
+			http_route: "http.route",
+			http_request_method: "http.request.method",
+			error_type: "error.type",
+		},
+	},
 };
+
+/** `labels` with their names renamed by `names` (others kept). */
+const renamed = (labels: Record<string, string>, names: Record<string, string> = {}) =>
+	Object.fromEntries(Object.entries(labels).map(([k, v]) => [names[k] ?? k, v]));
 
 export function encodeMetrics(
 	snapshots: readonly Snapshot[],
@@ -88,7 +104,7 @@ export function encodeMetrics(
 		const dataPoints = snapshots.flatMap((snap) =>
 			(snap.histograms ?? [])
 				.filter((h) => h.metric === metric)
-				.map((h) => histogramPoint(h.labels, h, snap.startTimeMs, time)),
+				.map((h) => histogramPoint(renamed(h.labels, m.attributes), h, snap.startTimeMs, time)),
 		);
 		if (dataPoints.length > 0) {
 			metrics.push({

@@ -48,7 +48,7 @@ describe.skipIf(!tools)("generated Prometheus rules", () => {
 		);
 		console.log(`promtool: ${testFiles.length} files, ${groups.length} test groups passed`);
 		expect(groups.length).toBeGreaterThan(alertRules.length);
-	}, 300_000);
+	}, 600_000);
 
 	it("handle objectives too loose for a burn-rate factor explicitly: a warning, and alerting on total failure", async () => {
 		const loose = objectives(
