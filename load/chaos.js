@@ -15,7 +15,8 @@
 // Error types: `<status> <problem type>` (plus `, Retry-After` when the answer carried one), `stream <code>` for an
 // in-stream error event, `stream truncated`, `network <k6 error code>`, `<status> wrong answer`.
 //
-// Env: CHAOS_ROUTES (`name:rate,…`, req/s; names below), DURATION (default 20s), CORPUS_DOCS (documents the runner
+// Env: CHAOS_ROUTES (`name:rate[:hold],…`: req/s, and the seconds one request holds its VU when that is long — a
+// hanging dependency; names below), DURATION (default 20s), CORPUS_DOCS (documents the runner
 // ingested before the run: the RAG routes ask about them), MAX_TOKENS, BASE_URL, API_KEYS (load/config.js).
 // ES2017 (k6 0.48).
 
@@ -58,7 +59,7 @@ const GRACEFUL_STOP = __ENV.GRACEFUL_STOP || "90s";
 /** The client's own timeout: longer than every deadline of the service, so the service always answers first. */
 const CLIENT_TIMEOUT = __ENV.CLIENT_TIMEOUT || "120s";
 
-/** @type {{ name: string; rate: number }[]} */
+/** @type {{ name: string; rate: number; holdS: number }[]} */
 const RUN = (__ENV.CHAOS_ROUTES || "")
 	.split(",")
 	.filter(Boolean)
@@ -68,7 +69,10 @@ const RUN = (__ENV.CHAOS_ROUTES || "")
 		if (!CHAOS_ROUTES[name]) throw new Error(`CHAOS_ROUTES: unknown route "${name}"`);
 		const rate = Number(parts[1]);
 		if (!(rate > 0)) throw new Error(`CHAOS_ROUTES: "${pair}" needs a rate above 0 (req/s)`);
-		return { name, rate };
+		// How long one request holds its VU, s (default 1): a hanging dependency holds it for a whole deadline.
+		const holdS = Number(parts[2] || 1);
+		if (!(holdS > 0)) throw new Error(`CHAOS_ROUTES: "${pair}": the seconds a request holds its VU must be above 0`);
+		return { name, rate, holdS };
 	});
 if (RUN.length === 0) throw new Error("CHAOS_ROUTES is empty: name the routes, e.g. chat:10,chat_stream:4");
 
@@ -81,9 +85,10 @@ RUN.forEach((r, i) => {
 		timeUnit: "1s",
 		duration: DURATION,
 		startTime: stagger(i, RUN.length, r.rate),
-		preAllocatedVUs: Math.max(2, Math.ceil(r.rate)),
-		// A slow or hanging dependency holds VUs for the whole deadline: enough of them to keep the arrival rate.
-		maxVUs: Math.max(20, Math.ceil(r.rate * 30)),
+		// An arrival that finds every VU busy is dropped while k6 starts another: enough of them from the start for the
+		// requests in flight (rate × the seconds each holds its VU, plus a second's worth).
+		preAllocatedVUs: Math.max(2, Math.ceil(r.rate * (r.holdS + 1))),
+		maxVUs: Math.min(300, Math.max(20, Math.ceil(r.rate * (r.holdS + 1) * 2))),
 		gracefulStop: GRACEFUL_STOP,
 		exec: "hit",
 	};

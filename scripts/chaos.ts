@@ -23,21 +23,21 @@ import path from "node:path";
 import { corpusDocument } from "../load/corpus.js";
 import {
 	type ClientSample,
-	clientSamples,
 	clientStats,
 	compareCounts,
 	countDeltas,
 	type EventCounts,
 	groupBy,
 	metricDeltas,
+	readK6Output,
 } from "./chaos/measure.ts";
 import { type FaultState, faultEndpoint, readServiceCounts, settledCounts, triggerCron } from "./chaos/operator-api.ts";
 import { startOtlpReceiver } from "./chaos/otlp-receiver.ts";
 import { type ChaosRun, chaosMarkdown, chaosSection, type ScenarioResult } from "./chaos/report.ts";
 import {
-	CHAOS_CHAT_DEADLINE_MS,
 	countsMatch,
 	type Measured,
+	MIXED_TRAFFIC,
 	SCENARIOS,
 	type Scenario,
 	selectScenarios,
@@ -68,8 +68,8 @@ const SUBJECTS = 4;
 const MAX_TOKENS = 16;
 /** A metric push gives up after its retries (0.5 + 1 + 2 s of backoff): no push is started closer to the end. */
 const PUSH_GIVE_UP_MS = 5_000;
-/** The service's configuration where it differs from `npm start`'s (besides the raised rate limits and quotas). */
-const SERVICE_VARS = { TIMEOUT_CHAT_MS: String(CHAOS_CHAT_DEADLINE_MS) };
+/** Traffic before the first scenario, not measured, s. */
+const WARM_UP_S = 5;
 
 function fail(message: string): never {
 	console.error(`chaos: ${message}`);
@@ -120,6 +120,8 @@ const stamp = new Date()
 const runId = `${stamp.slice(2, 15).replace("T", "")}${randomBytes(2).toString("hex")}`.toLowerCase();
 const prefix = path.join(resultsDir, `${stamp}-chaos`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The machine's 1-minute load average, to two decimals: figures from a busy machine say so. */
+const loadAverage = () => Math.round((loadavg()[0] ?? 0) * 100) / 100;
 
 let service: LocalService | undefined;
 let credentials: RunCredentials | undefined;
@@ -162,6 +164,30 @@ function runK6(env: Record<string, string>, out: string): Promise<number> {
 	);
 }
 
+/**
+ * load/chaos.js's environment for some routes at their rates (req/s), for --duration; `holdS`: the seconds a route's
+ * request holds its VU, where that is long.
+ */
+function k6Env(
+	base: string,
+	keys: string[],
+	run: string,
+	routes: Record<string, number>,
+	holdS: Record<string, number> = {},
+): Record<string, string> {
+	return {
+		BASE_URL: base,
+		API_KEYS: keys.join(","),
+		RUN_ID: run,
+		CHAOS_ROUTES: Object.entries(routes)
+			.map(([r, rate]) => `${r}:${rate}${holdS[r] ? `:${holdS[r]}` : ""}`)
+			.join(","),
+		DURATION: values.duration,
+		CORPUS_DOCS: String(CORPUS_DOCS),
+		MAX_TOKENS: String(MAX_TOKENS),
+	};
+}
+
 /** Total and bad events per API route, as the clients saw them. */
 function expectedCounts(samples: readonly ClientSample[]): Record<string, EventCounts> {
 	return Object.fromEntries(
@@ -177,7 +203,7 @@ try {
 	console.log("chaos: starting the local service…");
 	service = await startLocalService({
 		policies: CAPACITY_POLICIES,
-		vars: { ...CAPACITY_QUOTAS, ...SERVICE_VARS, OTLP_ENDPOINT: receiver.url },
+		vars: { ...CAPACITY_QUOTAS, OTLP_ENDPOINT: receiver.url },
 		args: ["--test-scheduled"],
 		logFile: `${prefix}.service.log`,
 	});
@@ -226,14 +252,25 @@ try {
 	if (search.status !== 200) fail(`the corpus is not searchable: ${search.status} ${await search.text()}`);
 	console.log(`chaos: ${CORPUS_DOCS} documents ingested for tenant ${credentials.tenant}`);
 
+	// Warm-up, not measured: the isolate's first requests (JIT, the first Durable Object and D1 calls) are slower, and
+	// the first scenario is the baseline the others compare with.
+	const warmUp = `${prefix}.warm-up.k6.json`;
+	await runK6({ ...k6Env(base, keys, `${runId}w`, MIXED_TRAFFIC), DURATION: `${WARM_UP_S}s` }, warmUp);
+	rmSync(warmUp, { force: true });
+	if (interrupted) {
+		await cleanup();
+		process.exit(130);
+	}
+
 	const started = new Date();
-	const loadBefore = loadavg()[0] ?? 0;
+	const loadBefore = loadAverage();
 	const results: ScenarioResult[] = [];
 	let baseline: Measured | undefined;
 	for (const [i, scenario] of scenarios.entries()) {
 		if (interrupted) break;
 		console.log(`\nchaos: ${scenario.name} — ${scenario.expected}`);
 		await faults.clear();
+		const loadAtStart = loadAverage();
 		const before = await readServiceCounts(base, opsKey);
 		const receivedBefore = receiver.received();
 		const faultState: FaultState =
@@ -254,24 +291,11 @@ try {
 			}
 		})();
 		const out = `${prefix}.${scenario.name}.k6.json`;
-		const code = await runK6(
-			{
-				BASE_URL: base,
-				API_KEYS: keys.join(","),
-				RUN_ID: `${runId}s${i}`,
-				CHAOS_ROUTES: Object.entries(scenario.routes)
-					.map(([r, rate]) => `${r}:${rate}`)
-					.join(","),
-				DURATION: values.duration,
-				CORPUS_DOCS: String(CORPUS_DOCS),
-				MAX_TOKENS: String(MAX_TOKENS),
-			},
-			out,
-		);
+		const code = await runK6(k6Env(base, keys, `${runId}s${i}`, scenario.routes, scenario.holdS), out);
 		trafficOver = true;
 		await cron;
 		if (interrupted) break;
-		const samples = clientSamples(readFileSync(out, "utf8").split("\n"));
+		const { samples, notStarted } = readK6Output(readFileSync(out, "utf8").split("\n"));
 		if (!values["keep-k6-output"]) rmSync(out, { force: true });
 		await faults.clear();
 
@@ -300,6 +324,7 @@ try {
 			routes: scenario.routes,
 			fault_state: faultState,
 			k6_exit_code: code,
+			not_started: notStarted,
 			client: measured.client,
 			client_routes: measured.routes,
 			comparisons: measured.comparisons,
@@ -307,6 +332,7 @@ try {
 			cron_runs: cronRuns,
 			otlp_received: Object.fromEntries(Object.entries(received).map(([p, n]) => [p, n - (receivedBefore[p] ?? 0)])),
 			settle_ms: settled.settledMs,
+			load_average: { start: loadAtStart, end: loadAverage() },
 			checks,
 			passed: checks.every((c) => c.ok),
 		};
@@ -332,14 +358,10 @@ try {
 			node: process.version,
 			k6: k6.version,
 			wrangler: wranglerVersion(),
-			load_average: {
-				start: Math.round(loadBefore * 100) / 100,
-				end: Math.round((loadavg()[0] ?? 0) * 100) / 100,
-			},
+			load_average: { start: loadBefore, end: loadAverage() },
 			service: {
-				...SERVICE_VARS,
-				RATE_LIMIT_POLICIES: "the defaults' fail modes, limits 10^9 per 1 s",
-				OTLP_ENDPOINT: "the run's receiver",
+				RATE_LIMIT_POLICIES: "the defaults' names, keys and fail modes, limits 10^9 per 1 s",
+				OTLP_ENDPOINT: "the run's receiver, cron run by wrangler dev --test-scheduled",
 			},
 			exit_code: passed ? 0 : 1,
 		},

@@ -29,17 +29,22 @@ const PointSchema = z.object({
 
 /**
  * The requests in k6's JSON output (`--out json=…`, one JSON object a line): each `chaos_request_duration` sample,
- * joined with the `chaos_request_ttfb` sample k6 wrote for the same request (the same tags, in the same order).
- * Other metrics are skipped.
+ * joined with the `chaos_request_ttfb` sample k6 wrote for the same request (the same tags, in the same order); and
+ * how many scheduled requests k6 could not start (`dropped_iterations`: no VU free). Other metrics are skipped.
  */
-export function clientSamples(lines: Iterable<string>): ClientSample[] {
+export function readK6Output(lines: Iterable<string>): { samples: ClientSample[]; notStarted: number } {
 	const samples: ClientSample[] = [];
 	const ttfbs: number[] = [];
+	let notStarted = 0;
 	for (const line of lines) {
-		if (!line.includes('"chaos_request_')) continue;
+		if (!line.includes('"chaos_request_') && !line.includes('"dropped_iterations"')) continue;
 		const point = PointSchema.safeParse(JSON.parse(line));
 		if (!point.success) continue;
 		const { value, tags } = point.data.data;
+		if (point.data.metric === "dropped_iterations") {
+			notStarted += value;
+			continue;
+		}
 		if (point.data.metric === "chaos_request_ttfb") {
 			ttfbs.push(value);
 			continue;
@@ -63,7 +68,7 @@ export function clientSamples(lines: Iterable<string>): ClientSample[] {
 	samples.forEach((s, i) => {
 		s.ttfbMs = ttfbs[i] ?? Number.NaN;
 	});
-	return samples;
+	return { samples, notStarted };
 }
 
 /** The nearest-rank percentile `q` (0–1) of `values`, or null when there are none. */
@@ -82,6 +87,9 @@ export type ClientStats = {
 	availability: number | null;
 	p95Ms: number | null;
 	p95TtfbMs: number | null;
+	/** The fastest and slowest whole response, ms. */
+	minMs: number | null;
+	maxMs: number | null;
 	/** Count per error type (outcomes other than ok). */
 	errors: Record<string, number>;
 	/** Count per HTTP status (0: no answer). */
@@ -109,6 +117,14 @@ export function clientStats(samples: readonly ClientSample[]): ClientStats {
 		p95TtfbMs: percentile(
 			samples.map((s) => s.ttfbMs),
 			0.95,
+		),
+		minMs: percentile(
+			samples.map((s) => s.durationMs),
+			0,
+		),
+		maxMs: percentile(
+			samples.map((s) => s.durationMs),
+			1,
 		),
 		errors: sortedRecord(errors),
 		statuses: sortedRecord(statuses),
@@ -195,16 +211,32 @@ const seriesKey = (s: MetricSample) =>
 		.join(",")}}`;
 
 /**
- * The samples whose value moved between two scrapes, with `after − before` as value (a series new in `after` counts
- * from 0). Histogram buckets and sums are left out: the counts say how many; latency comes from the clients.
+ * The samples of each series summed: a series without a route label (`rag_operations_total{operation,outcome}`) is
+ * written once by every `SloCounter` shard that counted it, so one exposition can hold it several times.
+ */
+function summed(samples: readonly MetricSample[]): Map<string, MetricSample> {
+	const out = new Map<string, MetricSample>();
+	for (const s of samples) {
+		const key = seriesKey(s);
+		const seen = out.get(key);
+		out.set(key, seen ? { ...seen, value: seen.value + s.value } : s);
+	}
+	return out;
+}
+
+/**
+ * The series whose value moved between two scrapes (duplicates summed), with `after − before` as value (a series new
+ * in `after` counts from 0). Histogram buckets and sums are left out: the counts say how many; latency comes from the
+ * clients.
  */
 export function metricDeltas(before: readonly MetricSample[], after: readonly MetricSample[]): MetricSample[] {
-	const old = new Map(before.map((s) => [seriesKey(s), s.value]));
-	return after
-		.filter((s) => !s.name.endsWith("_bucket") && !s.name.endsWith("_sum"))
-		.map((s) => ({ ...s, value: s.value - (old.get(seriesKey(s)) ?? 0) }))
-		.filter((s) => s.value !== 0)
-		.sort((a, b) => (seriesKey(a) < seriesKey(b) ? -1 : 1));
+	const old = summed(before);
+	return [...summed(after).entries()]
+		.filter(([, s]) => !s.name.endsWith("_bucket") && !s.name.endsWith("_sum"))
+		.map(([key, s]) => ({ key, sample: { ...s, value: s.value - (old.get(key)?.value ?? 0) } }))
+		.filter(({ sample }) => sample.value !== 0)
+		.sort((a, b) => (a.key < b.key ? -1 : 1))
+		.map(({ sample }) => sample);
 }
 
 /** The sum of the samples named `name` whose labels include `labels`. */

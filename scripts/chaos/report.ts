@@ -17,6 +17,8 @@ export type ScenarioResult = {
 	/** What GET /v1/admin/faults reported while the scenario ran. */
 	fault_state: FaultState | null;
 	k6_exit_code: number;
+	/** Requests k6 could not start on schedule (no VU free: the machine could not keep up). */
+	not_started: number;
 	client: ClientStats;
 	client_routes: Record<string, ClientStats>;
 	comparisons: RouteComparison[];
@@ -27,6 +29,8 @@ export type ScenarioResult = {
 	otlp_received: Record<string, number>;
 	/** From the end of the traffic until the service's counts stopped moving, ms. */
 	settle_ms: number;
+	/** The machine's 1-minute load average when the scenario started and ended (latency depends on it). */
+	load_average: { start: number; end: number };
 	checks: Check[];
 	passed: boolean;
 };
@@ -99,16 +103,19 @@ export function chaosTable(run: ChaosRun): string {
 				total: 0,
 			});
 			const same = s.comparisons.every((c) => c.equal);
+			const lost = s.metric_deltas
+				.filter((m) => m.name === "slo_flush_dropped_requests_isolate")
+				.reduce((a, m) => a + m.value, 0);
 			const failed = s.checks.filter((c) => !c.ok).map((c) => c.what);
 			return [
 				`\`${s.name}\``,
 				faultsText(s.faults),
 				s.expected,
-				s.client.requests,
+				s.not_started > 0 ? `${s.client.requests} (${s.not_started} not started)` : s.client.requests,
 				pct(s.client.availability),
 				p95,
 				errors || "none",
-				`${client.bad} / ${slo.bad} ${same ? "=" : "≠"} (of ${client.total} / ${slo.total})`,
+				`${client.bad} / ${slo.bad} ${same ? "=" : "≠"} (of ${client.total} / ${slo.total}${lost > 0 ? `; ${lost} reported lost` : ""})`,
 				s.passed ? "pass" : `**FAIL**: ${failed.join("; ")}`,
 			];
 		}),
@@ -130,7 +137,12 @@ export function runLine(run: ChaosRun): string {
 /** The failed checks with their figures, one line each. */
 function failures(run: ChaosRun): string[] {
 	return run.scenarios.flatMap((s) =>
-		s.checks.filter((c) => !c.ok).map((c) => `- \`${s.name}\`: ${c.what} — ${c.detail}`),
+		s.checks
+			.filter((c) => !c.ok)
+			.map(
+				(c) =>
+					`- \`${s.name}\`: ${c.what} — ${c.detail} (load average ${s.load_average.start} → ${s.load_average.end})`,
+			),
 	);
 }
 

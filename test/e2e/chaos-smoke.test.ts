@@ -15,9 +15,10 @@ import { findK6 } from "../../scripts/load/k6-binary.ts";
 // The figures are read from the run's JSON and asserted here, not only its verdict. k6 comes from K6_BIN or PATH;
 // locally the test is skipped without it, in CI it fails.
 //
-// Availability is a sample: at 30 % failing with 4 retries a request fails with probability 0.3⁵ ≈ 0.24 %, so the
-// ~550 requests of model-failing fail about 1.3 of them on average; 99 % allows 5, which more often than that
-// happens about twice in a thousand runs (Poisson tail).
+// Availability is a sample: at 30 % failing with 4 retries a request fails with probability 0.3⁵ ≈ 0.24 %. Of the
+// ~600 requests model-failing sends in 30 s, 1.4 fail on average and 99 % allows 6: more fail about once in a
+// thousand runs (Poisson tail). At the floor of 400 requests this test accepts (a busy machine may not start them
+// all), 4 are allowed and more fail three times in a thousand.
 const k6 = findK6();
 if (!k6.ok && process.env.CI) throw new Error(`k6 is required in CI: ${k6.message}`);
 
@@ -54,7 +55,7 @@ describe.skipIf(!k6.ok)("chaos smoke: npm run chaos against wrangler dev", () =>
 
 		const failing = scenario(run, "model-failing");
 		// The traffic ran and the fault reached the service: model calls failed.
-		expect(failing.client.requests, output).toBeGreaterThanOrEqual(500);
+		expect(failing.client.requests, output).toBeGreaterThanOrEqual(400);
 		const serverErrors = failing.metric_deltas
 			.filter((m) => m.name === "llm_upstream_requests_total" && m.labels.outcome === "server_error")
 			.reduce((a, m) => a + m.value, 0);

@@ -1,18 +1,27 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
 	type ClientSample,
-	clientSamples,
 	clientStats,
 	compareCounts,
 	countDeltas,
 	metricDeltas,
 	parseExposition,
 	percentile,
+	readK6Output,
 	sloCounts,
 } from "../../scripts/chaos/measure.ts";
 import { chaosSection, chaosTable, faultsText, type ScenarioResult } from "../../scripts/chaos/report.ts";
-import { countsMatch, type Measured, SCENARIOS, selectScenarios } from "../../scripts/chaos/scenarios.ts";
+import {
+	CHAT_DEADLINE_MS,
+	countsMatch,
+	type Measured,
+	SCENARIOS,
+	selectScenarios,
+} from "../../scripts/chaos/scenarios.ts";
 import { docSection, replaceDocSection } from "../../scripts/lib/doc-section.ts";
+import { REPO_ROOT } from "../../scripts/lib/repository-root.ts";
 
 // What `npm run chaos` computes (scripts/chaos/): the clients' view from k6's JSON output, the service's from /v1/slo
 // and /metrics, their comparison and the scenarios' verdicts. Pure, no k6 and no server: test/e2e/chaos-smoke.test.ts
@@ -59,7 +68,7 @@ function sloBody(rows: [string, string, number, number][]) {
 }
 
 describe("chaos measurements (pure)", () => {
-	it("reads every request from k6's JSON output, joining each with its time to first byte; other metrics are skipped", () => {
+	it("reads every request from k6's JSON output, joining each with its time to first byte, and the requests k6 could not start", () => {
 		const tags = (outcome: string, status: string, error = "") => ({
 			chaos_route: "chat_stream",
 			api_route: "/v1/chat/completions",
@@ -76,12 +85,23 @@ describe("chaos measurements (pure)", () => {
 			JSON.stringify({ type: "Metric", metric: "chaos_request_duration", data: { type: "trend" } }),
 			"",
 		];
-		expect(clientSamples(lines)).toEqual([
-			sample({ chaosRoute: "chat_stream", durationMs: 300, ttfbMs: 40 }),
-			sample({ chaosRoute: "chat_stream", outcome: "bad", error: "stream upstream_error", durationMs: 90, ttfbMs: 35 }),
-		]);
-		expect(() => clientSamples([point("chaos_request_duration", 1, tags("ok", "200"))])).toThrow(/time-to-first-byte/);
-		expect(() => clientSamples([point("chaos_request_duration", 1, tags("fine", "200"))])).toThrow(/unknown outcome/);
+		expect(readK6Output(lines)).toEqual({
+			samples: [
+				sample({ chaosRoute: "chat_stream", durationMs: 300, ttfbMs: 40 }),
+				sample({
+					chaosRoute: "chat_stream",
+					outcome: "bad",
+					error: "stream upstream_error",
+					durationMs: 90,
+					ttfbMs: 35,
+				}),
+			],
+			notStarted: 0,
+		});
+		const dropped = point("dropped_iterations", 1, { scenario: "chat" });
+		expect(readK6Output([...lines, dropped, dropped]).notStarted).toBe(2);
+		expect(() => readK6Output([point("chaos_request_duration", 1, tags("ok", "200"))])).toThrow(/time-to-first-byte/);
+		expect(() => readK6Output([point("chaos_request_duration", 1, tags("fine", "200"))])).toThrow(/unknown outcome/);
 	});
 
 	it("availability counts only right answers; errors by type, statuses and a nearest-rank p95", () => {
@@ -134,6 +154,8 @@ describe("chaos measurements (pure)", () => {
 				'http_server_request_duration_seconds_count{http_route="/v1/a",http_response_status_code="200",version="v"} 3',
 				'http_server_request_duration_seconds_bucket{http_route="/v1/a",le="0.5"} 3',
 				'otlp_exports_total{outcome="ok"} 1',
+				'rag_operations_total{operation="embed",outcome="error"} 1',
+				'rag_operations_total{operation="embed",outcome="error"} 1',
 				"slo_flush_failures_isolate 0",
 			].join("\n"),
 		);
@@ -144,6 +166,9 @@ describe("chaos measurements (pure)", () => {
 				'http_server_request_duration_seconds_bucket{http_route="/v1/a",le="0.5"} 9',
 				'http_server_request_duration_seconds_sum{http_route="/v1/a"} 9.5',
 				'otlp_exports_total{outcome="ok"} 1',
+				// The same series from two shards: summed.
+				'rag_operations_total{operation="embed",outcome="error"} 2',
+				'rag_operations_total{operation="embed",outcome="error"} 3',
 				'label_escapes{v="a\\"b\\\\c"} 1',
 				"slo_flush_failures_isolate 2",
 			].join("\n"),
@@ -153,6 +178,7 @@ describe("chaos measurements (pure)", () => {
 			["http_server_request_duration_seconds_count", "200", 4],
 			["http_server_request_duration_seconds_count", "503", 2],
 			["label_escapes", undefined, 1],
+			["rag_operations_total", undefined, 3],
 			["slo_flush_failures_isolate", undefined, 2],
 		]);
 		expect(() => parseExposition("not a sample line")).toThrow(/cannot parse/);
@@ -305,7 +331,7 @@ describe("chaos scenarios' checks", () => {
 		expect(scenario("limiter-failing").checks(measured(admitted, decisions(1)), undefined)[0]?.ok).toBe(false);
 	});
 
-	it("slo-counter-failing: exact counts unless the service reports dropped batches, and then the loss must be real", () => {
+	it("slo-counter-failing: what the SLO did not count is exactly what the service reports lost", () => {
 		const samples = [sample({}), sample({}), sample({ chaosRoute: "auth_me", apiRoute: "/v1/auth/me" })];
 		const check = scenario("slo-counter-failing").countCheck;
 		if (!check) throw new Error("slo-counter-failing has its own count check");
@@ -319,9 +345,12 @@ describe("chaos scenarios' checks", () => {
 				m.metrics,
 			),
 		};
-		// One request lost and nothing reported: fails. Reported: passes.
+		// One request lost and nothing reported: fails. Reported exactly: passes; reported as two: fails.
 		expect(check(lost).ok).toBe(false);
-		expect(check({ ...lost, metrics: parseExposition("slo_flush_failures_isolate 1") }).ok).toBe(true);
+		const reported = (n: number) =>
+			parseExposition(`slo_flush_failures_isolate 1\nslo_flush_dropped_requests_isolate ${n}`);
+		expect(check({ ...lost, metrics: reported(1) }).ok).toBe(true);
+		expect(check({ ...lost, metrics: reported(2) }).ok).toBe(false);
 	});
 
 	it("otlp-failing: every push counted as failed (at least one), no route slower than the baseline allows", () => {
@@ -353,6 +382,9 @@ describe("chaos scenarios' checks", () => {
 			"mid-stream",
 		]);
 		expect(() => selectScenarios(["nope"])).toThrow(/unknown scenario/);
+		// model-hang waits for the local chat deadline: wrangler.toml's.
+		const toml = readFileSync(path.join(REPO_ROOT, "wrangler.toml"), "utf8");
+		expect(Number(/^TIMEOUT_CHAT_MS = "(\d+)"$/m.exec(toml)?.[1])).toBe(CHAT_DEADLINE_MS);
 		// Every scenario names load/chaos.js routes with a rate, and says what it expects.
 		for (const s of SCENARIOS) {
 			expect(Object.values(s.routes).every((r) => r > 0)).toBe(true);
@@ -374,6 +406,7 @@ describe("chaos report", () => {
 			routes: { chat: 1 },
 			fault_state: null,
 			k6_exit_code: 0,
+			not_started: 0,
 			client: m.client,
 			client_routes: m.routes,
 			comparisons: m.comparisons,
@@ -381,6 +414,7 @@ describe("chaos report", () => {
 			cron_runs: 0,
 			otlp_received: {},
 			settle_ms: 1500,
+			load_average: { start: 1, end: 1.5 },
 			checks: [{ what: "x", ok: true, detail: "" }],
 			passed: true,
 		};
@@ -397,7 +431,7 @@ describe("chaos report", () => {
 				k6: "v0.48.0",
 				wrangler: "4",
 				load_average: { start: 1, end: 2 },
-				service: { TIMEOUT_CHAT_MS: "6000" },
+				service: { OTLP_ENDPOINT: "the run's receiver" },
 				exit_code: 1,
 			},
 			scenarios: [
@@ -417,7 +451,7 @@ describe("chaos report", () => {
 		const doc = `# R\n\n${docSection("chaos", "old", "old body")}\n\nafter\n${docSection("other", "x", "keep")}\n`;
 		const replaced = replaceDocSection(doc, "chaos", chaosSection(run));
 		expect(replaced).toContain("<!-- chaos:start (generated by npm run chaos; edit the script, not this) -->");
-		expect(replaced).toContain("- `mid-stream`: y — d");
+		expect(replaced).toContain("- `mid-stream`: y — d (load average 1 → 1.5)");
 		expect(replaced).not.toContain("old body");
 		expect(replaced).toContain("keep");
 		expect(replaced.endsWith("\nafter\n<!-- other:start (generated by x) -->\nkeep\n<!-- other:end -->\n")).toBe(true);
