@@ -231,7 +231,8 @@ try {
 		renew: admin,
 	});
 	const keys = credentials.keys.map((k) => k.key);
-	const opsKey = credentials.opsKey?.key ?? fail("no operator key was created");
+	const opsKey = credentials.opsKey?.key;
+	if (!opsKey) throw new Error("no operator key was created");
 
 	// The corpus the RAG routes ask about, then one vector search with the ingest's bookmark: the local vector index
 	// applies writes in the background, and a scenario must not start before they are searchable.
@@ -242,14 +243,14 @@ try {
 		headers: auth,
 		body: JSON.stringify({ documents: docs }),
 	});
-	if (ingest.status !== 201) fail(`ingesting the corpus answered ${ingest.status}: ${await ingest.text()}`);
+	if (ingest.status !== 201) throw new Error(`ingesting the corpus answered ${ingest.status}: ${await ingest.text()}`);
 	const { bookmark } = (await ingest.json()) as { bookmark: string };
 	const search = await fetch(`${base}/v1/rag/search`, {
 		method: "POST",
 		headers: auth,
 		body: JSON.stringify({ query: docs.at(-1)?.title, mode: "vector", bookmark }),
 	});
-	if (search.status !== 200) fail(`the corpus is not searchable: ${search.status} ${await search.text()}`);
+	if (search.status !== 200) throw new Error(`the corpus is not searchable: ${search.status} ${await search.text()}`);
 	console.log(`chaos: ${CORPUS_DOCS} documents ingested for tenant ${credentials.tenant}`);
 
 	// Warm-up, not measured: the isolate's first requests (JIT, the first Durable Object and D1 calls) are slower, and
@@ -382,7 +383,7 @@ try {
 	await cleanup();
 	process.exit(run.meta.exit_code);
 } catch (err) {
-	console.error(`chaos: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+	console.error(`chaos: ${err instanceof Error ? err.message : String(err)}`);
 	await cleanup();
 	process.exit(2);
 }

@@ -3,6 +3,7 @@
 // (GET /__scheduled under `wrangler dev --test-scheduled`). Answers are parsed; anything unexpected throws with the
 // status and body, never passes as zero.
 import { z } from "zod";
+import { expectOk } from "../load/credentials.ts";
 import {
 	countDeltas,
 	type EventCounts,
@@ -13,11 +14,6 @@ import {
 import type { Faults } from "./scenarios.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function expectOk(res: Response, what: string): Promise<Response> {
-	if (res.ok) return res;
-	throw new Error(`${what}: ${res.status} ${(await res.text()).slice(0, 400)}`);
-}
 
 const FaultStateSchema = z.object({
 	environment: z.string(),
