@@ -301,6 +301,10 @@ try {
 		await faults.clear();
 
 		const settled = await settledCounts(() => readServiceCounts(base, opsKey), before, expectedCounts(samples));
+		const received = receiver.received();
+		const otlpReceived = Object.fromEntries(
+			Object.entries(received).map(([p, n]) => [p, n - (receivedBefore[p] ?? 0)]),
+		);
 		const metrics = metricDeltas(before.metrics, settled.counts.metrics);
 		const measured: Measured = {
 			client: clientStats(samples),
@@ -310,6 +314,7 @@ try {
 			comparisons: compareCounts(samples, countDeltas(before.slo, settled.counts.slo), metrics),
 			metrics,
 			cronRuns,
+			pushesReceived: otlpReceived["/v1/metrics"] ?? 0,
 		};
 		if (scenario.name === "baseline") baseline = measured;
 		const checks = [
@@ -317,7 +322,6 @@ try {
 			...scenario.checks(measured, baseline),
 			{ what: "k6 ran to its end", ok: code === 0, detail: `exit code ${code}` },
 		];
-		const received = receiver.received();
 		const result: ScenarioResult = {
 			name: scenario.name,
 			faults: scenario.faults,
@@ -331,7 +335,7 @@ try {
 			comparisons: measured.comparisons,
 			metric_deltas: metrics,
 			cron_runs: cronRuns,
-			otlp_received: Object.fromEntries(Object.entries(received).map(([p, n]) => [p, n - (receivedBefore[p] ?? 0)])),
+			otlp_received: otlpReceived,
 			settle_ms: settled.settledMs,
 			load_average: { start: loadAtStart, end: loadAverage() },
 			checks,

@@ -20,6 +20,8 @@ export type Measured = {
 	metrics: MetricSample[];
 	/** Cron runs (metric pushes) the runner triggered during the scenario. */
 	cronRuns: number;
+	/** Metric pushes (`POST /v1/metrics`) the run's OTLP receiver got during the scenario. */
+	pushesReceived: number;
 };
 
 /** One expectation and whether it held, with the figures that decided it. */
@@ -87,10 +89,18 @@ function metricIs(m: Measured, what: string, name: string, labels: Record<string
 	return { what, ok: got === expected, detail: `${name}${JSON.stringify(labels)} +${got}, expected +${expected}` };
 }
 
-/** Every metric push of the scenario (at least one) ended with `outcome` and was counted so. */
+/**
+ * Every metric push of the scenario (at least one) ended with `outcome` and was counted so; the receiver got one
+ * request per accepted push, none of the failed ones (the fault fails an attempt before it is sent).
+ */
 function pushesCounted(m: Measured, outcome: "ok" | "error", what: string): Check {
 	const counted = metricIs(m, what, "otlp_exports_total", { outcome }, m.cronRuns);
-	return { ...counted, ok: counted.ok && m.cronRuns > 0, detail: `${m.cronRuns} cron runs; ${counted.detail}` };
+	const received = outcome === "ok" ? m.cronRuns : 0;
+	return {
+		...counted,
+		ok: counted.ok && m.cronRuns > 0 && m.pushesReceived === received,
+		detail: `${m.cronRuns} cron runs; ${counted.detail}; the receiver got ${m.pushesReceived} pushes, expected ${received}`,
+	};
 }
 
 /** Every API route's client-seen totals and bad events equal the SLO-counted ones (and statuses, failed streams). */

@@ -219,7 +219,7 @@ describe("chaos measurements (pure)", () => {
 });
 
 /** A measurement with these per-route client samples and matching service counts. */
-function measured(samples: ClientSample[], metricsText = "", cronRuns = 0): Measured {
+function measured(samples: ClientSample[], metricsText = "", cronRuns = 0, pushesReceived = 0): Measured {
 	const byRoute: Record<string, ClientSample[]> = {};
 	for (const s of samples) byRoute[s.chaosRoute] = [...(byRoute[s.chaosRoute] ?? []), s];
 	const slo: Record<string, { total: number; bad: number }> = {};
@@ -241,6 +241,7 @@ function measured(samples: ClientSample[], metricsText = "", cronRuns = 0): Meas
 		comparisons: compareCounts(samples, slo, metrics),
 		metrics,
 		cronRuns,
+		pushesReceived,
 	};
 }
 
@@ -364,6 +365,13 @@ describe("chaos scenarios' checks", () => {
 		expect(check(measured(traffic(120), pushes(3), 3)).every((c) => c.ok)).toBe(true);
 		expect(check(measured(traffic(300), pushes(3), 3)).filter((c) => !c.ok)).toHaveLength(5);
 		expect(check(measured(traffic(100), pushes(2), 3)).some((c) => !c.ok)).toBe(true);
+		// A push reached the receiver although the fault should have failed every attempt before sending it.
+		expect(check(measured(traffic(100), pushes(3), 3, 1)).some((c) => !c.ok)).toBe(true);
+		// The baseline's pushes are accepted: counted ok and received, one each.
+		const accepted = (received: number) =>
+			scenario("baseline").checks(measured(traffic(100), 'otlp_exports_total{outcome="ok"} 2', 2, received), undefined);
+		expect(accepted(2).every((c) => c.ok)).toBe(true);
+		expect(accepted(1).some((c) => !c.ok)).toBe(true);
 		// No push was made: nothing proves anything.
 		expect(check(measured(traffic(100), pushes(0), 0)).some((c) => !c.ok)).toBe(true);
 		// Without a baseline the latency checks cannot pass.
