@@ -303,7 +303,7 @@ export function routeOf(name) {
  * Sends route `name`'s request with the VU's credentials, tagged `route:<name>` and `name:<METHOD pattern>`.
  * Every request carries a fresh `X-Request-ID` (`<RUN_ID>-<vu>-<seq>`), which checks compare with the answer.
  * @param {string} name @param {Ctx} ctx
- * @param {{ auth?: Call["auth"]; tags?: Record<string, string>; expect?: number[]; call?: Call }} [opts]
+ * @param {{ auth?: Call["auth"]; tags?: Record<string, string>; expect?: number[]; call?: Call; timeout?: string }} [opts]
  */
 export function send(name, ctx, opts) {
 	const o = opts || {};
@@ -336,6 +336,7 @@ export function send(name, ctx, opts) {
 	/** @type {import("k6/http").RefinedParams<"text">} */
 	const params = { headers, tags, responseType: "text" };
 	if (o.expect) params.responseCallback = http.expectedStatuses.apply(null, o.expect);
+	if (o.timeout) params.timeout = o.timeout;
 	const res = http.request(base.method, BASE_URL + (variant ? variant.prefix : "") + call.path, body || null, params);
 	return { res, requestId };
 }

@@ -50,6 +50,10 @@ export const NOT_SMOKED = {
 	"DELETE /v1/admin/clients/{client_id}": "mutating admin API (npm run load revokes the run's client with it)",
 	"POST /v1/admin/api-keys": "mutating admin API (npm run load creates the run's keys with it)",
 	"DELETE /v1/admin/api-keys/{key_id}": "mutating admin API (npm run load revokes the run's keys with it)",
+	// The operator's fault switchboard: local and test environments only (a deployment answers 403), scope admin.
+	"GET /v1/admin/faults": "fault injection, local and test only: npm run chaos reads it (docs/resilience.md)",
+	"PUT /v1/admin/faults": "fault injection, local and test only: npm run chaos sets the faults of each scenario",
+	"DELETE /v1/admin/faults": "fault injection, local and test only: npm run chaos clears them after each scenario",
 };
 
 const versionMatches = new Rate("worker_version_match");

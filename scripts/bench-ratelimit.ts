@@ -10,8 +10,8 @@ import { benchSettings, startBenchWorker } from "./bench/node/bench-worker.ts";
 import { exact, fixedWindow, judge, type LimiterFactory, slidingCounter, traces } from "./bench/node/limiters.ts";
 import { fmt, mean, type PhaseResult, perRound, routePhase } from "./bench/node/route-phase.ts";
 import { stopAllDevServers, wranglerVersion } from "./lib/dev-server.ts";
+import { docSection, writeDocSection } from "./lib/doc-section.ts";
 import { DEMO_KEY } from "./lib/local-credentials.ts";
-import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
 
 const { duration, vus, rate: openRate, rounds, port, k6, write } = benchSettings("bench:ratelimit");
@@ -110,7 +110,7 @@ async function routeBench(base: string, workDir: string): Promise<string[]> {
 	];
 }
 
-const section = performanceSection(
+const section = docSection(
 	"bench:ratelimit",
 	"npm run bench:ratelimit; edit the script, not this",
 	`Run: ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, wrangler ${wranglerVersion()} (local workerd), k6 phases of ${duration}, ${rounds} rounds per variant and load.
@@ -144,6 +144,6 @@ ${accuracyRows.join("\n")}`,
 );
 console.log(section);
 if (write) {
-	writePerformanceSection("bench:ratelimit", section);
+	writeDocSection("docs/performance.md", "bench:ratelimit", section);
 	console.log("\nwritten to docs/performance.md");
 }

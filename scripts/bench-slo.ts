@@ -9,9 +9,9 @@ import path from "node:path";
 import { benchSettings, startBenchWorker } from "./bench/node/bench-worker.ts";
 import { fmt, mean, type PhaseResult, perRound, routePhase } from "./bench/node/route-phase.ts";
 import { type DevServer, stopAllDevServers } from "./lib/dev-server.ts";
+import { docSection, writeDocSection } from "./lib/doc-section.ts";
 import { DEMO_KEY, OPS_KEY } from "./lib/local-credentials.ts";
 import { freePort } from "./lib/net.ts";
-import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
 
 const { duration, vus, rate, rounds, port: benchPort, k6, write } = benchSettings("bench:slo");
@@ -121,7 +121,7 @@ async function measureLoss() {
 	}
 }
 
-const section = performanceSection(
+const section = docSection(
 	"bench:slo",
 	"npm run bench:slo; edit the script, not this",
 	`Run: ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, local workerd, k6 phases of ${duration}, ${rounds} rounds per variant and load.
@@ -142,6 +142,6 @@ ${lossRows.join("\n")}`,
 );
 console.log(section);
 if (write) {
-	writePerformanceSection("bench:slo", section);
+	writeDocSection("docs/performance.md", "bench:slo", section);
 	console.log("\nwritten to docs/performance.md");
 }

@@ -10,8 +10,8 @@ import { startBenchWorker } from "./bench/node/bench-worker.ts";
 import { ndcgAtK, recallAtK, reciprocalRank } from "./eval/metrics.ts";
 import { parseCommandLine } from "./lib/command-line.ts";
 import { stopAllDevServers } from "./lib/dev-server.ts";
+import { docSection, writeDocSection } from "./lib/doc-section.ts";
 import { DEMO_KEY } from "./lib/local-credentials.ts";
-import { performanceSection, writePerformanceSection } from "./lib/performance-doc.ts";
 import { exitOnSignals } from "./lib/process-group.ts";
 import { REPO_ROOT } from "./lib/repository-root.ts";
 
@@ -116,7 +116,7 @@ const rows = Object.entries(scores).map(
 		`| ${mode} | ${mean(s.recall5).toFixed(3)} | ${mean(s.mrr).toFixed(3)} | ${mean(s.ndcg10).toFixed(3)} |`,
 );
 const chars = docs.reduce((a, d) => a + d.text.length, 0);
-const section = performanceSection(
+const section = docSection(
 	"eval:rag",
 	"npm run eval:rag; edit the script, not this",
 	`Run: ${new Date().toISOString().slice(0, 10)}, local embedder (\`local-hash-768\`, feature hashing), local vector index
@@ -132,6 +132,6 @@ Ingest of the whole set: ${(ingestMs / 1000).toFixed(1)} s; ${searches} searches
 );
 console.log(section);
 if (process.env.EVAL_WRITE !== "0") {
-	writePerformanceSection("eval:rag", section);
+	writeDocSection("docs/performance.md", "eval:rag", section);
 	console.log("\nwritten to docs/performance.md");
 }

@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { parseCommandLine } from "./lib/command-line.ts";
+import { docSection, replaceDocSection } from "./lib/doc-section.ts";
 import { REPO_ROOT } from "./lib/repository-root.ts";
 import { alertmanagerConfig } from "./observability/alertmanager.ts";
 import { GENERATED_HEADER, runbookUrl } from "./observability/config.ts";
@@ -82,17 +83,17 @@ export function generate(): { files: Record<string, string>; warnings: string[] 
 
 	const docPath = "docs/slo.md";
 	const doc = readFileSync(path.join(REPO_ROOT, docPath), "utf8");
-	files[docPath] = replaceBetween(doc, "slo-tables", sloDocTables(objs, ops));
+	files[docPath] = replaceDocSection(
+		doc,
+		"slo-tables",
+		docSection(
+			"slo-tables",
+			"npm run gen:observability from src/slo/spec.ts; edit the spec, not this",
+			sloDocTables(objs, ops),
+		),
+		docPath,
+	);
 	return { files, warnings: slo.warnings };
-}
-
-/** Replaces the text between `<!-- name:start … -->` and `<!-- name:end -->`, keeping the markers. */
-function replaceBetween(text: string, name: string, content: string): string {
-	const start = text.indexOf(`<!-- ${name}:start`);
-	const end = text.indexOf(`<!-- ${name}:end -->`);
-	if (start < 0 || end < start) throw new Error(`docs/slo.md lacks the <!-- ${name}:start/end --> markers`);
-	const afterStart = text.indexOf("-->", start) + 3;
-	return `${text.slice(0, afterStart)}\n${content}\n${text.slice(end)}`;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

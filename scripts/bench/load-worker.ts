@@ -1,7 +1,7 @@
-// The load Worker of `npm run load` when it starts the service itself (scripts/load/service.ts runs it with
-// wrangler.toml's local configuration, only `main` swapped): the production entry (src/index.ts, traced) answers
-// every path exactly as under `npm start`, and two prefixes serve /v1/auth/me through the same traced app without
-// a piece of the pipeline, side by side in the same isolate, for the with/without ratios of
+// The load Worker of `npm run load` and `npm run chaos` when they start the service themselves (scripts/load/service.ts
+// runs it with wrangler.toml's local configuration, only `main` swapped): the production entry (src/index.ts, traced)
+// answers every path and runs the cron exactly as under `npm start`, and two prefixes serve /v1/auth/me through the
+// same traced app without a piece of the pipeline, side by side in the same isolate, for the with/without ratios of
 // docs/performance.md#capacity:
 //   /__load/no-limiter/…  the real entry with no rate-limit policies;
 //   /__load/bare/…        the app without the rate limiter and without SLO recording.
@@ -47,4 +47,7 @@ export default {
 		if (path.startsWith(`${BARE}/`)) return bare.fetch(forward(request, BARE), noLimits(env), ctx);
 		return worker.fetch(request, env, ctx);
 	},
+	// The cron's work (the OTLP metric push among it) as the production entry does it: `npm run chaos` runs it
+	// through `wrangler dev --test-scheduled`.
+	scheduled: worker.scheduled,
 } satisfies ExportedHandler<Env>;

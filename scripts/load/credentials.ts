@@ -14,7 +14,8 @@ export const OPERATOR_KEY_SCOPES = ["metrics:read"];
 /** The service's default operator tenant (`OPERATOR_TENANT`). */
 export const DEFAULT_OPERATOR_TENANT = "platform";
 
-async function expectOk(res: Response, what: string): Promise<Response> {
+/** `res` when it is a 2xx; otherwise throws with `what`, the status and the start of the body. */
+export async function expectOk(res: Response, what: string): Promise<Response> {
 	if (res.ok) return res;
 	throw new Error(`${what}: ${res.status} ${(await res.text()).slice(0, 400)}`);
 }

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fmt, markdownTable, type Ratio, type RouteStats, ratiosOf, type StressRoute } from "../../load/analysis.js";
-import { performanceSection, writePerformanceSection } from "../lib/performance-doc.ts";
+import { docSection, writeDocSection } from "../lib/doc-section.ts";
 
 export type MemorySample = { t_s: number; rss_mib: number };
 export type RunMeta = {
@@ -192,7 +192,7 @@ export function capacitySection(dir: string): { section: string; used: string[] 
 		);
 	}
 	return {
-		section: performanceSection(
+		section: docSection(
 			"load:capacity",
 			"npm run load -- report from load/results/latest-*.json; edit scripts/load/report.ts, not this",
 			parts.join("\n"),
@@ -206,6 +206,6 @@ export function capacitySection(dir: string): { section: string; used: string[] 
 /** Replaces the capacity section of docs/performance.md; returns the result files it was built from. */
 export function writeCapacitySection(dir: string): string[] {
 	const { section, used } = capacitySection(dir);
-	writePerformanceSection("load:capacity", section);
+	writeDocSection("docs/performance.md", "load:capacity", section);
 	return used;
 }

@@ -133,11 +133,13 @@ export type LocalService = {
 
 /**
  * Starts the local service and resolves when it answers. The Worker's and wrangler's output go to `logFile`.
- * `vars` are further [vars] of the generated configuration (e.g. {@link CAPACITY_QUOTAS}).
+ * `vars` are further [vars] of the generated configuration (e.g. {@link CAPACITY_QUOTAS}); `args` further
+ * `wrangler dev` arguments (e.g. `--test-scheduled`).
  */
 export async function startLocalService(options: {
 	policies?: unknown[];
 	vars?: Record<string, string>;
+	args?: string[];
 	logFile: string;
 	readyTimeoutMs?: number;
 }): Promise<LocalService> {
@@ -161,6 +163,7 @@ export async function startLocalService(options: {
 		logLevel: process.env.LOAD_WRANGLER_LOG_LEVEL ?? "warn",
 		readyTimeoutMs: options.readyTimeoutMs ?? 90_000,
 		output: { file: options.logFile },
+		...(options.args ? { args: options.args } : {}),
 	}).catch((err: unknown) => {
 		rmSync(configDir, { recursive: true, force: true });
 		throw new Error(`the local service did not start: ${err instanceof Error ? err.message : String(err)}`);

@@ -17,7 +17,7 @@ import { type DevServer, freePort, startDevServer } from "../helpers/node/dev-se
 const k6 = findK6();
 if (!k6.ok && process.env.CI) throw new Error(`k6 is required in CI: ${k6.message}`);
 const K6_BIN = k6.ok ? k6.bin : "k6";
-const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit"];
+const SCRIPTS = ["smoke", "baseline", "stress", "spike", "soak", "rate-limit", "chaos"];
 
 /** Runs a command to completion without blocking the event loop (the proxy below must keep serving). */
 async function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}) {
@@ -54,6 +54,9 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 					"API_KEY=eak_x",
 					"-e",
 					"CLIENT_ID=c",
+					// chaos.js (npm run chaos) takes its routes from the runner; the others ignore it.
+					"-e",
+					"CHAOS_ROUTES=chat:1,rag_search_vector:1",
 					path.join(REPO_ROOT, "load", `${script}.js`),
 				]),
 			),
@@ -80,6 +83,7 @@ describe.skipIf(!k6.ok)("k6 scripts", () => {
 		expect(baseline?.thresholds["dropped_iterations{scenario:health}"]).toBeDefined();
 		expect(options.stress?.scenarios.health?.executor).toBe("ramping-arrival-rate");
 		expect(options.spike?.scenarios.spike?.executor).toBe("ramping-arrival-rate");
+		expect(options.chaos?.scenarios.rag_search_vector?.executor).toBe("constant-arrival-rate");
 		expect(options.smoke?.thresholds.checks).toEqual([
 			expect.objectContaining({ threshold: "rate==1", abortOnFail: true }),
 		]);
