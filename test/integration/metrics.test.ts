@@ -6,7 +6,7 @@ import { createApp } from "../../src/app";
 import type { Batch, RequestRecord } from "../../src/slo/contract";
 import { report } from "../../src/slo/report";
 import { isError, SLO_WINDOWS, sloFor } from "../../src/slo/spec";
-import { DEMO_AUTH, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
+import { DEMO_AUTH, exposedSamples, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 const app = createApp();
 let n = 0;
@@ -20,17 +20,6 @@ async function call(version: string, path: string, init: RequestInit = {}, vars:
 	);
 	await waitOnExecutionContext(ctx);
 	return res;
-}
-
-/** Parses the text exposition into `name{labels} value` lookups. */
-function samples(text: string): Map<string, number> {
-	const out = new Map<string, number>();
-	for (const line of text.split("\n")) {
-		if (!line || line.startsWith("#")) continue;
-		const at = line.lastIndexOf(" ");
-		out.set(line.slice(0, at), Number(line.slice(at + 1)));
-	}
-	return out;
 }
 
 const shard = (route: string) => env.SLO_COUNTER.get(env.SLO_COUNTER.idFromName(`slo:${route}`));
@@ -52,7 +41,7 @@ describe("SLO recording and /metrics", () => {
 		await call(v, "/healthz");
 		const res = await call(v, "/metrics", { headers: OPS_AUTH });
 		expect(res.headers.get("Content-Type")).toMatch(/^text\/plain; version=0\.0\.4/);
-		const s = samples(await res.text());
+		const s = exposedSamples(await res.text());
 		const labels = (route: string, method: string, status: number) =>
 			`{http_route="${route}",http_request_method="${method}",http_response_status_code="${status}",version="${v}"}`;
 		expect(s.get(`http_server_request_duration_seconds_count${labels("/v1/auth/me", "GET", 200)}`)).toBe(7);
@@ -87,7 +76,7 @@ describe("SLO recording and /metrics", () => {
 		expect(ok.status).toBe(200);
 		const { usage } = (await ok.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
 		expect((await chat()).status).toBe(429);
-		const s = samples(await (await call(v, "/metrics", { headers: OPS_AUTH })).text());
+		const s = exposedSamples(await (await call(v, "/metrics", { headers: OPS_AUTH })).text());
 		expect(
 			s.get(`rate_limit_decisions_total{http_route="/v1/chat/completions",outcome="allowed",policy="p${n}"}`),
 		).toBe(1);

@@ -6,7 +6,7 @@ import type { Scope } from "../../src/auth/principal";
 import { issueAccessToken } from "../../src/auth/tokens";
 import { loadConfig } from "../../src/config";
 import { bearer, freshPrincipalToken } from "../helpers/workers/auth";
-import { DEMO_AUTH, expectProblem, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
+import { DEMO_AUTH, expectProblem, exposedSamples, OPS_AUTH, ORIGIN } from "../helpers/workers/http";
 
 // Faults set on a running service through the operator endpoint (PUT /v1/admin/faults), and what users and the
 // SLO counters see when the RateLimiter, SloCounter and Conversation objects, the chat model or a model stream fail
@@ -69,14 +69,7 @@ async function sloWindow(v: string, route: string) {
 
 /** The samples of /metrics as `name{labels}` → value. */
 async function samples(): Promise<Map<string, number>> {
-	const text = await (await call("ops", "/metrics", { headers: OPS_AUTH })).text();
-	const out = new Map<string, number>();
-	for (const line of text.split("\n")) {
-		if (!line || line.startsWith("#")) continue;
-		const at = line.lastIndexOf(" ");
-		out.set(line.slice(0, at), Number(line.slice(at + 1)));
-	}
-	return out;
+	return exposedSamples(await (await call("ops", "/metrics", { headers: OPS_AUTH })).text());
 }
 
 /** The SSE events of a stream body: parsed JSON payloads, and whether `[DONE]` came. */

@@ -40,3 +40,14 @@ export async function expectProblem(res: Response, status: number, slug: string)
 	expect(JSON.stringify(body)).not.toMatch(/at .+\.(ts|js):\d+/); // never a stack trace on the wire
 	return body;
 }
+
+/** Parses a Prometheus text exposition into `name{labels}` → value lookups (labels as exposed, in their order). */
+export function exposedSamples(text: string): Map<string, number> {
+	const out = new Map<string, number>();
+	for (const line of text.split("\n")) {
+		if (!line || line.startsWith("#")) continue;
+		const at = line.lastIndexOf(" ");
+		out.set(line.slice(0, at), Number(line.slice(at + 1)));
+	}
+	return out;
+}
