@@ -37,6 +37,11 @@ export type Faults = Record<FaultPoint, Fault> & { chatStream: StreamFault };
 
 export const NO_FAULT: Fault = { rate: 0, latencyMs: 0 };
 export const NO_STREAM_FAULT: StreamFault = { rate: 0, afterTokens: 0 };
+/** No fault anywhere. */
+export const NO_FAULTS: Faults = {
+	...(Object.fromEntries(FAULT_POINTS.map((p) => [p, NO_FAULT])) as Record<FaultPoint, Fault>),
+	chatStream: NO_STREAM_FAULT,
+};
 
 /** Whether a fault would change anything (a zero fault leaves the dependency unwrapped). */
 export function isActive(fault: Fault): boolean {

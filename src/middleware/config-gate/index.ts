@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import { type Config, FALLBACK_CONFIG, loadConfig } from "../../config";
 import { withRuntimeFaults } from "../../config/runtime-faults";
 import { AppError } from "../../http/app-error";
+import { NO_FAULTS } from "../../lib/fault";
 import type { RequestLogVariables } from "../request-log";
 
 /** What {@link configGate} puts in the context. */
@@ -14,6 +15,9 @@ export type ConfigVariables = {
 	/** Valid configuration; routes behind the config gate can rely on it. */
 	config: Config;
 };
+
+/** The operator's fault switchboard (src/routes/faults.ts), never subject to the faults it sets. */
+const FAULT_CONTROL_PATH = "/v1/admin/faults";
 
 /** Paths that must answer even with a broken configuration: liveness, and readiness which reports the problem. */
 const ALWAYS_OPEN = new Set(["/healthz", "/readyz"]);
@@ -33,8 +37,12 @@ export function configGate(): MiddlewareHandler<{ Bindings: Env; Variables: Conf
 	return async function configGateMiddleware(c, next) {
 		const loaded = loadConfig(c.env);
 		if (loaded.ok) {
-			// Faults set at run time by the operator endpoint (local and test only) over the configured ones.
-			c.set("config", withRuntimeFaults(loaded.config));
+			// Faults set at run time by the operator endpoint (local and test only) over the configured ones — except
+			// for that endpoint itself: an operator can always clear the faults, even a hung D1 or limiter.
+			c.set(
+				"config",
+				c.req.path === FAULT_CONTROL_PATH ? { ...loaded.config, faults: NO_FAULTS } : withRuntimeFaults(loaded.config),
+			);
 			return next();
 		}
 		if (ALWAYS_OPEN.has(c.req.path)) {
